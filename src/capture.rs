@@ -1,0 +1,188 @@
+//! The capture: one request exactly as it arrived, the project's one data model.
+//!
+//! A [`Capture`] is what the journal stores, what the headless printer shows and what every
+//! later stage (verification, the TUI, forwarding, replay) reads. It keeps the bytes that
+//! arrived: header names in their original case and order, header values and body as raw bytes.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+/// One incoming request, exactly as received, and the status we answered it with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// Unique across sessions and sortable by time (a monotonic ULID).
+    pub id: CaptureId,
+    /// When the request head arrived.
+    pub received_at: DateTime<Utc>,
+    /// The peer's address as `ip:port`.
+    pub remote_addr: String,
+    /// How it reached us: directly, or through a relay channel.
+    pub via: Via,
+    /// The request method, as sent (methods are case-sensitive).
+    pub method: String,
+    /// The path part of the request target, undecoded.
+    pub path: String,
+    /// The raw query string without the `?`, undecoded; `None` when the target had no `?`.
+    pub query: Option<String>,
+    /// `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
+    pub version: String,
+    /// Headers in arrival order with their original case; values are raw bytes.
+    pub headers: Vec<Header>,
+    /// The raw body, byte for byte (empty when the body was refused, see `note`).
+    pub body: Bytes,
+    /// The status we answered the sender with.
+    pub status: u16,
+    /// Why the capture is incomplete, when it is (e.g. the body exceeded `--max-body`).
+    pub note: Option<String>,
+}
+
+/// A header as it arrived: the name in its original case, the value as raw bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header name with the case the sender used.
+    pub name: String,
+    /// The value's bytes; not necessarily UTF-8.
+    pub value: Bytes,
+}
+
+impl Header {
+    /// Builds a header from a name and value.
+    pub fn new(name: impl Into<String>, value: impl Into<Bytes>) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {:?}", self.name, String::from_utf8_lossy(&self.value))
+    }
+}
+
+/// How a capture reached hookscope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// Straight to the listener.
+    Direct,
+    /// Through a relay tunnel, on the named channel.
+    Relay(String),
+}
+
+impl fmt::Display for Via {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Via::Direct => f.write_str("direct"),
+            Via::Relay(channel) => write!(f, "relay:{channel}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Via {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "direct" => Ok(Via::Direct),
+            Some(("relay", channel)) if !channel.is_empty() => Ok(Via::Relay(channel.to_owned())),
+            _ => Err(format!("expected `direct` or `relay:CHANNEL`, got {s:?}")),
+        }
+    }
+}
+
+impl Capture {
+    /// The first value of header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| h.value.as_ref())
+    }
+
+    /// The request target as sent: path plus `?query` when there was one.
+    pub fn target(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{}", self.path, q),
+            None => self.path.clone(),
+        }
+    }
+
+    /// The media type of the body without parameters, if the sender declared one.
+    pub fn content_type(&self) -> Option<String> {
+        let raw = self.header("content-type")?;
+        let text = String::from_utf8_lossy(raw);
+        let essence = text.split(';').next().unwrap_or_default().trim();
+        (!essence.is_empty()).then(|| essence.to_ascii_lowercase())
+    }
+}
+
+/// A capture's identity: a ULID, 26 Crockford base32 characters, ordered by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CaptureId(ulid::Ulid);
+
+impl CaptureId {
+    /// A fresh id, greater than every id this process made before.
+    pub fn generate() -> Self {
+        // One generator for the process makes ids monotonic even within one millisecond.
+        static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+        let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = match generator.generate_from_datetime(SystemTime::now()) {
+            Ok(id) => id,
+            // 2^80 ids in one millisecond: keep ordering by bumping the timestamp part.
+            Err(overflow) => overflow.commit_overflow_increment(),
+        };
+        Self(id)
+    }
+
+    /// The creation time encoded in the id.
+    pub fn datetime(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.0.datetime())
+    }
+}
+
+impl fmt::Display for CaptureId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::str::FromStr for CaptureId {
+    type Err = ulid::DecodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ulid::Ulid::from_string(s).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_sorted_by_creation() {
+        let ids: Vec<CaptureId> = (0..10_000).map(|_| CaptureId::generate()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn id_round_trips_through_text() {
+        let id = CaptureId::generate();
+        let parsed: CaptureId = id.to_string().parse().expect("a generated id parses");
+        assert_eq!(parsed, id);
+        assert_eq!(id.to_string().len(), 26);
+    }
+
+    #[test]
+    fn content_type_drops_parameters_and_case() {
+        let mut capture = crate::codec::tests::sample_capture();
+        capture.headers = vec![Header::new("Content-Type", "Application/JSON; charset=utf-8")];
+        assert_eq!(capture.content_type().as_deref(), Some("application/json"));
+        capture.headers.clear();
+        assert_eq!(capture.content_type(), None);
+    }
+}

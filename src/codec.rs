@@ -1,0 +1,322 @@
+//! The journal's line format: one versioned JSON object per line.
+//!
+//! ```text
+//! {"v":1,"kind":"capture","id":"01JD…","received_at":"2026-11-22T17:27:12.345678Z",
+//!  "remote_addr":"127.0.0.1:50412","via":"direct","method":"POST","path":"/hooks",
+//!  "query":"a=1","version":"HTTP/1.1","headers":[["Content-Type","application/json"]],
+//!  "body_encoding":"utf8","body":"{\"ok\":true}","body_size":11,"status":200}
+//! ```
+//!
+//! Bodies are stored as text when they are valid UTF-8 and as base64 otherwise, so a journal
+//! stays readable with `jq` and `grep` yet keeps binary payloads byte-identical. A header value
+//! that is not UTF-8 is written as `{"base64":"…"}` in place of the string. Readers ignore
+//! fields they do not know, so later versions can add fields without breaking older readers.
+//! This module is pure: no I/O.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::capture::{Capture, CaptureId, Header, Via};
+
+/// The format version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
+
+/// One decoded journal line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// A request as it arrived.
+    Capture(Capture),
+}
+
+/// Why a journal line could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// Written by a newer hookscope than this one.
+    #[error("record version {0} is newer than this hookscope understands ({VERSION})")]
+    UnsupportedVersion(u32),
+    /// A field holds a value that cannot be right (a bad id, bad base64...).
+    #[error("field `{field}`: {reason}")]
+    BadField {
+        /// The field's name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Encodes a capture as one journal line, newline included.
+pub fn encode_capture(capture: &Capture) -> Vec<u8> {
+    let (body_encoding, body) = match std::str::from_utf8(&capture.body) {
+        Ok(text) => (BodyEncoding::Utf8, Cow::Borrowed(text)),
+        Err(_) => (BodyEncoding::Base64, Cow::Owned(BASE64.encode(&capture.body))),
+    };
+    let wire = CaptureOut {
+        v: VERSION,
+        kind: "capture",
+        id: capture.id.to_string(),
+        received_at: &capture.received_at,
+        remote_addr: &capture.remote_addr,
+        via: capture.via.to_string(),
+        method: &capture.method,
+        path: &capture.path,
+        query: capture.query.as_deref(),
+        version: &capture.version,
+        headers: capture.headers.iter().map(HeaderOut).collect(),
+        body_encoding,
+        body,
+        body_size: capture.body.len(),
+        status: capture.status,
+        note: capture.note.as_deref(),
+    };
+    let mut line = Vec::with_capacity(capture.body.len() + 512);
+    // Serializing plain data into a Vec cannot fail: no I/O, no maps with non-string keys.
+    if let Err(err) = serde_json::to_writer(&mut line, &wire) {
+        unreachable!("serializing a capture to memory failed: {err}");
+    }
+    line.push(b'\n');
+    line
+}
+
+/// Decodes one journal line (with or without its trailing newline).
+pub fn decode_line(line: &[u8]) -> Result<Record, DecodeError> {
+    match serde_json::from_slice::<RecordIn>(line)? {
+        RecordIn::Capture(wire) => wire.into_capture().map(Record::Capture),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum BodyEncoding {
+    Utf8,
+    Base64,
+}
+
+#[derive(Serialize)]
+struct CaptureOut<'a> {
+    v: u32,
+    kind: &'static str,
+    id: String,
+    received_at: &'a DateTime<Utc>,
+    remote_addr: &'a str,
+    via: String,
+    method: &'a str,
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query: Option<&'a str>,
+    version: &'a str,
+    headers: Vec<HeaderOut<'a>>,
+    body_encoding: BodyEncoding,
+    body: Cow<'a, str>,
+    body_size: usize,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+}
+
+/// A header on the wire: `["Name","value"]`, or `["Name",{"base64":"…"}]` for non-UTF-8 values.
+struct HeaderOut<'a>(&'a Header);
+
+impl Serialize for HeaderOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut pair = serializer.serialize_tuple(2)?;
+        pair.serialize_element(&self.0.name)?;
+        match std::str::from_utf8(&self.0.value) {
+            Ok(text) => pair.serialize_element(text)?,
+            Err(_) => pair.serialize_element(&HeaderValueIn::Bytes {
+                base64: BASE64.encode(&self.0.value),
+            })?,
+        }
+        pair.end()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum RecordIn {
+    Capture(CaptureIn),
+}
+
+#[derive(Deserialize)]
+struct CaptureIn {
+    v: u32,
+    id: String,
+    received_at: DateTime<Utc>,
+    remote_addr: String,
+    via: String,
+    method: String,
+    path: String,
+    #[serde(default)]
+    query: Option<String>,
+    version: String,
+    headers: Vec<(String, HeaderValueIn)>,
+    body_encoding: BodyEncoding,
+    body: String,
+    status: u16,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum HeaderValueIn {
+    Text(String),
+    Bytes { base64: String },
+}
+
+impl CaptureIn {
+    fn into_capture(self) -> Result<Capture, DecodeError> {
+        if self.v > VERSION {
+            return Err(DecodeError::UnsupportedVersion(self.v));
+        }
+        let bad = |field: &'static str| move |reason: String| DecodeError::BadField { field, reason };
+        let id: CaptureId = self.id.parse().map_err(|e| bad("id")(format!("{e}")))?;
+        let via: Via = self.via.parse().map_err(bad("via"))?;
+        let headers = self
+            .headers
+            .into_iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    HeaderValueIn::Text(text) => Bytes::from(text),
+                    HeaderValueIn::Bytes { base64 } => BASE64
+                        .decode(base64)
+                        .map(Bytes::from)
+                        .map_err(|e| bad("headers")(format!("{name}: {e}")))?,
+                };
+                Ok(Header { name, value })
+            })
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        let body = match self.body_encoding {
+            BodyEncoding::Utf8 => Bytes::from(self.body),
+            BodyEncoding::Base64 => BASE64
+                .decode(self.body)
+                .map(Bytes::from)
+                .map_err(|e| bad("body")(format!("{e}")))?,
+        };
+        Ok(Capture {
+            id,
+            received_at: self.received_at,
+            remote_addr: self.remote_addr,
+            via,
+            method: self.method,
+            path: self.path,
+            query: self.query,
+            version: self.version,
+            headers,
+            body,
+            status: self.status,
+            note: self.note,
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample_capture() -> Capture {
+        Capture {
+            id: CaptureId::generate(),
+            received_at: Utc::now(),
+            remote_addr: "127.0.0.1:50412".into(),
+            via: Via::Direct,
+            method: "POST".into(),
+            path: "/hooks/dolby".into(),
+            query: Some("a=1&b=%20".into()),
+            version: "HTTP/1.1".into(),
+            headers: vec![
+                Header::new("Content-Type", "application/json"),
+                Header::new("X-Millicast-Signature", "sha1=abc"),
+            ],
+            body: Bytes::from_static(br#"{"type":"feeds","event":"started"}"#),
+            status: 200,
+            note: None,
+        }
+    }
+
+    fn round_trip(capture: &Capture) -> Capture {
+        let line = encode_capture(capture);
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
+        match decode_line(&line) {
+            Ok(Record::Capture(c)) => c,
+            Err(err) => panic!("decoding our own line failed: {err}"),
+        }
+    }
+
+    #[test]
+    fn text_capture_round_trips_and_stays_readable() {
+        let capture = sample_capture();
+        assert_eq!(round_trip(&capture), capture);
+        let line = String::from_utf8(encode_capture(&capture)).expect("utf-8 line");
+        assert!(line.starts_with(r#"{"v":1,"kind":"capture","#), "{line}");
+        assert!(line.contains(r#""body_encoding":"utf8""#), "{line}");
+        assert!(line.contains(r#"["X-Millicast-Signature","sha1=abc"]"#), "{line}");
+    }
+
+    #[test]
+    fn binary_body_and_header_round_trip_as_base64() {
+        let mut capture = sample_capture();
+        capture.body = Bytes::from_static(&[0, 159, 146, 150, 255, b'\n', 0x1b]);
+        capture.headers.push(Header::new("X-Latin1", &b"caf\xe9"[..]));
+        capture.query = None;
+        capture.via = Via::Relay("team-a".into());
+        capture.note = Some("body exceeded 10 MiB".into());
+        assert_eq!(round_trip(&capture), capture);
+        let line = String::from_utf8(encode_capture(&capture)).expect("utf-8 line");
+        assert!(line.contains(r#""body_encoding":"base64""#), "{line}");
+        assert!(line.contains(r#"["X-Latin1",{"base64":"Y2Fm6Q=="}]"#), "{line}");
+    }
+
+    #[test]
+    fn empty_body_round_trips() {
+        let mut capture = sample_capture();
+        capture.body = Bytes::new();
+        assert_eq!(round_trip(&capture), capture);
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_for_forward_compatibility() {
+        let line = String::from_utf8(encode_capture(&sample_capture())).expect("utf-8");
+        let extended = line.replacen(r#""kind":"capture","#, r#""kind":"capture","later":[1,2],"#, 1);
+        assert!(matches!(decode_line(extended.as_bytes()), Ok(Record::Capture(_))));
+    }
+
+    #[test]
+    fn bad_lines_are_errors_not_panics() {
+        let good = String::from_utf8(encode_capture(&sample_capture())).expect("utf-8");
+        let cases: Vec<(String, &str)> = vec![
+            ("".into(), "EOF"),
+            ("not json".into(), "expected"),
+            (good[..good.len() / 2].into(), "EOF"),
+            (r#"{"v":1,"kind":"mystery"}"#.into(), "unknown variant"),
+            (good.replacen(r#""v":1"#, r#""v":9"#, 1), "newer"),
+            (
+                good.replacen(r#""via":"direct""#, r#""via":"carrier-pigeon""#, 1),
+                "via",
+            ),
+            (good.replacen(r#""id":""#, r#""id":"x"#, 1), "id"),
+            (
+                good.replacen(r#""body_encoding":"utf8""#, r#""body_encoding":"base64""#, 1),
+                "body",
+            ),
+        ];
+        for (line, expected) in cases {
+            match decode_line(line.as_bytes()) {
+                Ok(record) => panic!("{line:?} decoded as {record:?}"),
+                Err(err) => assert!(
+                    err.to_string().contains(expected),
+                    "{line:?}: error {err:?} should mention {expected:?}"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! `hookscope listen`: capture, journal, print; until Ctrl-C or SIGTERM.
+
+use std::io::IsTerminal;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use tokio::net::TcpListener;
+
+use crate::cli::ListenArgs;
+use crate::headless::{self, Format};
+use crate::hub::Hub;
+use crate::journal::{Journal, WriteOptions};
+use crate::server::{self, ServerConfig};
+use crate::units::format_size;
+
+/// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
+pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
+    let config = server_config(&args)?;
+    let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
+        .with_context(|| format!("cannot open journal {}", args.out.display()))?;
+    if journal.repaired_tail() {
+        eprintln!(
+            "note: {} ended in a torn line (an earlier crash?); appending after it",
+            args.out.display()
+        );
+    }
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+
+    // The interactive view arrives with the TUI; until then every mode prints lines.
+    let format = match args.json {
+        true => Format::Json,
+        false => Format::Human,
+    };
+    let interactive = std::io::stdout().is_terminal() && !args.headless && !args.json;
+    eprintln!(
+        "hookscope listening on http://{addr}, journaling to {}{}",
+        args.out.display(),
+        if interactive { " (Ctrl-C to stop)" } else { "" }
+    );
+
+    let hub = Hub::new(journal.appender());
+    let printer = headless::spawn_printer(hub.subscribe(), format).context("cannot start the printer")?;
+    let started = Instant::now();
+    server::serve(listener, config, hub.clone(), shutdown_signal()).await;
+
+    let totals = hub.totals();
+    drop(hub); // the printer ends once the last hub handle is gone
+    let stats = journal.close().await;
+    if printer.join().is_err() {
+        tracing::error!("the printer thread panicked");
+    }
+    let failed = match stats.failed {
+        0 => String::new(),
+        n => format!(", {n} NOT journaled (write errors, answered 503)"),
+    };
+    eprintln!(
+        "captured {} requests ({} of bodies) in {:.1?} into {}{failed}",
+        totals.captures,
+        format_size(totals.body_bytes),
+        started.elapsed(),
+        args.out.display(),
+    );
+    Ok(())
+}
+
+fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {
+    let status = StatusCode::from_u16(args.respond_status).context("invalid --respond-status")?;
+    let body = Bytes::from(args.respond_body.clone());
+    let mut headers = args.respond_header.clone();
+    if !headers.iter().any(|(name, _)| name == CONTENT_TYPE) && !body.is_empty() {
+        let content_type = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(_) => "application/json",
+            Err(_) => "text/plain; charset=utf-8",
+        };
+        headers.insert(0, (CONTENT_TYPE, HeaderValue::from_static(content_type)));
+    }
+    Ok(ServerConfig {
+        status,
+        body,
+        headers,
+        max_body: args.max_body,
+        read_timeout: args.read_timeout,
+        ..ServerConfig::default()
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(%err, "cannot watch for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "cannot watch for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

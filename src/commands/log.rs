@@ -1,0 +1,59 @@
+//! `hookscope log FILE`: print a saved journal, reporting the lines it skips.
+
+use std::io::{self, Write};
+
+use anyhow::Context as _;
+
+use crate::cli::LogArgs;
+use crate::codec::Record;
+use crate::headless::{self, Format};
+use crate::journal::JournalReader;
+
+/// Prints every capture of the journal; skipped lines are reported on stderr.
+pub fn run(args: LogArgs) -> anyhow::Result<()> {
+    let path = &args.file;
+    let mut reader = JournalReader::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let format = match args.json {
+        true => Format::Json,
+        false => Format::Human,
+    };
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let (mut shown, mut skipped) = (0u64, 0u64);
+    while let Some(next) = reader
+        .next_entry()
+        .with_context(|| format!("cannot read {}", path.display()))?
+    {
+        let written = match next {
+            Ok(entry) => match &entry.record {
+                Record::Capture(capture) => {
+                    shown += 1;
+                    headless::write(&mut out, capture, format)
+                }
+            },
+            Err(problem) => {
+                skipped += 1;
+                out.flush().and_then(|()| {
+                    eprintln!("warning: {}: {problem}", path.display());
+                    Ok(())
+                })
+            }
+        };
+        match written {
+            Ok(()) => {}
+            // `hookscope log big.jsonl | head` is not an error.
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(err) => return Err(err).context("cannot write to stdout"),
+        }
+    }
+    match out.flush() {
+        Err(err) if err.kind() != io::ErrorKind::BrokenPipe => {
+            return Err(err).context("cannot write to stdout");
+        }
+        _ => {}
+    }
+    if skipped > 0 {
+        eprintln!("{shown} captures, {skipped} lines skipped");
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Headless output: one line per capture on stdout, for pipes, CI and servers.
+//!
+//! The human format is one sanitized line (time, method, target, body size, content type, and
+//! the status when it was not the configured answer); `--json` prints the journal's own record
+//! instead, so `hookscope listen --json | jq` sees exactly what the journal holds.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+use std::thread;
+
+use chrono::Local;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+use crate::capture::Capture;
+use crate::codec;
+use crate::sanitize;
+use crate::units::format_size;
+
+/// How each capture is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One sanitized line for people.
+    Human,
+    /// The journal record (NDJSON).
+    Json,
+}
+
+/// The one human line for a capture; everything from the request is sanitized.
+///
+/// `17:27:12.345  POST    /hooks/dolby?a=1  1.2 KB  application/json`
+pub fn human_line(capture: &Capture) -> String {
+    let time = capture.received_at.with_timezone(&Local).format("%H:%M:%S%.3f");
+    let mut line = format!(
+        "{time}  {:<7} {}  {}",
+        sanitize::line(&capture.method),
+        sanitize::line(&capture.target()),
+        format_size(capture.body.len() as u64),
+    );
+    if let Some(content_type) = capture.content_type() {
+        line.push_str("  ");
+        line.push_str(&sanitize::line(&content_type));
+    }
+    if let Some(note) = &capture.note {
+        line.push_str(&format!("  [{}: {}]", capture.status, sanitize::line(note)));
+    }
+    if let crate::capture::Via::Relay(_) = capture.via {
+        line.push_str(&format!("  via {}", sanitize::line(&capture.via.to_string())));
+    }
+    line
+}
+
+/// Writes `capture` in `format`, newline included.
+pub fn write(out: &mut impl Write, capture: &Capture, format: Format) -> io::Result<()> {
+    match format {
+        Format::Human => writeln!(out, "{}", human_line(capture)),
+        Format::Json => out.write_all(&codec::encode_capture(capture)),
+    }
+}
+
+/// Prints every capture published on `captures` to stdout, on a thread of its own so a slow
+/// terminal never holds up capture. Ends when the hub is gone or stdout is closed.
+pub fn spawn_printer(
+    mut captures: broadcast::Receiver<Arc<Capture>>,
+    format: Format,
+) -> io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new().name("printer".into()).spawn(move || {
+        let stdout = io::stdout();
+        let mut out = io::BufWriter::new(stdout.lock());
+        loop {
+            let result = match captures.blocking_recv() {
+                Ok(capture) => write(&mut out, &capture, format),
+                Err(RecvError::Lagged(missed)) => writeln!(
+                    out,
+                    "… {missed} captures not printed (output too slow); they are in the journal"
+                ),
+                Err(RecvError::Closed) => break,
+            };
+            // Flush when nothing else is waiting, so bursts cost one write.
+            let result = result.and_then(|()| match captures.is_empty() {
+                true => out.flush(),
+                false => Ok(()),
+            });
+            if let Err(err) = result {
+                tracing::warn!(%err, "stdout closed; no longer printing captures (still journaling)");
+                return;
+            }
+        }
+        let _ = out.flush();
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::Header;
+    use bytes::Bytes;
+
+    #[test]
+    fn human_line_is_sanitized_and_informative() {
+        let mut capture = crate::codec::tests::sample_capture();
+        capture.path = "/hooks/\x1b[2Jevil".into();
+        capture.query = Some("a=\u{202e}1".into());
+        capture.headers = vec![Header::new("Content-Type", "application/json; charset=utf-8")];
+        capture.body = Bytes::from(vec![b'x'; 1234]);
+        let line = human_line(&capture);
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+        assert!(
+            line.ends_with("POST    /hooks/\\x1b[2Jevil?a=\\u{202e}1  1.2 KB  application/json"),
+            "{line:?}"
+        );
+    }
+
+    #[test]
+    fn refused_requests_say_why() {
+        let mut capture = crate::codec::tests::sample_capture();
+        capture.status = 413;
+        capture.note = Some("body of 11000000 bytes exceeds --max-body".into());
+        capture.body = Bytes::new();
+        let line = human_line(&capture);
+        assert!(
+            line.contains("0 B  application/json  [413: body of 11000000 bytes"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn json_format_is_the_journal_record() {
+        let capture = crate::codec::tests::sample_capture();
+        let mut out = Vec::new();
+        write(&mut out, &capture, Format::Json).expect("write to memory");
+        assert_eq!(out, codec::encode_capture(&capture));
+    }
+}

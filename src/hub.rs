@@ -1,0 +1,79 @@
+//! The hub: where every capture goes once it has arrived.
+//!
+//! The server (and later the relay client) hands each capture to [`Hub::record`], which writes it
+//! to the journal and only then publishes it to subscribers (the headless printer, the TUI, the
+//! forwarder). Nothing is published that is not durable, and no subscriber can slow capture
+//! down: a subscriber that falls behind is told how many captures it missed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::broadcast;
+
+use crate::capture::Capture;
+use crate::codec;
+use crate::journal::{AppendError, Appender};
+
+/// How many captures a subscriber may fall behind before it starts missing some.
+const BACKLOG: usize = 16 * 1024;
+
+/// Journals captures, then publishes them.
+#[derive(Clone)]
+pub struct Hub {
+    appender: Appender,
+    published: broadcast::Sender<Arc<Capture>>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    captures: AtomicU64,
+    body_bytes: AtomicU64,
+}
+
+/// What a hub recorded so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Captures journaled.
+    pub captures: u64,
+    /// Body bytes of those captures.
+    pub body_bytes: u64,
+}
+
+impl Hub {
+    /// A hub writing to the journal behind `appender`.
+    pub fn new(appender: Appender) -> Self {
+        let (published, _) = broadcast::channel(BACKLOG);
+        Self {
+            appender,
+            published,
+            counts: Arc::default(),
+        }
+    }
+
+    /// Journals `capture` and, once it is durable, publishes it to every subscriber.
+    pub async fn record(&self, capture: Capture) -> Result<Arc<Capture>, AppendError> {
+        self.appender.append(codec::encode_capture(&capture)).await?;
+        self.counts.captures.fetch_add(1, Ordering::Relaxed);
+        self.counts
+            .body_bytes
+            .fetch_add(capture.body.len() as u64, Ordering::Relaxed);
+        let capture = Arc::new(capture);
+        // No subscriber is not an error: capture-to-file alone is a valid session.
+        let _ = self.published.send(capture.clone());
+        Ok(capture)
+    }
+
+    /// Receives every capture recorded from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Capture>> {
+        self.published.subscribe()
+    }
+
+    /// What was recorded so far.
+    pub fn totals(&self) -> Totals {
+        Totals {
+            captures: self.counts.captures.load(Ordering::Relaxed),
+            body_bytes: self.counts.body_bytes.load(Ordering::Relaxed),
+        }
+    }
+}

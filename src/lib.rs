@@ -1,0 +1,19 @@
+//! hookscope: catch, verify, inspect and replay webhooks on a developer's machine.
+//!
+//! The library holds everything; `main.rs` only parses the command line. The pure parts
+//! ([`capture`], [`codec`], [`sanitize`], [`tap`]'s scanner, [`units`]) know nothing of sockets
+//! or terminals; [`server`], [`journal`] and [`hub`] are the capture pipeline; [`commands`] is
+//! the glue behind each subcommand.
+#![forbid(unsafe_code)]
+
+pub mod capture;
+pub mod cli;
+pub mod codec;
+pub mod commands;
+pub mod headless;
+pub mod hub;
+pub mod journal;
+pub mod sanitize;
+pub mod server;
+pub mod tap;
+pub mod units;

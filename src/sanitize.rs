@@ -1,0 +1,107 @@
+//! Making webhook bytes safe to show on a terminal.
+//!
+//! Anything a sender controls (path, headers, body) may carry escape sequences that move the
+//! cursor, rewrite the title, or hide text with bidi overrides. Before such text reaches a
+//! terminal it goes through here: every control character, C1 control and bidi control becomes a
+//! visible escape (`\x1b`, `\u{202e}`), and bytes that are not UTF-8 become `\xNN`. Nothing is
+//! dropped silently, so what the developer sees still says what was sent.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// Whether `c` must not reach a terminal as is.
+fn is_unsafe(c: char) -> bool {
+    c.is_control() // C0, DEL and C1
+        || matches!(c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' // arabic letter mark, LRM, RLM
+            | '\u{202a}'..='\u{202e}'            // embeddings and overrides
+            | '\u{2066}'..='\u{2069}'            // isolates
+        )
+}
+
+fn escape(c: char, out: &mut String) {
+    let code = u32::from(c);
+    // Writing to a String cannot fail.
+    let _ = match code {
+        0..=0xff => write!(out, "\\x{code:02x}"),
+        _ => write!(out, "\\u{{{code:x}}}"),
+    };
+}
+
+fn sanitize_with(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match is_unsafe(c) && !keep(c) {
+            true => escape(c, &mut out),
+            false => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Text for one line of output: every control character is escaped, newlines and tabs too.
+pub fn line(text: &str) -> Cow<'_, str> {
+    sanitize_with(text, |_| false)
+}
+
+/// Text shown as a block: newlines and tabs are kept, every other control is escaped.
+pub fn block(text: &str) -> Cow<'_, str> {
+    sanitize_with(text, |c| c == '\n' || c == '\t')
+}
+
+/// Raw bytes for one line of output: invalid UTF-8 becomes `\xNN`, then as [`line`].
+pub fn bytes_line(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&line(chunk.valid()));
+        for byte in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_a_terminal_would_interpret() {
+        let cases = [
+            ("plain /hooks?a=1", "plain /hooks?a=1"),
+            ("\x1b[2J\x1b]0;pwned\x07", "\\x1b[2J\\x1b]0;pwned\\x07"),
+            ("a\rb\nc\td", "a\\x0db\\x0ac\\x09d"),
+            ("del\x7f c1\u{9b}31m", "del\\x7f c1\\x9b31m"),
+            ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
+            ("\u{2066}iso\u{2069}", "\\u{2066}iso\\u{2069}"),
+            ("héllo ✓ 日本", "héllo ✓ 日本"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(line(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn block_keeps_layout_but_not_escapes() {
+        assert_eq!(
+            block("{\n\t\"a\": \"\x1b[31m\"\n}"),
+            "{\n\t\"a\": \"\\x1b[31m\"\n}"
+        );
+        assert_eq!(block("cr\r"), "cr\\x0d");
+    }
+
+    #[test]
+    fn clean_text_is_not_copied() {
+        assert!(matches!(line("/hooks/dolby"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_visible_bytes() {
+        assert_eq!(bytes_line(b"caf\xe9 \x1b"), "caf\\xe9 \\x1b");
+        assert_eq!(bytes_line(b"\xff\xfe"), "\\xff\\xfe");
+    }
+}
