@@ -33,10 +33,9 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
             },
             Err(problem) => {
                 skipped += 1;
-                out.flush().and_then(|()| {
-                    eprintln!("warning: {}: {problem}", path.display());
-                    Ok(())
-                })
+                // Flush first so the warning lands between the right lines on a shared terminal.
+                out.flush()
+                    .map(|()| eprintln!("warning: {}: {problem}", path.display()))
             }
         };
         match written {

@@ -1,0 +1,236 @@
+//! Test harness: runs the real `hookscope` binary and talks raw HTTP/1.1 to it over loopback.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use hookscope::capture::Capture;
+use hookscope::codec::Record;
+use hookscope::journal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The binary under test.
+pub fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hookscope"))
+}
+
+/// A running `hookscope listen`.
+pub struct Listener {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its journal.
+    pub journal: PathBuf,
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Option<thread::JoinHandle<Vec<u8>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Listener {
+    /// Starts `hookscope listen` on a free port with a journal in a fresh directory.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = dir.path().join("captures.jsonl");
+        let mut listener = Self::start_with_journal(&journal, extra);
+        listener._dir = Some(dir);
+        listener
+    }
+
+    /// Starts `hookscope listen` on a free port, appending to `journal`.
+    pub fn start_with_journal(journal: &Path, extra: &[&str]) -> Self {
+        let mut child = binary()
+            .args(["listen", "--addr", "127.0.0.1:0", "--out"])
+            .arg(journal)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hookscope");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready, address) = mpsc::channel();
+        let lines = child.stderr.take().expect("piped stderr");
+        let seen = stderr.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(lines).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split(',').next().unwrap_or_default().to_owned();
+                    let _ = ready.send(addr);
+                }
+                seen.lock().expect("stderr lock").push(line);
+            }
+        });
+        let mut out = child.stdout.take().expect("piped stdout");
+        let stdout = thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+            bytes
+        });
+        let addr = address
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("hookscope did not start; stderr: {:?}", stderr.lock()));
+        Self {
+            addr: addr.parse().expect("a socket address"),
+            journal: journal.to_owned(),
+            child,
+            stderr,
+            stdout: Some(stdout),
+            _dir: None,
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns stdout and stderr.
+    pub fn stop(&mut self) -> (ExitStatus, String, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.wait()
+    }
+
+    /// Kills the process with SIGKILL: no chance to flush anything.
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    fn wait(&mut self) -> (ExitStatus, String, String) {
+        let status = self.child.wait().expect("wait for hookscope");
+        let stdout = self
+            .stdout
+            .take()
+            .map(|t| t.join().expect("stdout reader"))
+            .unwrap_or_default();
+        // The stderr reader ends with the process; give it a moment to push its last lines.
+        for _ in 0..100 {
+            if self
+                .stderr
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| l.starts_with("captured "))
+            {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let stderr = self.stderr.lock().expect("lock").join("\n");
+        (status, String::from_utf8_lossy(&stdout).into_owned(), stderr)
+    }
+
+    /// Every capture in the journal, checking no line was skipped.
+    pub fn captures(&self) -> Vec<Capture> {
+        captures_in(&self.journal)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every capture in a journal file, asserting that no line had to be skipped.
+pub fn captures_in(path: &Path) -> Vec<Capture> {
+    let loaded = journal::load(path).expect("read journal");
+    assert!(loaded.problems.is_empty(), "skipped lines: {:?}", loaded.problems);
+    loaded
+        .entries
+        .into_iter()
+        .map(|entry| match entry.record {
+            Record::Capture(capture) => capture,
+        })
+        .collect()
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Writes `request` verbatim on a new connection and reads one response.
+pub async fn send_raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<RawResponse> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.write_all(request).await?;
+    read_response(&mut stream).await
+}
+
+/// Reads one response (with a `Content-Length` body) from `stream`.
+pub async fn read_response(stream: &mut TcpStream) -> std::io::Result<RawResponse> {
+    let mut buffer = Vec::new();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut response = httparse::Response::new(&mut headers);
+        if let Ok(httparse::Status::Complete(len)) = response.parse(&buffer) {
+            let status = response.code.unwrap_or_default();
+            let headers: Vec<(String, String)> = response
+                .headers
+                .iter()
+                .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).into_owned()))
+                .collect();
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = buffer[len..].to_vec();
+            while body.len() < length {
+                let mut chunk = [0u8; 8192];
+                let read = stream.read(&mut chunk).await?;
+                if read == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                body.extend_from_slice(&chunk[..read]);
+            }
+            body.truncate(length);
+            return Ok(RawResponse {
+                status,
+                headers,
+                body,
+            });
+        }
+        let mut chunk = [0u8; 8192];
+        let read = stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buffer.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A POST of `body` to `path` with `Content-Length`, as bytes.
+pub fn post(path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut request = format!("POST {path} HTTP/1.1\r\nHost: test\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so failures reproduce.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
