@@ -73,14 +73,7 @@ impl Scanner {
             data = match self.state {
                 State::Off => return,
                 State::Head => self.feed_head(data),
-                State::Body(remaining) => {
-                    let taken = remaining.min(data.len() as u64);
-                    self.state = match remaining - taken {
-                        0 => State::Head,
-                        left => State::Body(left),
-                    };
-                    &data[taken as usize..]
-                }
+                State::Body(remaining) => self.skip(data, remaining, State::Head, State::Body),
                 State::ChunkSize => match self.take_line(data) {
                     Some((line, rest)) => {
                         self.state = chunk_size(&line).map_or(State::Off, |size| match size {
@@ -91,14 +84,7 @@ impl Scanner {
                     }
                     None => return,
                 },
-                State::ChunkData(remaining) => {
-                    let taken = remaining.min(data.len() as u64);
-                    self.state = match remaining - taken {
-                        0 => State::ChunkEnd,
-                        left => State::ChunkData(left),
-                    };
-                    &data[taken as usize..]
-                }
+                State::ChunkData(remaining) => self.skip(data, remaining, State::ChunkEnd, State::ChunkData),
                 State::ChunkEnd => match self.take_line(data) {
                     Some((_, rest)) => {
                         self.state = State::ChunkSize;
@@ -122,6 +108,17 @@ impl Scanner {
     /// The oldest head not yet taken.
     pub fn next_head(&mut self) -> Option<RawHead> {
         self.heads.pop_front()
+    }
+
+    /// Skips up to `remaining` body bytes; moves to `done` when they are all seen, or to
+    /// `more(left)` when the data ran out first. Returns the bytes after the skipped ones.
+    fn skip<'a>(&mut self, data: &'a [u8], remaining: u64, done: State, more: fn(u64) -> State) -> &'a [u8] {
+        let taken = remaining.min(data.len() as u64);
+        self.state = match remaining - taken {
+            0 => done,
+            left => more(left),
+        };
+        &data[taken as usize..]
     }
 
     /// Buffers up to a newline; returns the line (without it) and the bytes after it.

@@ -2,6 +2,17 @@
 
 use std::time::Duration;
 
+/// Splits `12.5 MiB` into its number and its unit (trimmed; empty when there is none).
+fn number_and_unit<'a>(text: &'a str, what: &str) -> Result<(f64, &'a str), String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number = number.parse().map_err(|_| format!("{text:?} is not {what}"))?;
+    Ok((number, unit.trim()))
+}
+
 /// Parses a byte size: a number with an optional unit `B`, `K`/`KB`/`KiB`, `M`/`MB`/`MiB`,
 /// `G`/`GB`/`GiB` (case-insensitive). Decimal units are powers of 1000, binary ones of 1024.
 ///
@@ -11,15 +22,8 @@ use std::time::Duration;
 /// assert!(hookscope::units::parse_size("ten").is_err());
 /// ```
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (try 10MiB, 512KB or 1048576)"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+    let (number, unit) = number_and_unit(text, "a size (try 10MiB, 512KB or 1048576)")?;
+    let scale: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1000,
         "kib" => 1 << 10,
@@ -40,15 +44,8 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 /// assert_eq!(hookscope::units::parse_duration("30"), Ok(Duration::from_secs(30)));
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (try 30s, 500ms or 2m)"))?;
-    let seconds = match unit.trim() {
+    let (number, unit) = number_and_unit(text, "a duration (try 30s, 500ms or 2m)")?;
+    let seconds = match unit {
         "" | "s" => number,
         "ms" => number / 1000.0,
         "m" => number * 60.0,
