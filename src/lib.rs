@@ -17,3 +17,4 @@ pub mod sanitize;
 pub mod server;
 pub mod tap;
 pub mod units;
+pub mod verify;

@@ -1,0 +1,344 @@
+//! Signature verification: is this webhook authentic, and if not, why not?
+//!
+//! Every scheme is a pure function over (headers, raw body, keys, now) that returns a
+//! [`Verification`]: a [`Verdict`] plus an [`Explanation`] a developer can act on (the signed
+//! string's shape, the algorithm, how the key was decoded, expected against received). A bad
+//! signature is data, never an error, and nothing here panics on what a sender sent.
+//!
+//! Verification tries the raw body first, then the compact re-serialization of the JSON (many
+//! senders' sample code hashes `JSON.stringify(req.body)`), and every configured key (rotated
+//! secrets); the explanation says which matched. When nothing matches, it tries the usual
+//! mistakes (secret not base64-decoded, a trailing newline, a re-indented body, milliseconds for
+//! seconds) and names the one that explains the signature.
+
+mod hmac;
+mod rsa;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use self::hmac::{Algorithm, Encoding, HmacParams, KeyDecoding};
+pub use self::rsa::{generate_key_pair, parse_private_key, parse_public_key};
+use crate::capture::Header;
+
+/// A shared secret. Its `Debug` and `Display` never show the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret's text; only for computing signatures.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(MASKED)")
+    }
+}
+
+/// What a signature is checked with.
+#[derive(Clone, Debug)]
+pub enum Key {
+    /// A shared secret (HMAC schemes).
+    Secret(Secret),
+    /// The sender's RSA public key (Dyte).
+    RsaPublic(Box<::rsa::RsaPublicKey>),
+}
+
+/// How a sender signs its webhooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// `X-Millicast-Signature: sha1=<hex HMAC-SHA1(body)>`, key = secret base64-decoded.
+    Millicast,
+    /// `Dolby-Signature: t=<s>,h=<hex HMAC-SHA256("t.body")>`, key = secret as given.
+    Optiview,
+    /// `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(body)>`.
+    Github,
+    /// `Stripe-Signature: t=<s>,v1=<hex HMAC-SHA256("t.body")>[,v1=…]`.
+    Stripe,
+    /// `webhook-signature: v1,<base64 HMAC-SHA256("id.t.body")> …`, key = `whsec_` base64.
+    StandardWebhooks,
+    /// `X-Slack-Signature: v0=<hex HMAC-SHA256("v0:t:body")>`.
+    Slack,
+    /// `X-Shopify-Hmac-Sha256: <base64 HMAC-SHA256(body)>`.
+    Shopify,
+    /// `dyte-signature: <base64 RSA-SHA256 PKCS#1 v1.5 over the JSON body>`.
+    Dyte,
+    /// A generic HMAC scheme described by parameters.
+    Hmac(HmacParams),
+    /// The sender does not sign its webhooks.
+    None,
+}
+
+impl Scheme {
+    /// The scheme's name as written in profiles.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scheme::Millicast => "millicast",
+            Scheme::Optiview => "optiview",
+            Scheme::Github => "github",
+            Scheme::Stripe => "stripe",
+            Scheme::StandardWebhooks => "standard-webhooks",
+            Scheme::Slack => "slack",
+            Scheme::Shopify => "shopify",
+            Scheme::Dyte => "dyte",
+            Scheme::Hmac(_) => "hmac",
+            Scheme::None => "none",
+        }
+    }
+
+    /// The header that carries the signature, if the scheme has one.
+    pub fn signature_header(&self) -> Option<&str> {
+        match self {
+            Scheme::Hmac(params) => Some(&params.header),
+            Scheme::Dyte => Some("dyte-signature"),
+            Scheme::None => None,
+            other => hmac::builtin(other).map(|spec| spec.header),
+        }
+    }
+}
+
+/// The outcome of checking a signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Signed by a configured key, over this body, in time.
+    Valid,
+    /// The signature is there but does not check out.
+    Invalid(Invalid),
+    /// The signature checks out but its timestamp is outside the tolerance (a replay?).
+    Stale {
+        /// How far the timestamp is from now, in seconds (positive: in the past).
+        age_seconds: i64,
+        /// The allowed distance.
+        tolerance: Duration,
+    },
+    /// The scheme signs, but this request carries no signature.
+    Unsigned,
+    /// Signed, but no secret or key is configured to check it with.
+    NoSecret,
+    /// The sender does not sign its webhooks at all.
+    NotSignedByDesign,
+}
+
+/// Why an invalid signature is invalid, as far as can be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// The signature header cannot be parsed.
+    Malformed(String),
+    /// Nothing explains it: a wrong secret, or a body changed in transit.
+    Mismatch,
+    /// It matches when the secret is used as raw text, but the scheme base64-decodes it.
+    SecretNotDecoded,
+    /// It matches when the secret is base64-decoded, but the scheme uses it as given.
+    SecretWronglyDecoded,
+    /// It matches the body with a trailing newline added or removed.
+    TrailingNewline,
+    /// It matches the JSON re-serialized differently (indented, or compacted): the body was
+    /// re-serialized between signing and sending.
+    BodyReserialized,
+    /// The timestamp is in milliseconds where the scheme wants seconds.
+    TimestampInMilliseconds,
+}
+
+impl Verdict {
+    /// The short name used in filters, journal records and lists.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid(_) => "invalid",
+            Verdict::Stale { .. } => "stale",
+            Verdict::Unsigned => "unsigned",
+            Verdict::NoSecret => "no-secret",
+            Verdict::NotSignedByDesign => "not-signed-by-design",
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Invalid::Malformed(why) => return write!(f, "malformed signature header: {why}"),
+            Invalid::Mismatch => "wrong secret, or the body was changed after signing",
+            Invalid::SecretNotDecoded => {
+                "signed with the secret used as raw text; this scheme base64-decodes the secret first"
+            }
+            Invalid::SecretWronglyDecoded => {
+                "signed with the secret base64-decoded; this scheme uses the secret exactly as given"
+            }
+            Invalid::TrailingNewline => "the body gained or lost a trailing newline after signing",
+            Invalid::BodyReserialized => "the JSON body was re-serialized (whitespace changed) after signing",
+            Invalid::TimestampInMilliseconds => {
+                "the timestamp is in milliseconds; this scheme expects seconds"
+            }
+        })
+    }
+}
+
+/// What was checked and how: enough to reproduce the computation by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explanation {
+    /// The scheme's name.
+    pub scheme: String,
+    /// The signature header as received (`Name: value`), if any.
+    pub header: Option<String>,
+    /// The shape of the signed string, e.g. `{t}.{body}` with t = 1700000000.
+    pub signed: String,
+    /// The algorithm and output encoding, e.g. `HMAC-SHA256, hex`.
+    pub algorithm: String,
+    /// How the key was made from the secret.
+    pub key: String,
+    /// The signature computed with the first key over the raw body.
+    pub expected: Option<String>,
+    /// The signature(s) received.
+    pub received: Vec<String>,
+    /// What matched, when something did (`raw body, secret #2 of 2`).
+    pub matched: Option<String>,
+    /// A sentence on why the verdict is what it is.
+    pub detail: String,
+}
+
+/// A verdict with its explanation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The outcome.
+    pub verdict: Verdict,
+    /// How it was reached.
+    pub explanation: Explanation,
+}
+
+/// The parts of a request a signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The method.
+    pub method: &'a str,
+    /// The path (for schemes that sign it).
+    pub path: &'a str,
+    /// Headers as received.
+    pub headers: &'a [Header],
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The first value of header `name` (case-insensitive) as text, if it is UTF-8.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(&h.value).ok())
+    }
+
+    fn header_line(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| format!("{}: {}", h.name, String::from_utf8_lossy(&h.value)))
+    }
+}
+
+impl<'a> From<&'a crate::capture::Capture> for Request<'a> {
+    fn from(capture: &'a crate::capture::Capture) -> Self {
+        Self {
+            method: &capture.method,
+            path: &capture.path,
+            headers: &capture.headers,
+            body: &capture.body,
+        }
+    }
+}
+
+/// The default replay window of timestamped schemes.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// Checks `request` against `scheme` with every key in `keys`, at time `now` (Unix seconds).
+pub fn verify(
+    scheme: &Scheme,
+    request: &Request<'_>,
+    keys: &[Key],
+    tolerance: Duration,
+    now: i64,
+) -> Verification {
+    match scheme {
+        Scheme::None => Verification {
+            verdict: Verdict::NotSignedByDesign,
+            explanation: Explanation {
+                scheme: scheme.name().into(),
+                detail: "this sender does not sign its webhooks; nothing proves where this came from".into(),
+                ..Explanation::default()
+            },
+        },
+        Scheme::Dyte => rsa::verify(request, keys),
+        other => hmac::verify(other, request, keys, tolerance, now),
+    }
+}
+
+/// The headers that sign `body` under `scheme`, as the sender would send them.
+///
+/// `now` is the Unix time to sign at, `id` the message id for schemes that sign one. Returns an
+/// error when the key does not suit the scheme (an HMAC secret for Dyte, a bad base64 secret).
+pub fn sign(
+    scheme: &Scheme,
+    request: &Request<'_>,
+    key: &SigningKey,
+    now: i64,
+    id: &str,
+) -> Result<Vec<Header>, String> {
+    match (scheme, key) {
+        (Scheme::None, _) => Ok(Vec::new()),
+        (Scheme::Dyte, SigningKey::RsaPrivate(private)) => rsa::sign(request.body, private),
+        (Scheme::Dyte, SigningKey::Secret(_)) => Err(
+            "dyte signs with an RSA private key: pass --key FILE.pem (see `hookscope keygen dyte`)".into(),
+        ),
+        (other, SigningKey::Secret(secret)) => hmac::sign(other, request, secret, now, id),
+        (other, SigningKey::RsaPrivate(_)) => Err(format!(
+            "{} signs with a shared secret, not an RSA key",
+            other.name()
+        )),
+    }
+}
+
+/// What a signature is made with.
+#[derive(Clone, Debug)]
+pub enum SigningKey {
+    /// A shared secret (HMAC schemes).
+    Secret(Secret),
+    /// An RSA private key (Dyte).
+    RsaPrivate(Box<::rsa::RsaPrivateKey>),
+}
+
+/// The compact re-serialization of a JSON body with key order kept, as `JSON.stringify` would
+/// produce it; `None` when the body is not JSON or is already compact.
+fn compact_json(body: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let compact = serde_json::to_vec(&value).ok()?;
+    (compact != body).then_some(compact)
+}
+
+/// The JSON re-indented with two spaces (`JSON.stringify(x, null, 2)`), when it differs.
+fn pretty_json(body: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let pretty = serde_json::to_vec_pretty(&value).ok()?;
+    (pretty != body).then_some(pretty)
+}
+
+/// A short preview of a value for explanations: the first 12 and last 4 characters.
+fn preview(text: &str) -> String {
+    match text.chars().count() {
+        0..=24 => text.to_owned(),
+        n => {
+            let head: String = text.chars().take(12).collect();
+            let tail: String = text.chars().skip(n - 4).collect();
+            format!("{head}…{tail}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,133 @@
+//! Dyte's scheme: `dyte-signature` is a base64 RSA-SHA256 (PKCS#1 v1.5) signature over the JSON
+//! body, checked with the sender's public key. Dyte's sample code verifies
+//! `JSON.stringify(req.body)`, so the compact re-serialization is tried after the raw body.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::signature::{SignatureEncoding, Signer, Verifier};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use sha2::Sha256;
+
+use super::{Explanation, Invalid, Key, Request, Verdict, Verification, compact_json};
+use crate::capture::Header;
+
+const HEADER: &str = "dyte-signature";
+
+pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
+    let mut explanation = Explanation {
+        scheme: "dyte".into(),
+        header: request.header_line(HEADER),
+        signed: format!(
+            "<body, {} bytes> (or its JSON.stringify form)",
+            request.body.len()
+        ),
+        algorithm: "RSA-SHA256 (PKCS#1 v1.5), base64".into(),
+        key: "the sender's RSA public key".into(),
+        ..Explanation::default()
+    };
+    let verdict = |verdict, explanation| Verification { verdict, explanation };
+    let Some(value) = request.header(HEADER) else {
+        explanation.detail = format!("no {HEADER} header: the request is not signed");
+        return verdict(Verdict::Unsigned, explanation);
+    };
+    explanation.received = vec![value.to_owned()];
+    let signature = match STANDARD
+        .decode(value.trim())
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Signature::try_from(bytes.as_slice()).map_err(|e| e.to_string()))
+    {
+        Ok(signature) => signature,
+        Err(err) => {
+            let why = format!("{HEADER} is not a base64 RSA signature: {err}");
+            explanation.detail = why.clone();
+            return verdict(Verdict::Invalid(Invalid::Malformed(why)), explanation);
+        }
+    };
+    let public_keys: Vec<&RsaPublicKey> = keys
+        .iter()
+        .filter_map(|k| match k {
+            Key::RsaPublic(key) => Some(key.as_ref()),
+            Key::Secret(_) => None,
+        })
+        .collect();
+    if public_keys.is_empty() {
+        explanation.detail = "signed, but no Dyte public key is configured (--secret dyte=FILE.pem)".into();
+        return verdict(Verdict::NoSecret, explanation);
+    }
+    let compact = compact_json(request.body);
+    let mut bodies: Vec<(&str, &[u8])> = vec![("the raw body", request.body)];
+    if let Some(compact) = &compact {
+        bodies.push((
+            "the compact re-serialization of the JSON body (JSON.stringify)",
+            compact,
+        ));
+    }
+    for (index, key) in public_keys.iter().enumerate() {
+        let verifier = VerifyingKey::<Sha256>::new((*key).clone());
+        for (body_name, body) in &bodies {
+            if verifier.verify(body, &signature).is_ok() {
+                let which = match public_keys.len() {
+                    1 => String::new(),
+                    n => format!(", key #{} of {n}", index + 1),
+                };
+                explanation.matched = Some(format!("{body_name}{which}"));
+                explanation.detail = "authentic: signed by the configured Dyte key".into();
+                return verdict(Verdict::Valid, explanation);
+            }
+        }
+    }
+    if let Some(pretty) = super::pretty_json(request.body) {
+        let reindented = public_keys.iter().any(|key| {
+            VerifyingKey::<Sha256>::new((*key).clone())
+                .verify(&pretty, &signature)
+                .is_ok()
+        });
+        if reindented {
+            explanation.detail = format!(
+                "the signature matches the JSON body re-indented: {}",
+                Invalid::BodyReserialized
+            );
+            return verdict(Verdict::Invalid(Invalid::BodyReserialized), explanation);
+        }
+    }
+    explanation.detail =
+        "the signature does not verify with the configured public key: another key, or the body changed"
+            .into();
+    verdict(Verdict::Invalid(Invalid::Mismatch), explanation)
+}
+
+pub(super) fn sign(body: &[u8], key: &RsaPrivateKey) -> Result<Vec<Header>, String> {
+    let signer = SigningKey::<Sha256>::new(key.clone());
+    let signature = signer
+        .try_sign(body)
+        .map_err(|e| format!("RSA signing failed: {e}"))?;
+    Ok(vec![Header::new(HEADER, STANDARD.encode(signature.to_bytes()))])
+}
+
+/// Reads an RSA public key from PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
+pub fn parse_public_key(pem: &str) -> Result<RsaPublicKey, String> {
+    RsaPublicKey::from_public_key_pem(pem.trim())
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem.trim()))
+        .map_err(|e| format!("not an RSA public key in PEM form: {e}"))
+}
+
+/// Reads an RSA private key from PEM (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`).
+pub fn parse_private_key(pem: &str) -> Result<RsaPrivateKey, String> {
+    RsaPrivateKey::from_pkcs8_pem(pem.trim())
+        .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))
+        .map_err(|e| format!("not an RSA private key in PEM form: {e}"))
+}
+
+/// A new 2048-bit key pair as (private PKCS#8 PEM, public SPKI PEM).
+pub fn generate_key_pair() -> Result<(String, String), String> {
+    let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| e.to_string())?;
+    let private_pem = private.to_pkcs8_pem(LineEnding::LF).map_err(|e| e.to_string())?;
+    let public_pem = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    Ok((private_pem.to_string(), public_pem))
+}
