@@ -38,6 +38,27 @@ pub struct Capture {
     pub status: u16,
     /// Why the capture is incomplete, when it is (e.g. the body exceeded `--max-body`).
     pub note: Option<String>,
+    /// What analysis made of it: provider, event, verdict.
+    pub derived: Derived,
+}
+
+/// What hookscope worked out about a capture; every field is absent when unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// The sender's profile name.
+    pub provider: Option<String>,
+    /// The event type (`channel.stopped`, `feeds.started`).
+    pub event_type: Option<String>,
+    /// The event's own timestamp.
+    pub event_time: Option<DateTime<Utc>>,
+    /// The event's idempotency key.
+    pub event_id: Option<String>,
+    /// What the event is about (`ch_abc123`).
+    pub object: Option<String>,
+    /// The signature verdict's label (`valid`, `invalid`, `stale`...).
+    pub verdict: Option<String>,
+    /// The verdict's one-sentence reason.
+    pub verdict_detail: Option<String>,
 }
 
 /// A header as it arrived: the name in its original case, the value as raw bytes.

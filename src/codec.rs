@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::capture::{Capture, CaptureId, Header, Via};
+use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 
 /// The format version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;
@@ -76,6 +76,13 @@ pub fn encode_capture(capture: &Capture) -> Vec<u8> {
         body_size: capture.body.len(),
         status: capture.status,
         note: capture.note.as_deref(),
+        provider: capture.derived.provider.as_deref(),
+        event_type: capture.derived.event_type.as_deref(),
+        event_time: capture.derived.event_time.as_ref(),
+        event_id: capture.derived.event_id.as_deref(),
+        object: capture.derived.object.as_deref(),
+        verdict: capture.derived.verdict.as_deref(),
+        verdict_detail: capture.derived.verdict_detail.as_deref(),
     };
     let mut line = Vec::with_capacity(capture.body.len() + 512);
     // Serializing plain data into a Vec cannot fail: no I/O, no maps with non-string keys.
@@ -120,6 +127,20 @@ struct CaptureOut<'a> {
     status: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_type: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_time: Option<&'a DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict_detail: Option<&'a str>,
 }
 
 /// A header on the wire: `["Name","value"]`, or `["Name",{"base64":"…"}]` for non-UTF-8 values.
@@ -163,6 +184,20 @@ struct CaptureIn {
     status: u16,
     #[serde(default)]
     note: Option<String>,
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    event_type: Option<String>,
+    #[serde(default)]
+    event_time: Option<DateTime<Utc>>,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    object: Option<String>,
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    verdict_detail: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -214,6 +249,15 @@ impl CaptureIn {
             body,
             status: self.status,
             note: self.note,
+            derived: Derived {
+                provider: self.provider,
+                event_type: self.event_type,
+                event_time: self.event_time,
+                event_id: self.event_id,
+                object: self.object,
+                verdict: self.verdict,
+                verdict_detail: self.verdict_detail,
+            },
         })
     }
 }
@@ -239,6 +283,7 @@ pub(crate) mod tests {
             body: Bytes::from_static(br#"{"type":"feeds","event":"started"}"#),
             status: 200,
             note: None,
+            derived: Derived::default(),
         }
     }
 
@@ -274,6 +319,21 @@ pub(crate) mod tests {
         let line = String::from_utf8(encode_capture(&capture)).expect("utf-8 line");
         assert!(line.contains(r#""body_encoding":"base64""#), "{line}");
         assert!(line.contains(r#"["X-Latin1",{"base64":"Y2Fm6Q=="}]"#), "{line}");
+    }
+
+    #[test]
+    fn derived_facts_round_trip() {
+        let mut capture = sample_capture();
+        capture.derived = Derived {
+            provider: Some("optiview".into()),
+            event_type: Some("channel.stopped".into()),
+            event_time: Some(Utc::now()),
+            event_id: Some("evt_1".into()),
+            object: Some("ch_abc123".into()),
+            verdict: Some("invalid".into()),
+            verdict_detail: Some("wrong secret".into()),
+        };
+        assert_eq!(round_trip(&capture), capture);
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub fn human_line(capture: &Capture) -> String {
         line.push_str("  ");
         line.push_str(&sanitize::line(&content_type));
     }
+    let derived = &capture.derived;
+    if let Some(provider) = &derived.provider {
+        line.push_str(&format!("  {provider}"));
+        if let Some(event_type) = &derived.event_type {
+            line.push_str(&format!(" {}", sanitize::line(event_type)));
+        }
+    }
+    if let Some(verdict) = &derived.verdict {
+        line.push_str(&format!("  {} {verdict}", verdict_symbol(verdict)));
+    }
     if let Some(note) = &capture.note {
         line.push_str(&format!("  [{}: {}]", capture.status, sanitize::line(note)));
     }
@@ -47,6 +57,18 @@ pub fn human_line(capture: &Capture) -> String {
         line.push_str(&format!("  via {}", sanitize::line(&capture.via.to_string())));
     }
     line
+}
+
+/// A symbol that reads at a glance: ✓ authentic, ✗ not, ! stale, - unsigned, ? no key.
+pub fn verdict_symbol(label: &str) -> &'static str {
+    match label {
+        "valid" => "✓",
+        "invalid" => "✗",
+        "stale" => "!",
+        "unsigned" => "-",
+        "no-secret" => "?",
+        _ => "·",
+    }
 }
 
 /// Writes `capture` in `format`, newline included.
@@ -110,6 +132,19 @@ mod tests {
         assert!(
             line.ends_with("POST    /hooks/\\x1b[2Jevil?a=\\u{202e}1  1.2 KB  application/json"),
             "{line:?}"
+        );
+    }
+
+    #[test]
+    fn provider_event_and_verdict_are_shown() {
+        let mut capture = crate::codec::tests::sample_capture();
+        capture.derived.provider = Some("optiview".into());
+        capture.derived.event_type = Some("channel.stopped\x1b[1m".into());
+        capture.derived.verdict = Some("invalid".into());
+        let line = human_line(&capture);
+        assert!(
+            line.ends_with("application/json  optiview channel.stopped\\x1b[1m  ✗ invalid"),
+            "{line}"
         );
     }
 

@@ -1,7 +1,8 @@
 //! The hub: where every capture goes once it has arrived.
 //!
-//! The server (and later the relay client) hands each capture to [`Hub::record`], which writes it
-//! to the journal and only then publishes it to subscribers (the headless printer, the TUI, the
+//! The server (and later the relay client) hands each capture to [`Hub::record`], which analyzes
+//! it (provider, event, signature verdict), writes it to the journal and only then publishes it
+//! to subscribers (the headless printer, the TUI, the
 //! forwarder). Nothing is published that is not durable, and no subscriber can slow capture
 //! down: a subscriber that falls behind is told how many captures it missed.
 
@@ -10,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::broadcast;
 
+use crate::analysis::Analyzer;
 use crate::capture::Capture;
 use crate::codec;
 use crate::journal::{AppendError, Appender};
@@ -21,6 +23,7 @@ const BACKLOG: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct Hub {
     appender: Appender,
+    analyzer: Arc<Analyzer>,
     published: broadcast::Sender<Arc<Capture>>,
     counts: Arc<Counts>,
 }
@@ -41,18 +44,20 @@ pub struct Totals {
 }
 
 impl Hub {
-    /// A hub writing to the journal behind `appender`.
-    pub fn new(appender: Appender) -> Self {
+    /// A hub analyzing with `analyzer` and writing to the journal behind `appender`.
+    pub fn new(appender: Appender, analyzer: Arc<Analyzer>) -> Self {
         let (published, _) = broadcast::channel(BACKLOG);
         Self {
             appender,
+            analyzer,
             published,
             counts: Arc::default(),
         }
     }
 
-    /// Journals `capture` and, once it is durable, publishes it to every subscriber.
-    pub async fn record(&self, capture: Capture) -> Result<Arc<Capture>, AppendError> {
+    /// Analyzes and journals `capture` and, once it is durable, publishes it to every subscriber.
+    pub async fn record(&self, mut capture: Capture) -> Result<Arc<Capture>, AppendError> {
+        capture.derived = self.analyzer.analyze(&capture).0;
         self.appender.append(codec::encode_capture(&capture)).await?;
         self.counts.captures.fetch_add(1, Ordering::Relaxed);
         self.counts

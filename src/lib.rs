@@ -6,13 +6,17 @@
 //! the glue behind each subcommand.
 #![forbid(unsafe_code)]
 
+pub mod analysis;
 pub mod capture;
 pub mod cli;
 pub mod codec;
 pub mod commands;
+pub mod config;
 pub mod headless;
 pub mod hub;
 pub mod journal;
+pub mod provider;
+pub mod sample;
 pub mod sanitize;
 pub mod server;
 pub mod tap;

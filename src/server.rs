@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::capture::{Capture, CaptureId, Header, Via};
+use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 use crate::hub::Hub;
 use crate::tap::{Heads, RawHead, Tap};
 
@@ -192,6 +192,7 @@ impl Context {
             body,
             status: status.as_u16(),
             note: note.clone(),
+            derived: Derived::default(),
         };
         match self.hub.record(capture).await {
             Ok(_) if status == self.config.status => self.answer(),

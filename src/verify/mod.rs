@@ -204,6 +204,35 @@ pub struct Explanation {
     pub detail: String,
 }
 
+impl Explanation {
+    /// The explanation as labelled lines, in reading order, for any display. Values may hold
+    /// text from the request: sanitize before drawing.
+    pub fn lines(&self) -> Vec<(&'static str, String)> {
+        let mut lines = vec![("scheme", self.scheme.clone())];
+        if let Some(header) = &self.header {
+            lines.push(("header", header.clone()));
+        }
+        if !self.signed.is_empty() {
+            lines.push(("signed", self.signed.clone()));
+        }
+        if !self.algorithm.is_empty() {
+            lines.push(("algorithm", self.algorithm.clone()));
+            lines.push(("key", self.key.clone()));
+        }
+        if let Some(expected) = &self.expected {
+            lines.push(("expected", expected.clone()));
+        }
+        for received in &self.received {
+            lines.push(("received", received.clone()));
+        }
+        if let Some(matched) = &self.matched {
+            lines.push(("matched", matched.clone()));
+        }
+        lines.push(("why", self.detail.clone()));
+        lines
+    }
+}
+
 /// A verdict with its explanation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verification {
@@ -301,6 +330,64 @@ pub fn sign(
             "{} signs with a shared secret, not an RSA key",
             other.name()
         )),
+    }
+}
+
+/// Runs every scheme over signature headers and a body cut from `data`: the body of the fuzz
+/// target `signature_headers` and of the no-panic test. Bytes before the first `0xff` are the
+/// signature headers' value, up to the second the timestamp and id headers', the rest the body.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    let mut parts = data.splitn(3, |&b| b == 0xff);
+    let value = parts.next().unwrap_or_default();
+    let second = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    let schemes = [
+        Scheme::Millicast,
+        Scheme::Optiview,
+        Scheme::Github,
+        Scheme::Stripe,
+        Scheme::StandardWebhooks,
+        Scheme::Slack,
+        Scheme::Shopify,
+        Scheme::Dyte,
+        Scheme::Hmac(HmacParams {
+            header: "X-Signature".into(),
+            algorithm: Algorithm::Sha512,
+            encoding: Encoding::Base64,
+            prefix: "v=".into(),
+            template: "{id}:{timestamp}:{method}:{path}:{body}".into(),
+            timestamp_header: Some("X-Timestamp".into()),
+            id_header: Some("X-Id".into()),
+            key: KeyDecoding::Base64,
+        }),
+    ];
+    let keys = [
+        Key::Secret(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
+        Key::Secret(Secret::new("not base64 at all")),
+    ];
+    for scheme in &schemes {
+        let mut headers: Vec<Header> = [
+            "webhook-id",
+            "webhook-timestamp",
+            "X-Slack-Request-Timestamp",
+            "X-Timestamp",
+            "X-Id",
+        ]
+        .iter()
+        .map(|name| Header::new(*name, bytes::Bytes::copy_from_slice(second)))
+        .collect();
+        if let Some(name) = scheme.signature_header() {
+            headers.push(Header::new(name, bytes::Bytes::copy_from_slice(value)));
+        }
+        let request = Request {
+            method: "POST",
+            path: "/fuzz",
+            headers: &headers,
+            body,
+        };
+        let verification = verify(scheme, &request, &keys, DEFAULT_TOLERANCE, 1_700_000_000);
+        let _ = verification.explanation.lines();
     }
 }
 

@@ -521,3 +521,36 @@ mod dyte {
         assert!(err.contains("keygen dyte"), "{err}");
     }
 }
+
+#[test]
+fn arbitrary_headers_and_bodies_never_panic() {
+    // The fuzz target's body over crafted and pseudo-random inputs (the fuzzer goes further).
+    let crafted: &[&[u8]] = &[
+        b"",
+        b"\xff\xff",
+        b"t=\xff1700000000\xff{}",
+        b"t=1700000000,h=zz,v1=\xff1700000000\xff{\"a\":1}",
+        b"sha1=\xff\xff\xff",
+        b"v1,\xff99999999999999999999999\xff",
+        b"t=-1,v1=00\xff-5\xff",
+        b"v1, v1,AAAA v2,\xff\xff",
+        b"t=,h=,t=\xff \xff",
+        "t=1700000000,h=\u{1F600}".as_bytes(),
+    ];
+    for input in crafted {
+        fuzz_one(input);
+    }
+    let alphabet = b"t=v1,h=sha1256 0123456789abcdef\xff.{}\"=/+";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for len in 0..2000usize {
+        let input: Vec<u8> = (0..len % 97)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                alphabet[(state % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        fuzz_one(&input);
+    }
+}

@@ -1,0 +1,143 @@
+//! Analysis: which provider sent a capture, what event it is, and whether it is authentic.
+//!
+//! A route from `hookscope.toml` decides the provider when one matches the path; otherwise the
+//! headers do. The provider's profile reads the event's facts and its scheme checks the
+//! signature with the configured keys, as of the moment the capture arrived.
+
+use crate::capture::{Capture, Derived};
+use crate::config::Keys;
+use crate::provider::{Catalog, Profile};
+use crate::verify::{self, Request, Verdict, Verification};
+
+/// Analyzes captures with a catalog of profiles and the configured keys.
+#[derive(Debug, Clone)]
+pub struct Analyzer {
+    catalog: Catalog,
+    keys: Keys,
+}
+
+impl Analyzer {
+    /// An analyzer over `catalog` with `keys`.
+    pub fn new(catalog: Catalog, keys: Keys) -> Self {
+        Self { catalog, keys }
+    }
+
+    /// The profiles known.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The configured keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The profile that applies to `capture`: its route, else its headers.
+    pub fn profile_for(&self, capture: &Capture) -> Option<&Profile> {
+        match self.keys.route(&capture.path) {
+            Some(name) => self.catalog.get(name),
+            None => self.catalog.detect(capture),
+        }
+    }
+
+    /// The derived facts and the full verification (for explanations) of `capture`.
+    pub fn analyze(&self, capture: &Capture) -> (Derived, Option<Verification>) {
+        let Some(profile) = self.profile_for(capture) else {
+            return (Derived::default(), None);
+        };
+        let facts = profile.facts(capture);
+        let now = capture.received_at.timestamp();
+        let mut verification = verify::verify(
+            &profile.scheme,
+            &Request::from(capture),
+            self.keys.for_provider(&profile.name),
+            profile.tolerance,
+            now,
+        );
+        if verification.verdict == Verdict::Unsigned
+            && let Some(other) = self.other_signature(capture, profile)
+        {
+            verification.explanation.detail.push_str(&format!(
+                "; it carries {} ({}'s signature): is it routed to the right provider?",
+                other.0, other.1
+            ));
+        }
+        let derived = Derived {
+            provider: Some(profile.name.clone()),
+            event_type: facts.event_type,
+            event_time: facts.event_time,
+            event_id: facts.event_id,
+            object: facts.object,
+            verdict: Some(verification.verdict.label().to_owned()),
+            verdict_detail: Some(verification.explanation.detail.clone()),
+        };
+        (derived, Some(verification))
+    }
+
+    /// Another provider's signature header carried by `capture`, as (header, provider).
+    fn other_signature(&self, capture: &Capture, profile: &Profile) -> Option<(String, String)> {
+        self.catalog
+            .profiles()
+            .iter()
+            .filter(|p| p.name != profile.name)
+            .find_map(|p| {
+                let header = p.scheme.signature_header()?;
+                capture
+                    .header(header)
+                    .map(|_| (header.to_owned(), p.name.clone()))
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{CaptureId, Header, Via};
+    use crate::config::Route;
+
+    fn capture(path: &str, headers: Vec<Header>) -> Capture {
+        Capture {
+            id: CaptureId::generate(),
+            received_at: chrono::Utc::now(),
+            remote_addr: "127.0.0.1:1".into(),
+            via: Via::Direct,
+            method: "POST".into(),
+            path: path.into(),
+            query: None,
+            version: "HTTP/1.1".into(),
+            headers,
+            body: bytes::Bytes::from_static(br#"{"type":"charge.succeeded","id":"evt_1","created":1}"#),
+            status: 200,
+            note: None,
+            derived: Derived::default(),
+        }
+    }
+
+    #[test]
+    fn routes_win_over_headers_and_other_signatures_are_named() {
+        let mut keys = Keys::default();
+        keys.routes.push(Route {
+            path: "/stripe/*".into(),
+            provider: "stripe".into(),
+        });
+        let analyzer = Analyzer::new(Catalog::builtin(), keys);
+        // Routed to stripe, but signed the GitHub way.
+        let github_signed = vec![Header::new("X-Hub-Signature-256", "sha256=00")];
+        let (derived, verification) = analyzer.analyze(&capture("/stripe/hook", github_signed.clone()));
+        assert_eq!(derived.provider.as_deref(), Some("stripe"));
+        assert_eq!(derived.verdict.as_deref(), Some("unsigned"));
+        let detail = verification.map(|v| v.explanation.detail).unwrap_or_default();
+        assert!(
+            detail.contains("it carries X-Hub-Signature-256 (github's signature)"),
+            "{detail}"
+        );
+        // Off the route, the headers decide.
+        let (derived, _) = analyzer.analyze(&capture("/elsewhere", github_signed));
+        assert_eq!(derived.provider.as_deref(), Some("github"));
+        assert_eq!(derived.verdict.as_deref(), Some("no-secret"));
+        // Nothing recognisable: no provider, no verdict.
+        let (derived, verification) = analyzer.analyze(&capture("/elsewhere", vec![]));
+        assert_eq!(derived, Derived::default());
+        assert!(verification.is_none());
+    }
+}

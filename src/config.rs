@@ -1,0 +1,308 @@
+//! Secrets and routes: where keys come from and which provider a path belongs to.
+//!
+//! Layered, first wins: `--secret PROVIDER=VALUE` flags (repeatable; several for one provider
+//! are rotated secrets, all accepted), then `HOOKSCOPE_SECRET_<PROVIDER>` environment variables,
+//! then `hookscope.toml`. A value is the secret itself, `env:NAME` or `file:PATH`; for Dyte it
+//! is the sender's public key PEM (or a file holding it). Secrets are resolved once, at start,
+//! and never printed: errors name the provider and the source, not the value.
+//!
+//! ```toml
+//! # hookscope.toml
+//! [secrets]
+//! optiview = "env:OPTIVIEW_SECRET"
+//! millicast = ["old-secret-base64", "new-secret-base64"]   # rotation: both accepted
+//! dyte = "file:dyte-public.pem"
+//!
+//! [[routes]]
+//! path = "/hooks/aioz/*"       # glob on the request path
+//! provider = "aioz"
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::provider::{Catalog, Profile};
+use crate::verify::{self, Key, Scheme, Secret, SigningKey};
+
+/// The configuration file looked for in the working directory.
+pub const CONFIG_FILE: &str = "hookscope.toml";
+
+/// A route: requests whose path matches `path` come from `provider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// A glob over the path: `*` matches any run of characters.
+    pub path: String,
+    /// The provider's name.
+    pub provider: String,
+}
+
+/// Every configured key, by provider, and the routes.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    by_provider: HashMap<String, Vec<Key>>,
+    /// Path routes, in file order.
+    pub routes: Vec<Route>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    secrets: HashMap<String, OneOrMany>,
+    #[serde(default)]
+    routes: Vec<RawRoute>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    path: String,
+    provider: String,
+}
+
+/// Splits a `--secret PROVIDER=VALUE` flag.
+pub fn parse_secret_flag(text: &str) -> Result<(String, String), String> {
+    let (provider, value) = text
+        .split_once('=')
+        .ok_or_else(|| "expected PROVIDER=SECRET (e.g. optiview=env:OPTIVIEW_SECRET)".to_owned())?;
+    if provider.is_empty() || value.is_empty() {
+        return Err("expected PROVIDER=SECRET with both parts".into());
+    }
+    Ok((provider.to_owned(), value.to_owned()))
+}
+
+impl Keys {
+    /// Resolves keys from flags (`(provider, value)` pairs), the environment and the config
+    /// file (`path`, or `hookscope.toml` in the working directory when it exists).
+    pub fn load(catalog: &Catalog, flags: &[(String, String)], path: Option<&Path>) -> Result<Self, String> {
+        let file = match path {
+            Some(path) => read_file(path)?,
+            None if Path::new(CONFIG_FILE).exists() => read_file(Path::new(CONFIG_FILE))?,
+            None => File::default(),
+        };
+        let mut sources: HashMap<String, Vec<(String, String)>> = HashMap::new();
+        for (provider, value) in flags {
+            sources
+                .entry(provider.clone())
+                .or_default()
+                .push(("--secret".into(), value.clone()));
+        }
+        for profile in catalog.profiles() {
+            if sources.contains_key(&profile.name) {
+                continue;
+            }
+            let var = env_name(&profile.name);
+            if let Ok(value) = std::env::var(&var) {
+                sources.insert(profile.name.clone(), vec![(var, value)]);
+            }
+        }
+        for (provider, values) in file.secrets {
+            let values = match values {
+                OneOrMany::One(v) => vec![v],
+                OneOrMany::Many(vs) => vs,
+            };
+            sources
+                .entry(provider)
+                .or_insert_with(|| values.into_iter().map(|v| (CONFIG_FILE.to_owned(), v)).collect());
+        }
+        let mut keys = Keys::default();
+        for (provider, values) in sources {
+            let profile = catalog.get(&provider).ok_or_else(|| {
+                format!(
+                    "a secret is configured for unknown provider {provider:?} (see `hookscope providers`)"
+                )
+            })?;
+            for (source, value) in values {
+                let key =
+                    resolve(profile, &value).map_err(|e| format!("{provider} secret from {source}: {e}"))?;
+                keys.by_provider.entry(provider.clone()).or_default().push(key);
+            }
+        }
+        for route in file.routes {
+            if catalog.get(&route.provider).is_none() {
+                return Err(format!(
+                    "route {:?}: unknown provider {:?}",
+                    route.path, route.provider
+                ));
+            }
+            keys.routes.push(Route {
+                path: route.path,
+                provider: route.provider,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// The keys configured for `provider`.
+    pub fn for_provider(&self, provider: &str) -> &[Key] {
+        self.by_provider.get(provider).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The provider a route assigns to `path`.
+    pub fn route(&self, path: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|r| glob_match(&r.path, path))
+            .map(|r| r.provider.as_str())
+    }
+}
+
+/// `HOOKSCOPE_SECRET_STANDARD_WEBHOOKS` for `standard-webhooks`.
+pub fn env_name(provider: &str) -> String {
+    format!(
+        "HOOKSCOPE_SECRET_{}",
+        provider.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+fn read_file(path: &Path) -> Result<File, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The text behind a value: itself, `env:NAME` or `file:PATH`.
+pub fn expand(value: &str) -> Result<String, String> {
+    if let Some(name) = value.strip_prefix("env:") {
+        return std::env::var(name).map_err(|_| format!("environment variable {name} is not set"));
+    }
+    if let Some(path) = value.strip_prefix("file:") {
+        return std::fs::read_to_string(PathBuf::from(path))
+            .map(|text| text.trim().to_owned())
+            .map_err(|e| format!("cannot read {path}: {e}"));
+    }
+    Ok(value.to_owned())
+}
+
+/// A verification key for `profile` from a configured value.
+fn resolve(profile: &Profile, value: &str) -> Result<Key, String> {
+    let text = expand(value)?;
+    match profile.scheme {
+        Scheme::Dyte => verify::parse_public_key(&text).map(|k| Key::RsaPublic(Box::new(k))),
+        _ => Ok(Key::Secret(Secret::new(text))),
+    }
+}
+
+/// A signing key for `profile` from a `--secret`/`--key` value (for `send` and re-signing).
+pub fn signing_key(profile: &Profile, value: &str) -> Result<SigningKey, String> {
+    let text = expand(value)?;
+    match profile.scheme {
+        Scheme::Dyte => verify::parse_private_key(&text).map(|k| SigningKey::RsaPrivate(Box::new(k))),
+        _ => Ok(SigningKey::Secret(Secret::new(text))),
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+///
+/// ```
+/// assert!(hookscope::config::glob_match("/hooks/*", "/hooks/aioz/1"));
+/// assert!(hookscope::config::glob_match("engine.*.error", "engine.log.error"));
+/// assert!(!hookscope::config::glob_match("/hooks/*", "/other"));
+/// ```
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        for (pattern, text, expected) in [
+            ("*", "", true),
+            ("*", "/anything", true),
+            ("/a", "/a", true),
+            ("/a", "/ab", false),
+            ("/a/*", "/a/", true),
+            ("/a/*/c", "/a/b/c", true),
+            ("/a/*/c", "/a/b/d", false),
+            ("*.stopped", "channel.stopped", true),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+            ("**", "x", true),
+        ] {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} ~ {text}");
+        }
+    }
+
+    #[test]
+    fn secret_flags() {
+        assert_eq!(
+            parse_secret_flag("optiview=dolby_sec_a=b"),
+            Ok(("optiview".into(), "dolby_sec_a=b".into()))
+        );
+        assert!(parse_secret_flag("nope").is_err());
+        assert!(parse_secret_flag("=x").is_err());
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(
+            env_name("standard-webhooks"),
+            "HOOKSCOPE_SECRET_STANDARD_WEBHOOKS"
+        );
+    }
+
+    #[test]
+    fn layered_sources_and_errors_never_show_the_secret() {
+        let catalog = Catalog::builtin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("hookscope.toml");
+        std::fs::write(
+            &config,
+            "[secrets]\noptiview = \"from-file\"\nmillicast = [\"b2xk\", \"bmV3\"]\n\n[[routes]]\npath = \"/aioz/*\"\nprovider = \"aioz\"\n",
+        )
+        .expect("write config");
+        let flags = vec![("optiview".to_owned(), "from-flag".to_owned())];
+        let keys = Keys::load(&catalog, &flags, Some(&config)).expect("valid");
+        let secret = |k: &Key| match k {
+            Key::Secret(s) => s.expose().to_owned(),
+            Key::RsaPublic(_) => "rsa".into(),
+        };
+        let optiview: Vec<String> = keys.for_provider("optiview").iter().map(secret).collect();
+        assert_eq!(optiview, ["from-flag"], "flags win over the file");
+        assert_eq!(keys.for_provider("millicast").len(), 2, "rotated secrets");
+        assert_eq!(keys.route("/aioz/encoding"), Some("aioz"));
+        assert_eq!(keys.route("/other"), None);
+
+        let flags = vec![("dyte".to_owned(), "not-a-pem-SECRETVALUE".to_owned())];
+        let err = Keys::load(&catalog, &flags, Some(&config)).expect_err("not a key");
+        assert!(
+            err.starts_with("dyte secret from --secret: not an RSA public key"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRETVALUE"), "{err}");
+        let flags = vec![("nosuch".to_owned(), "x".to_owned())];
+        assert!(Keys::load(&catalog, &flags, Some(&config)).is_err());
+        let flags = vec![(
+            "github".to_owned(),
+            "env:HOOKSCOPE_TEST_UNSET_VARIABLE".to_owned(),
+        )];
+        let err = Keys::load(&catalog, &flags, Some(&config)).expect_err("unset");
+        assert!(err.contains("HOOKSCOPE_TEST_UNSET_VARIABLE is not set"), "{err}");
+    }
+}
