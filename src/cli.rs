@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use hyper::header::{HeaderName, HeaderValue};
 
-use crate::units;
+use crate::{config, units};
 
 /// Catch, verify, inspect and replay webhooks on your laptop.
 #[derive(Debug, Parser)]
@@ -26,6 +26,116 @@ pub enum Command {
     Listen(ListenArgs),
     /// Print the captures of a saved journal.
     Log(LogArgs),
+    /// Send a realistic, correctly signed sample event from the provider catalog.
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(SendArgs),
+    /// Re-verify the signatures of a saved journal; exit status 0 only if all are valid.
+    Verify(VerifyArgs),
+    /// List providers, their signature schemes, headers and event types.
+    Providers(ProvidersArgs),
+    /// Make a key pair for a provider that signs with public keys (dyte).
+    Keygen(KeygenArgs),
+}
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  hookscope send optiview channel.stopped --to http://127.0.0.1:8080/hooks --secret dolby_sec_test
+  hookscope send millicast feeds.started --to http://127.0.0.1:8080/ --secret c2VjcmV0 --count 5
+  hookscope send dyte meeting.started --to http://127.0.0.1:8080/ --key dyte-private.pem
+  hookscope send optiview engine.error --to http://127.0.0.1:8080/ --set /data/status=OFFLINE
+  hookscope send --all --to http://127.0.0.1:8080/        every event of every provider";
+
+/// Where verification keys come from (shared by `listen` and `verify`).
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// A provider's secret, PROVIDER=VALUE; VALUE is the secret, env:NAME or file:PATH (a PEM
+    /// public key for dyte). Repeat for several providers, or for rotated secrets of one.
+    #[arg(long = "secret", value_name = "PROVIDER=SECRET", value_parser = config::parse_secret_flag)]
+    pub secrets: Vec<(String, String)>,
+
+    /// Configuration file with secrets and path routes (default: ./hookscope.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// Options of `hookscope send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The provider (see `hookscope providers`).
+    #[arg(value_name = "PROVIDER", required_unless_present = "all")]
+    pub provider: Option<String>,
+
+    /// The event type (see `hookscope providers PROVIDER`); all of the provider's when omitted.
+    #[arg(value_name = "EVENT")]
+    pub event: Option<String>,
+
+    /// Send every event of every provider.
+    #[arg(long, conflicts_with_all = ["provider", "event", "secret", "key"])]
+    pub all: bool,
+
+    /// Where to send it.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// The secret to sign with: the value, env:NAME or file:PATH. Default: the provider's
+    /// configured secret (HOOKSCOPE_SECRET_<PROVIDER>, hookscope.toml), else a test secret.
+    #[arg(long, value_name = "SECRET")]
+    pub secret: Option<String>,
+
+    /// The RSA private key (PEM file) to sign with, for providers that sign with keys (dyte).
+    #[arg(long, value_name = "PEM")]
+    pub key: Option<PathBuf>,
+
+    /// Set a field of the JSON payload: /json/pointer=value (repeatable).
+    #[arg(long = "set", value_name = "POINTER=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, String)>,
+
+    /// How many times to send it (each with fresh ids and timestamps).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub count: u32,
+
+    /// Print each request (headers and body) as it is sent.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Options of `hookscope verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The journal to verify.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Verify every capture as this provider instead of detecting it.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+
+    /// Print the full explanation of every verdict, not only of failures.
+    #[arg(long, short)]
+    pub verbose: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+/// Options of `hookscope providers`.
+#[derive(Debug, Args)]
+pub struct ProvidersArgs {
+    /// Show one provider in full.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+/// Options of `hookscope keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The provider to make keys for (dyte).
+    #[arg(value_name = "PROVIDER")]
+    pub provider: String,
+
+    /// Where to write the private key (the public key goes beside it, `.pub.pem`).
+    #[arg(long, default_value = "dyte-private.pem", value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 const LISTEN_EXAMPLES: &str = "\
@@ -78,6 +188,9 @@ pub struct ListenArgs {
     /// Sync the journal to disk before answering, so captures survive a power loss (slower).
     #[arg(long)]
     pub fsync: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// Options of `hookscope log`.
@@ -90,6 +203,18 @@ pub struct LogArgs {
     /// Print each capture as its JSON record instead of a line of text.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_set(text: &str) -> Result<(String, String), String> {
+    let (pointer, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not /json/pointer=value"))?;
+    if !pointer.starts_with('/') {
+        return Err(format!(
+            "{pointer:?} is not a JSON pointer (it starts with /, like /data/status)"
+        ));
+    }
+    Ok((pointer.to_owned(), value.to_owned()))
 }
 
 fn parse_header(text: &str) -> Result<(HeaderName, HeaderValue), String> {

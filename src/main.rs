@@ -8,6 +8,10 @@ use hookscope::cli::{Cli, Command};
 use hookscope::commands;
 use tracing_subscriber::EnvFilter;
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -15,12 +19,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Listen(args) => tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(commands::listen::run(args))),
+        Command::Listen(args) => runtime().and_then(|rt| rt.block_on(commands::listen::run(args))),
+        Command::Send(args) => runtime().and_then(|rt| rt.block_on(commands::send::run(args))),
         Command::Log(args) => commands::log::run(args),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Providers(args) => commands::providers::run(args),
+        Command::Keygen(args) => commands::keygen::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,16 +9,23 @@ use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use tokio::net::TcpListener;
 
+use crate::analysis::Analyzer;
 use crate::cli::ListenArgs;
+use crate::config::Keys;
 use crate::headless::{self, Format};
 use crate::hub::Hub;
 use crate::journal::{Journal, WriteOptions};
+use crate::provider::{Catalog, user_dir};
 use crate::server::{self, ServerConfig};
 use crate::units::format_size;
 
 /// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let config = server_config(&args)?;
+    let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let keys = Keys::load(&catalog, &args.keys.secrets, args.keys.config.as_deref())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let analyzer = std::sync::Arc::new(Analyzer::new(catalog, keys));
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
@@ -46,7 +53,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         if interactive { " (Ctrl-C to stop)" } else { "" }
     );
 
-    let hub = Hub::new(journal.appender());
+    let hub = Hub::new(journal.appender(), analyzer);
     let printer = headless::spawn_printer(hub.subscribe(), format).context("cannot start the printer")?;
     let started = Instant::now();
     server::serve(listener, config, hub.clone(), shutdown_signal()).await;

@@ -1,4 +1,8 @@
 //! The subcommands' glue: each turns parsed arguments into a running job.
 
+pub mod keygen;
 pub mod listen;
 pub mod log;
+pub mod providers;
+pub mod send;
+pub mod verify;

@@ -1,0 +1,105 @@
+//! `hookscope providers [NAME]`: what each sender sends and how it signs.
+
+use std::fmt::Write as _;
+
+use anyhow::anyhow;
+
+use crate::cli::ProvidersArgs;
+use crate::provider::{Catalog, Field, Profile};
+use crate::verify::Scheme;
+
+/// Prints the table of providers, or one provider in full.
+pub fn run(args: ProvidersArgs) -> anyhow::Result<()> {
+    let catalog = Catalog::load(crate::provider::user_dir().as_deref()).map_err(|e| anyhow!(e))?;
+    match args.name {
+        None => print!("{}", table(&catalog)),
+        Some(name) => {
+            let profile = catalog.get(&name).ok_or_else(|| {
+                let names: Vec<&str> = catalog.profiles().iter().map(|p| p.name.as_str()).collect();
+                anyhow!("unknown provider {name:?}; known: {}", names.join(", "))
+            })?;
+            print!("{}", details(profile));
+        }
+    }
+    Ok(())
+}
+
+/// One line per provider.
+pub fn table(catalog: &Catalog) -> String {
+    let mut out = format!(
+        "{:<18} {:<30} {:<18} {:<22} {:>6}  {}\n",
+        "NAME", "SENDER", "SCHEME", "SIGNATURE HEADER", "EVENTS", "RETRIES"
+    );
+    for p in catalog.profiles() {
+        let _ = writeln!(
+            out,
+            "{:<18} {:<30} {:<18} {:<22} {:>6}  {}",
+            p.name,
+            p.display,
+            p.scheme.name(),
+            p.scheme.signature_header().unwrap_or("-"),
+            p.samples.len(),
+            p.retry
+        );
+    }
+    out.push_str("\n`hookscope providers NAME` shows one in full.\n");
+    out
+}
+
+fn field(field: &Option<Field>) -> String {
+    match field {
+        Some(Field::Pointer(p)) => format!("body {p}"),
+        Some(Field::Header(h)) => format!("header {h}"),
+        None => "-".into(),
+    }
+}
+
+/// Everything about one provider.
+pub fn details(p: &Profile) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} ({})", p.display, p.name);
+    if let Some(docs) = &p.docs {
+        let _ = writeln!(out, "  docs:        {docs}");
+    }
+    let detect = match p.detect_headers.is_empty() {
+        true => "no identifying header: route it by path in hookscope.toml".to_owned(),
+        false => format!("any of {}", p.detect_headers.join(", ")),
+    };
+    let _ = writeln!(out, "  detected by: {detect}");
+    let signature = match &p.scheme {
+        Scheme::None => "none: this sender does not sign its webhooks".to_owned(),
+        Scheme::Hmac(params) => format!(
+            "hmac: {} = {}{{{:?} {:?}}} over {:?}",
+            params.header, params.prefix, params.algorithm, params.encoding, params.template
+        ),
+        scheme => format!("{} ({})", scheme.name(), scheme.signature_header().unwrap_or("-")),
+    };
+    let _ = writeln!(out, "  signature:   {signature}");
+    if matches!(
+        p.scheme,
+        Scheme::Optiview | Scheme::Stripe | Scheme::StandardWebhooks | Scheme::Slack
+    ) {
+        let _ = writeln!(out, "  tolerance:   {} s", p.tolerance.as_secs());
+    }
+    let _ = writeln!(
+        out,
+        "  secret:      --secret {}=… or {}",
+        p.name,
+        crate::config::env_name(&p.name)
+    );
+    let _ = writeln!(out, "  event type:  {}", p.event.type_templates.join("  or  "));
+    let unit = if p.event.timestamp_in_ms { " (ms)" } else { " (s)" };
+    let timestamp = field(&p.event.timestamp);
+    let _ = writeln!(
+        out,
+        "  timestamp:   {timestamp}{}",
+        if timestamp == "-" { "" } else { unit }
+    );
+    let _ = writeln!(out, "  event id:    {}", field(&p.event.id));
+    let _ = writeln!(out, "  retries:     {}", p.retry);
+    let _ = writeln!(out, "  events ({}):", p.samples.len());
+    for sample in &p.samples {
+        let _ = writeln!(out, "    {:<36} {}", sample.event_type, sample.description);
+    }
+    out
+}

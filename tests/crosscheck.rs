@@ -1,0 +1,234 @@
+//! Cross-checks against independent implementations, both ways: the senders' documented sample
+//! code under node (millicast, optiview, dyte) and the official Standard Webhooks library under
+//! python verify what `hookscope send` signs, and `hookscope listen` verifies what they sign.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::{Listener, binary};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/crosscheck");
+
+/// A peer process (their receiver), killed when dropped.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a receiver that prints its port on its first line.
+fn start_peer(mut command: Command) -> (Peer, u16) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start peer");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read port");
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("peer printed {line:?}, not a port"));
+    (Peer(child), port)
+}
+
+fn node(args: &[&str]) -> Command {
+    let mut command = Command::new("node");
+    command.arg(format!("{SCRIPTS}/senders.js")).args(args);
+    command
+}
+
+/// (secret for our side, key argument for theirs when serving, key argument when sending)
+fn keys(provider: &str) -> (String, String, String) {
+    match provider {
+        "millicast" => {
+            let secret = "c2VjcmV0LWZvci1taWxsaWNhc3Q=".to_owned();
+            (secret.clone(), secret.clone(), secret)
+        }
+        "optiview" => {
+            let secret = "dolby_sec_myverylittlesecret".to_owned();
+            (secret.clone(), secret.clone(), secret)
+        }
+        _ => (
+            format!("file:{FIXTURES}/dyte-public.pem"),
+            format!("{FIXTURES}/dyte-public.pem"),
+            format!("{FIXTURES}/dyte-private.pem"),
+        ),
+    }
+}
+
+fn send_all(provider: &str, port: u16, secret_or_key: &[&str]) -> std::process::Output {
+    binary()
+        .args([
+            "send",
+            provider,
+            "--to",
+            &format!("http://127.0.0.1:{port}/webhooks"),
+        ])
+        .args(secret_or_key)
+        .output()
+        .expect("run hookscope send")
+}
+
+#[test]
+fn the_senders_sample_code_accepts_what_we_send() {
+    for provider in ["millicast", "optiview", "dyte"] {
+        let (_, their_key, _) = keys(provider);
+        let (_peer, port) = start_peer(node(&["serve", provider, &their_key]));
+        let ours = match provider {
+            "dyte" => vec!["--key".to_owned(), format!("{FIXTURES}/dyte-private.pem")],
+            _ => vec!["--secret".to_owned(), keys(provider).0],
+        };
+        let ours: Vec<&str> = ours.iter().map(String::as_str).collect();
+        let output = send_all(provider, port, &ours);
+        let report = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{provider}: their code rejected some of ours:\n{report}"
+        );
+        assert!(
+            report.lines().count() >= 3 && report.lines().all(|l| l.contains("-> 200 OK")),
+            "{report}"
+        );
+
+        // And their code does reject a wrong signature: the check can fail.
+        let wrong = match provider {
+            "dyte" => None,
+            "millicast" => Some("b3RoZXItc2VjcmV0"),
+            _ => Some("dolby_sec_other"),
+        };
+        if let Some(wrong) = wrong {
+            let output = send_all(provider, port, &["--secret", wrong]);
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{provider}: a wrong secret was accepted"
+            );
+            assert!(String::from_utf8_lossy(&output.stdout).contains("400 Bad Request"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn we_accept_what_the_senders_sample_code_signs() {
+    let mut flags = vec!["--headless".to_owned()];
+    for provider in ["millicast", "optiview", "dyte"] {
+        flags.push("--secret".into());
+        flags.push(format!("{provider}={}", keys(provider).0));
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let listener = Listener::start(&flags);
+    for provider in ["millicast", "optiview", "dyte"] {
+        let (_, _, their_key) = keys(provider);
+        let url = format!("http://{}/from-{provider}", listener.addr);
+        let status = node(&["send", provider, &their_key, &url])
+            .status()
+            .expect("run node");
+        assert!(status.success(), "{provider}: node could not deliver");
+    }
+    let captures = listener.captures();
+    assert_eq!(captures.len(), 3);
+    for capture in &captures {
+        let d = &capture.derived;
+        assert_eq!(
+            d.verdict.as_deref(),
+            Some("valid"),
+            "{}: {:?}",
+            capture.path,
+            d.verdict_detail
+        );
+    }
+}
+
+/// Python with the official `standardwebhooks` library importable, installing it into cargo's
+/// test directory on first use. `None` (the test is skipped, loudly) only outside CI when the
+/// registry cannot be reached.
+fn python_with_standardwebhooks() -> Option<(String, PathBuf)> {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crosscheck-python");
+    if !dir.join("standardwebhooks").exists() {
+        let installed = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--root-user-action=ignore",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg("standardwebhooks==1.1.0")
+            .status();
+        if !matches!(installed, Ok(status) if status.success()) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to install standardwebhooks from PyPI"
+            );
+            eprintln!("SKIPPED: cannot install the standardwebhooks library (offline?)");
+            return None;
+        }
+    }
+    Some(("python3".to_owned(), dir))
+}
+
+fn python(interpreter: &str, path: &PathBuf, args: &[&str]) -> Command {
+    let mut command = Command::new(interpreter);
+    command
+        .env("PYTHONPATH", path)
+        .arg(format!("{SCRIPTS}/standard_webhooks.py"))
+        .args(args);
+    command
+}
+
+#[tokio::test]
+async fn the_official_standard_webhooks_library_agrees_both_ways() {
+    let Some((interpreter, path)) = python_with_standardwebhooks() else {
+        return;
+    };
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    // Theirs verifies ours.
+    let (_peer, port) = start_peer(python(&interpreter, &path, &["serve", secret]));
+    let output = send_all("standard-webhooks", port, &["--secret", secret]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let output = send_all(
+        "standard-webhooks",
+        port,
+        &["--secret", "whsec_b3RoZXItc2VjcmV0LXZhbHVl"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "their library accepted a wrong secret"
+    );
+
+    // Ours verifies theirs.
+    let secret_flag = format!("standard-webhooks={secret}");
+    let listener = Listener::start(&["--headless", "--secret", &secret_flag]);
+    let url = format!("http://{}/standard", listener.addr);
+    let status = python(&interpreter, &path, &["send", secret, &url])
+        .status()
+        .expect("run python");
+    assert!(status.success());
+    let captures = listener.captures();
+    assert_eq!(
+        captures[0].derived.verdict.as_deref(),
+        Some("valid"),
+        "{:?}",
+        captures[0].derived
+    );
+    assert_eq!(captures[0].derived.event_type.as_deref(), Some("invoice.paid"));
+}

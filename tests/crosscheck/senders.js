@@ -1,0 +1,114 @@
+// The senders' own documented code, run under node: the independent implementation hookscope's
+// signatures are checked against, in both directions. Node core modules only.
+//
+//   node senders.js serve PROVIDER KEY        a receiver that verifies with the sender's sample
+//                                             code: 200 "ok", or 400 "BAD SIGNATURE"; prints its port
+//   node senders.js send PROVIDER KEY URL     signs a sample event the sender's way and POSTs it
+//
+// KEY is the webhook secret (millicast, optiview) or a PEM file (dyte: public to serve, private
+// to send). PROVIDER is millicast, optiview or dyte.
+'use strict';
+const crypto = require('crypto');
+const fs = require('fs');
+const http = require('http');
+
+const [mode, provider, key, url] = process.argv.slice(2);
+
+// Verification, as each sender's documentation writes it (variable names kept).
+const verifiers = {
+  // Dolby.io Real-time Streaming, "How-to verify the webhook".
+  millicast(webhookSecret, request, body) {
+    const webhookSecretBuffer = Buffer.from(webhookSecret, 'base64');
+    const calculatedSignature = 'sha1=' + crypto.createHmac('sha1', webhookSecretBuffer)
+      .update(body)
+      .digest('hex');
+    const headerSignature = request.headers['x-millicast-signature'];
+    return calculatedSignature === headerSignature;
+  },
+  // Dolby OptiView, "Full code sample" (express.json() parses the body, the sample re-stringifies).
+  optiview(secret, request, body) {
+    const data = JSON.parse(body.toString('utf8'));
+    const signatureHeader = request.headers['dolby-signature'];
+    const timestampPart = signatureHeader.split(',')[0];
+    const hashPart = signatureHeader.split(',')[1];
+    const timestampValue = timestampPart.split('=')[1];
+    const hashValue = hashPart.split('=')[1];
+    const dataAsString = JSON.stringify(data);
+    const stringToBeHashed = `${timestampValue}.${dataAsString}`;
+    const hashToCheck = crypto.createHmac('sha256', secret).update(stringToBeHashed).digest('hex');
+    return hashToCheck === hashValue;
+  },
+  // Dyte, "Verify webhooks using Dyte's signature" (express.json() parses the body).
+  dyte(publicKeyFile, request, body) {
+    const publicKey = fs.readFileSync(publicKeyFile, 'utf8');
+    const signature = request.headers['dyte-signature'];
+    const verifier = crypto.createVerify('RSA-SHA256');
+    verifier.update(JSON.stringify(JSON.parse(body.toString('utf8'))));
+    return verifier.verify(publicKey, signature, 'base64');
+  },
+};
+
+// Signing, as the senders sign: the same computations, from the sending side.
+const now = () => Math.floor(Date.now() / 1000);
+const samples = {
+  millicast: () => ({ type: 'feeds', event: 'started', timestamp: Date.now(),
+    data: { streamId: 'k9Mwad/multiview', feedId: 'feed-1', name: 'multiview', active: true } }),
+  optiview: () => ({ type: 'engine.error', created: now(), object: { type: 'engine', id: 'eng_4f2a' },
+    data: { id: 'eng_4f2a', channelId: 'ch_9b1', status: 'error', message: 'ingest lost' } }),
+  dyte: () => ({ event: 'meeting.started', meeting: { id: 'bbb9c2a4-1a1c-4e3a-9d7e-1b0f3f6c1a2b',
+    roomName: 'standup', status: 'LIVE', createdAt: new Date().toISOString() } }),
+};
+const signers = {
+  millicast(secret, body) {
+    const signature = crypto.createHmac('sha1', Buffer.from(secret, 'base64')).update(body).digest('hex');
+    return { 'X-Millicast-Signature': 'sha1=' + signature };
+  },
+  optiview(secret, body) {
+    const t = now();
+    const h = crypto.createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+    return { 'Dolby-Signature': `t=${t},h=${h}` };
+  },
+  dyte(privateKeyFile, body) {
+    const signer = crypto.createSign('RSA-SHA256');
+    signer.update(body);
+    const uuid = crypto.randomUUID();
+    return { 'dyte-signature': signer.sign(fs.readFileSync(privateKeyFile, 'utf8'), 'base64'),
+      'dyte-uuid': uuid, 'dyte-webhook-id': crypto.randomUUID() };
+  },
+};
+
+if (!verifiers[provider]) {
+  console.error(`unknown provider ${provider}`);
+  process.exit(2);
+}
+
+if (mode === 'serve') {
+  const server = http.createServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', () => {
+      let ok = false;
+      try {
+        ok = verifiers[provider](key, request, Buffer.concat(chunks));
+      } catch (err) {
+        console.error(`verification threw: ${err}`);
+      }
+      response.writeHead(ok ? 200 : 400, { 'Content-Type': 'text/plain' });
+      response.end(ok ? 'ok' : 'BAD SIGNATURE');
+    });
+  });
+  server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+} else if (mode === 'send') {
+  const body = JSON.stringify(samples[provider]());
+  const headers = { 'Content-Type': 'application/json', ...signers[provider](key, body) };
+  const request = http.request(url, { method: 'POST', headers }, (response) => {
+    response.resume();
+    console.log(response.statusCode);
+    process.exit(response.statusCode < 300 ? 0 : 1);
+  });
+  request.on('error', (err) => { console.error(String(err)); process.exit(1); });
+  request.end(body);
+} else {
+  console.error('usage: node senders.js serve|send PROVIDER KEY [URL]');
+  process.exit(2);
+}

@@ -1,0 +1,372 @@
+//! `send` into `listen`, end to end: every event of every provider arrives signed and valid.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{Listener, binary};
+use hookscope::provider::Catalog;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// A secret per provider, shaped as each sender's are.
+fn secret(provider: &str) -> Option<String> {
+    Some(match provider {
+        "millicast" => "c2VjcmV0LWZvci1taWxsaWNhc3Q=".into(),
+        "optiview" => "dolby_sec_test_3f9a".into(),
+        "github" => "gh-webhook-secret".into(),
+        "stripe" => "whsec_test_51Hx".into(),
+        "standard-webhooks" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        "slack" => "8f742231b10e8888abcd99yyyzzz85a5".into(),
+        "shopify" => "shpss_test_secret".into(),
+        "dyte" => format!("file:{FIXTURES}/dyte-public.pem"),
+        _ => return None,
+    })
+}
+
+fn listen_flags(config: &Path) -> Vec<String> {
+    let mut flags = vec![
+        "--headless".to_owned(),
+        "--config".to_owned(),
+        config.display().to_string(),
+    ];
+    for profile in Catalog::builtin().profiles() {
+        if let Some(secret) = secret(&profile.name) {
+            flags.push("--secret".into());
+            flags.push(format!("{}={secret}", profile.name));
+        }
+    }
+    flags
+}
+
+fn send(addr: std::net::SocketAddr, provider: &str, extra: &[&str]) -> Output {
+    let mut command = binary();
+    command
+        .args([
+            "send",
+            provider,
+            "--to",
+            &format!("http://{addr}/hooks/{provider}"),
+        ])
+        .args(extra);
+    match provider {
+        "dyte" => command.args(["--key", &format!("{FIXTURES}/dyte-private.pem")]),
+        other => match secret(other) {
+            Some(secret) if !extra.contains(&"--secret") => command.args(["--secret", &secret]),
+            _ => &mut command,
+        },
+    };
+    command.output().expect("run hookscope send")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn every_event_of_every_provider_arrives_valid() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookscope.toml");
+    // AIOZ has no identifying header: route it by path.
+    std::fs::write(
+        &config,
+        "[[routes]]\npath = \"/hooks/aioz*\"\nprovider = \"aioz\"\n",
+    )
+    .expect("config");
+    let flags = listen_flags(&config);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut listener = Listener::start(&flags);
+
+    let catalog = Catalog::builtin();
+    let mut expected = Vec::new();
+    for profile in catalog.profiles() {
+        let output = send(listener.addr, &profile.name, &[]);
+        assert!(
+            output.status.success(),
+            "send {}: {}{}",
+            profile.name,
+            stdout(&output),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            stdout(&output).lines().count(),
+            profile.samples.len(),
+            "{}",
+            stdout(&output)
+        );
+        for sample in &profile.samples {
+            expected.push((profile.name.clone(), sample.event_type.clone()));
+        }
+    }
+
+    let captures = listener.captures();
+    assert_eq!(captures.len(), expected.len());
+    for (capture, (provider, event_type)) in captures.iter().zip(&expected) {
+        let d = &capture.derived;
+        assert_eq!(
+            d.provider.as_deref(),
+            Some(provider.as_str()),
+            "{:?}",
+            capture.path
+        );
+        assert_eq!(d.event_type.as_deref(), Some(event_type.as_str()), "{provider}");
+        let verdict = match provider.as_str() {
+            "aioz" => "not-signed-by-design",
+            _ => "valid",
+        };
+        assert_eq!(
+            d.verdict.as_deref(),
+            Some(verdict),
+            "{provider} {event_type}: {:?}",
+            d.verdict_detail
+        );
+    }
+
+    let (status, printed, _) = listener.stop();
+    assert!(status.success());
+    let line = printed
+        .lines()
+        .find(|l| l.contains("/hooks/optiview"))
+        .expect("an optiview line");
+    assert!(
+        line.contains("optiview channel.") && line.ends_with("✓ valid"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_invalid_with_the_reason() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("none.toml");
+    std::fs::write(&config, "").expect("config");
+    let flags = listen_flags(&config);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let listener = Listener::start(&flags);
+
+    let output = send(
+        listener.addr,
+        "optiview",
+        &["channel.stopped", "--secret", "dolby_sec_not_the_one"],
+    );
+    assert!(output.status.success(), "the listener still answers 200");
+    // GitHub too: the verdict and its reason do not depend on the scheme.
+    let output = send(listener.addr, "github", &["push", "--secret", "another-secret"]);
+    assert!(output.status.success());
+
+    let captures = listener.captures();
+    assert_eq!(captures.len(), 2);
+    for capture in &captures {
+        assert_eq!(capture.derived.verdict.as_deref(), Some("invalid"));
+        let detail = capture.derived.verdict_detail.as_deref().unwrap_or_default();
+        assert!(detail.contains("wrong secret"), "{detail}");
+        assert!(
+            !detail.contains("dolby_sec_test_3f9a"),
+            "the secret leaked: {detail}"
+        );
+    }
+    let journal = std::fs::read_to_string(&listener.journal).expect("journal");
+    assert!(
+        !journal.contains("dolby_sec_test_3f9a") && !journal.contains("gh-webhook-secret"),
+        "secret in journal"
+    );
+
+    // `verify` re-checks the journal offline: not all valid, so exit status 1, with the reason.
+    let output = binary()
+        .args([
+            "verify",
+            listener.journal.to_str().expect("utf-8"),
+            "--secret",
+            "optiview=dolby_sec_test_3f9a",
+        ])
+        .args(["--secret", "github=gh-webhook-secret"])
+        .output()
+        .expect("run verify");
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout(&output);
+    assert_eq!(report.matches("✗ invalid").count(), 2, "{report}");
+    assert!(
+        report.contains("expected") && report.contains("received"),
+        "{report}"
+    );
+    // With the secret that was really used, the optiview capture is valid.
+    let output = binary()
+        .args([
+            "verify",
+            listener.journal.to_str().expect("utf-8"),
+            "--provider",
+            "optiview",
+        ])
+        .args(["--secret", "optiview=dolby_sec_not_the_one"])
+        .output()
+        .expect("run verify");
+    assert!(
+        stdout(&output)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .ends_with("✓ valid"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn providers_lists_every_sender_and_their_events() {
+    let output = binary().arg("providers").output().expect("run providers");
+    assert!(output.status.success());
+    let table = stdout(&output);
+    for profile in Catalog::builtin().profiles() {
+        assert!(table.contains(&profile.name), "{} missing: {table}", profile.name);
+    }
+    let output = binary()
+        .args(["providers", "optiview"])
+        .output()
+        .expect("run providers");
+    let details = stdout(&output);
+    for needle in [
+        "Dolby-Signature",
+        "tolerance:   300 s",
+        "engine.log.error",
+        "distribution.security.keys.deleted",
+    ] {
+        assert!(details.contains(needle), "{needle} missing: {details}");
+    }
+    let output = binary()
+        .args(["providers", "nosuch"])
+        .output()
+        .expect("run providers");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown provider"));
+}
+
+#[test]
+fn send_refuses_what_it_cannot_do_clearly() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["send", "nosuch", "--to", "http://127.0.0.1:9/"],
+            "unknown provider",
+        ),
+        (
+            &[
+                "send",
+                "optiview",
+                "nope.nope",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--secret",
+                "s",
+            ],
+            "has no sample event",
+        ),
+        (
+            &[
+                "send",
+                "optiview",
+                "--to",
+                "https://127.0.0.1:9/",
+                "--secret",
+                "s",
+            ],
+            "not supported yet",
+        ),
+        (&["send", "dyte", "--to", "http://127.0.0.1:9/"], "keygen dyte"),
+        (
+            &[
+                "send",
+                "optiview",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--set",
+                "data=1",
+                "--secret",
+                "s",
+            ],
+            "not a JSON pointer",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = binary()
+            .args(*args)
+            .env_remove("HOOKSCOPE_SECRET_OPTIVIEW")
+            .output()
+            .expect("run send");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    // Nothing listens on the discard port: a clear failure per request, and exit status 1.
+    let output = binary()
+        .args([
+            "send",
+            "optiview",
+            "channel.created",
+            "--to",
+            "http://127.0.0.1:9/",
+            "--secret",
+            "s",
+        ])
+        .output()
+        .expect("run send");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout(&output).contains("failed: cannot reach"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn keygen_makes_a_pair_that_send_and_listen_agree_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let private = dir.path().join("dyte.pem");
+    let output = binary()
+        .args(["keygen", "dyte", "--out", private.to_str().expect("utf-8")])
+        .output()
+        .expect("run keygen");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout(&output).starts_with("-----BEGIN PUBLIC KEY-----"));
+    let public = dir.path().join("dyte.pub.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&private)
+            .expect("private key")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Never overwritten.
+    let again = binary()
+        .args(["keygen", "dyte", "--out", private.to_str().expect("utf-8")])
+        .output()
+        .expect("run");
+    assert_eq!(again.status.code(), Some(1));
+
+    let secret = format!("dyte=file:{}", public.display());
+    let mut listener = Listener::start(&["--headless", "--secret", &secret]);
+    let output = binary()
+        .args([
+            "send",
+            "dyte",
+            "meeting.started",
+            "--to",
+            &format!("http://{}/dyte", listener.addr),
+        ])
+        .args(["--key", private.to_str().expect("utf-8")])
+        .output()
+        .expect("run send");
+    assert!(output.status.success(), "{}", stdout(&output));
+    let captures = listener.captures();
+    assert_eq!(
+        captures[0].derived.verdict.as_deref(),
+        Some("valid"),
+        "{:?}",
+        captures[0].derived
+    );
+    listener.stop();
+}
