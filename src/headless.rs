@@ -16,6 +16,9 @@ use crate::codec;
 use crate::sanitize;
 use crate::units::format_size;
 
+/// How long the printer rests after emptying its queue, so it wakes once per burst.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// How each capture is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -97,9 +100,11 @@ pub fn spawn_printer(
                 ),
                 Err(RecvError::Closed) => break,
             };
-            // Flush when nothing else is waiting, so bursts cost one write.
+            // Flush when nothing else is waiting, so bursts cost one write; then pause briefly, so
+            // that under load one wake-up of this thread serves many captures (a lone capture is
+            // still printed at once: the pause comes after it).
             let result = result.and_then(|()| match captures.is_empty() {
-                true => out.flush(),
+                true => out.flush().map(|()| thread::sleep(COALESCE)),
                 false => Ok(()),
             });
             if let Err(err) = result {

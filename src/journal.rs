@@ -1,11 +1,18 @@
 //! The append-only JSON Lines journal: a group-commit writer and a forgiving reader.
 //!
-//! The writer owns the file on a thread of its own. Request tasks hand it encoded lines and wait
-//! for the acknowledgement; the thread takes every line that is waiting, writes them with one
-//! `write(2)` (and one `fdatasync` with `--fsync`) and then acknowledges them all. Once
-//! acknowledged, a line is in the kernel: it survives `kill -9` of hookscope, and with `fsync` a
-//! power loss too. Many concurrent requests share one system call, which is what keeps the
-//! journal cheap under load.
+//! One writer owns the file. Request tasks hand it encoded lines and wait for the
+//! acknowledgement; the writer takes every line that is waiting, writes them with one `write(2)`
+//! (and one `fdatasync` with `--fsync`) and then acknowledges them all. Once acknowledged, a line
+//! is in the kernel: it survives `kill -9` of hookscope, and with `fsync` a power loss too. Many
+//! concurrent requests share one system call, which is what keeps the journal cheap under load.
+//!
+//! Without `fsync` there is no writer to hand lines to: group commit is leader/follower. An
+//! appender that finds the file free becomes the leader and writes its own line and every line
+//! queued meanwhile; an appender that finds it busy queues its line and the leader writes it in
+//! the same `write(2)`. A lone request thus costs no wake-up at all (measured: hand-offs to a
+//! writer thread or task were most of the cost of a capture, see BENCHMARKS.md), and a page-cache
+//! write takes microseconds on the request's own worker. With `fsync` the writer is a thread of
+//! its own, because `fdatasync` blocks for milliseconds.
 //!
 //! The reader yields every record it can decode and reports, then skips, the lines it cannot: a
 //! torn last line after a crash or a corrupt line in the middle never costs the rest of the file.
@@ -14,7 +21,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
@@ -36,15 +43,34 @@ pub struct WriteOptions {
 /// A journal open for appending, with its writer thread.
 pub struct Journal {
     path: PathBuf,
-    sender: mpsc::Sender<Message>,
-    writer: thread::JoinHandle<WriterStats>,
+    appender: Appender,
+    thread: Option<thread::JoinHandle<WriterStats>>,
     repaired_tail: bool,
 }
 
 /// A cheap, cloneable handle for appending to a [`Journal`] from async tasks.
 #[derive(Clone)]
-pub struct Appender {
-    sender: mpsc::Sender<Message>,
+pub struct Appender(Route);
+
+#[derive(Clone)]
+enum Route {
+    /// Leader/follower group commit on the appenders' own tasks.
+    Inline(Arc<Inline>),
+    /// Lines go to the writer thread (`fsync`).
+    Thread(mpsc::Sender<Message>),
+}
+
+/// The state shared by inline appenders.
+struct Inline {
+    /// Lines waiting for the leader.
+    queue: Mutex<Vec<Pending>>,
+    /// Held by the leader while it writes; `None` once the journal is closed.
+    committer: Mutex<Option<Committer>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these leaves nothing half-done that matters more than the journal.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Why a line could not be appended.
@@ -80,7 +106,7 @@ struct Pending {
 }
 
 impl Journal {
-    /// Opens (or creates) `path` for appending and starts its writer thread.
+    /// Opens (or creates) `path` for appending; with `fsync`, starts its writer thread.
     ///
     /// A file that ends in a torn line (a crash mid-write) first gets a newline, so the next
     /// record starts on a line of its own instead of being glued to the torn one.
@@ -94,23 +120,34 @@ impl Journal {
         if repaired_tail {
             file.write_all(b"\n")?;
         }
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        let writer = thread::Builder::new()
-            .name("journal".into())
-            .spawn(move || write_loop(file, receiver, options))?;
+        let committer = Committer::new(file, options);
+        let (appender, thread) = match options.fsync {
+            false => {
+                let inline = Inline {
+                    queue: Mutex::new(Vec::new()),
+                    committer: Mutex::new(Some(committer)),
+                };
+                (Appender(Route::Inline(Arc::new(inline))), None)
+            }
+            true => {
+                let (sender, receiver) = mpsc::channel(QUEUE);
+                let thread = thread::Builder::new()
+                    .name("journal".into())
+                    .spawn(move || write_blocking(committer, receiver))?;
+                (Appender(Route::Thread(sender)), Some(thread))
+            }
+        };
         Ok(Self {
             path: path.to_owned(),
-            sender,
-            writer,
+            appender,
+            thread,
             repaired_tail,
         })
     }
 
     /// A handle for appending lines.
     pub fn appender(&self) -> Appender {
-        Appender {
-            sender: self.sender.clone(),
-        }
+        self.appender.clone()
     }
 
     /// The file this journal appends to.
@@ -126,15 +163,32 @@ impl Journal {
     /// Writes everything handed over before this call, stops the writer and returns its
     /// statistics. Lines appended afterwards get [`AppendError::Closed`].
     pub async fn close(self) -> WriterStats {
-        // If the writer is already gone the send fails, and joining reports what it did.
-        let _ = self.sender.send(Message::Close).await;
-        let writer = self.writer;
-        match tokio::task::spawn_blocking(move || writer.join()).await {
-            Ok(Ok(stats)) => stats,
-            _ => {
-                tracing::error!("the journal writer thread panicked");
-                WriterStats::default()
+        match (self.appender.0, self.thread) {
+            (Route::Inline(inline), _) => {
+                // Waits for a leader that is writing, then writes what is still queued.
+                let mut guard = lock(&inline.committer);
+                let Some(mut committer) = guard.take() else {
+                    return WriterStats::default();
+                };
+                let mut batch = std::mem::take(&mut *lock(&inline.queue));
+                if !batch.is_empty() {
+                    committer.commit(&mut batch);
+                }
+                committer.stats
             }
+            (Route::Thread(sender), Some(thread)) => {
+                // If the writer is already gone the send fails, and joining reports what it did.
+                let _ = sender.send(Message::Close).await;
+                let stats = tokio::task::spawn_blocking(move || thread.join().ok())
+                    .await
+                    .ok()
+                    .flatten();
+                stats.unwrap_or_else(|| {
+                    tracing::error!("the journal writer thread panicked");
+                    WriterStats::default()
+                })
+            }
+            (Route::Thread(_), None) => WriterStats::default(),
         }
     }
 }
@@ -143,11 +197,53 @@ impl Appender {
     /// Appends one encoded line and waits until it is written (and synced with `fsync`).
     pub async fn append(&self, line: Vec<u8>) -> Result<(), AppendError> {
         let (done, acknowledged) = oneshot::channel();
-        self.sender
-            .send(Message::Append(Pending { line, done }))
-            .await
-            .map_err(|_| AppendError::Closed)?;
+        let pending = Pending { line, done };
+        match &self.0 {
+            Route::Thread(sender) => sender
+                .send(Message::Append(pending))
+                .await
+                .map_err(|_| AppendError::Closed)?,
+            Route::Inline(inline) => {
+                lock(&inline.queue).push(pending);
+                // Let the other requests that are ready on this worker queue their lines first:
+                // under load the leader then writes them all with one system call.
+                tokio::task::yield_now().await;
+                inline.lead();
+            }
+        }
         acknowledged.await.map_err(|_| AppendError::Closed)?
+    }
+}
+
+impl Inline {
+    /// Writes everything queued if no one else is writing; otherwise the writer will.
+    fn lead(&self) {
+        loop {
+            let mut guard = match self.committer.try_lock() {
+                Ok(guard) => guard,
+                // The leader writes our line, or sees it after letting go (below).
+                Err(std::sync::TryLockError::WouldBlock) => return,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            };
+            let Some(committer) = guard.as_mut() else {
+                // Closed: fail what is queued (dropping it tells each appender).
+                lock(&self.queue).clear();
+                return;
+            };
+            loop {
+                let mut batch = std::mem::take(&mut *lock(&self.queue));
+                if batch.is_empty() {
+                    break;
+                }
+                committer.commit(&mut batch);
+            }
+            drop(guard);
+            // A line queued between our last look and letting go would wait for the next
+            // appender: look once more, and lead again if there is one.
+            if lock(&self.queue).is_empty() {
+                return;
+            }
+        }
     }
 }
 
@@ -162,50 +258,54 @@ fn ends_in_torn_line(file: &mut File) -> io::Result<bool> {
     Ok(last[0] != b'\n')
 }
 
-fn write_loop(mut file: File, mut receiver: mpsc::Receiver<Message>, options: WriteOptions) -> WriterStats {
-    let mut stats = WriterStats::default();
-    let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
-    let mut buffer: Vec<u8> = Vec::with_capacity(1 << 20);
-    // After a failed write a partial line may be on disk: start the next commit on a new line.
-    let mut needs_newline = false;
-    let mut closing = false;
-    while !closing {
-        match receiver.blocking_recv() {
-            Some(Message::Append(first)) => batch.push(first),
-            Some(Message::Close) | None => break,
+/// Writes batches of lines and acknowledges them; shared by both kinds of writer.
+struct Committer {
+    file: File,
+    options: WriteOptions,
+    stats: WriterStats,
+    buffer: Vec<u8>,
+    /// After a failed write a partial line may be on disk: start the next commit on a new line.
+    needs_newline: bool,
+}
+
+impl Committer {
+    fn new(file: File, options: WriteOptions) -> Self {
+        Self {
+            file,
+            options,
+            stats: WriterStats::default(),
+            buffer: Vec::with_capacity(1 << 20),
+            needs_newline: false,
         }
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(Message::Append(next)) => batch.push(next),
-                Ok(Message::Close) => {
-                    closing = true;
-                    break;
-                }
-                Err(_) => break,
-            }
+    }
+
+    /// Writes `batch` with one system call (and one sync), then acknowledges every line in it.
+    fn commit(&mut self, batch: &mut Vec<Pending>) {
+        self.buffer.clear();
+        if self.needs_newline {
+            self.buffer.push(b'\n');
         }
-        buffer.clear();
-        if needs_newline {
-            buffer.push(b'\n');
+        for pending in batch.iter() {
+            self.buffer.extend_from_slice(&pending.line);
         }
-        for pending in &batch {
-            buffer.extend_from_slice(&pending.line);
-        }
-        let result = file.write_all(&buffer).and_then(|()| match options.fsync {
-            true => file.sync_data(),
-            false => Ok(()),
-        });
-        stats.commits += 1;
+        let result = self
+            .file
+            .write_all(&self.buffer)
+            .and_then(|()| match self.options.fsync {
+                true => self.file.sync_data(),
+                false => Ok(()),
+            });
+        self.stats.commits += 1;
         let outcome = match result {
             Ok(()) => {
-                needs_newline = false;
-                stats.lines += batch.len() as u64;
+                self.needs_newline = false;
+                self.stats.lines += batch.len() as u64;
                 Ok(())
             }
             Err(err) => {
                 tracing::error!(%err, lines = batch.len(), "journal write failed");
-                needs_newline = true;
-                stats.failed += batch.len() as u64;
+                self.needs_newline = true;
+                self.stats.failed += batch.len() as u64;
                 Err(AppendError::Io(Arc::new(err)))
             }
         };
@@ -214,7 +314,31 @@ fn write_loop(mut file: File, mut receiver: mpsc::Receiver<Message>, options: Wr
             let _ = pending.done.send(outcome.clone());
         }
     }
-    stats
+}
+
+/// Adds every line already waiting to `batch`, up to [`MAX_BATCH`]; `true` once asked to close.
+fn take_waiting(receiver: &mut mpsc::Receiver<Message>, batch: &mut Vec<Pending>) -> bool {
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(Message::Append(next)) => batch.push(next),
+            Ok(Message::Close) => return true,
+            Err(_) => break,
+        }
+    }
+    false
+}
+
+fn write_blocking(mut committer: Committer, mut receiver: mpsc::Receiver<Message>) -> WriterStats {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(Message::Append(first)) = receiver.blocking_recv() {
+        batch.push(first);
+        let closing = take_waiting(&mut receiver, &mut batch);
+        committer.commit(&mut batch);
+        if closing {
+            break;
+        }
+    }
+    committer.stats
 }
 
 /// A record read back from a journal, with where it was.
@@ -426,9 +550,15 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_appends_are_group_committed_and_all_kept() {
+        for fsync in [false, true] {
+            concurrent_appends(fsync).await;
+        }
+    }
+
+    async fn concurrent_appends(fsync: bool) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("captures.jsonl");
-        let journal = Journal::open(&path, WriteOptions { fsync: true }).expect("open");
+        let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let appender = journal.appender();
