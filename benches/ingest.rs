@@ -179,7 +179,11 @@ fn main() {
     });
     let mut hookscope = Command::new(env!("CARGO_BIN_EXE_hookscope"))
         .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
-        .arg(&journal)
+        .arg(
+            std::env::var_os("HOOKSCOPE_BENCH_OUT")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| journal.clone()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
