@@ -61,6 +61,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let totals = hub.totals();
     drop(hub); // the printer ends once the last hub handle is gone
     let stats = journal.close().await;
+    tracing::debug!(lines = stats.lines, commits = stats.commits, "journal closed");
     if printer.join().is_err() {
         tracing::error!("the printer thread panicked");
     }
