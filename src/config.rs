@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::provider::{Catalog, Profile};
+use crate::provider::{Catalog, OneOrMany, Profile};
 use crate::verify::{self, Key, Scheme, Secret, SigningKey};
 
 /// The configuration file looked for in the working directory.
@@ -53,13 +53,6 @@ struct File {
     secrets: HashMap<String, OneOrMany>,
     #[serde(default)]
     routes: Vec<RawRoute>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -106,10 +99,7 @@ impl Keys {
             }
         }
         for (provider, values) in file.secrets {
-            let values = match values {
-                OneOrMany::One(v) => vec![v],
-                OneOrMany::Many(vs) => vs,
-            };
+            let values = values.into_vec();
             sources
                 .entry(provider)
                 .or_insert_with(|| values.into_iter().map(|v| (CONFIG_FILE.to_owned(), v)).collect());

@@ -343,12 +343,22 @@ struct RawEvent {
     object: Option<String>,
 }
 
-/// A string, or a list of them.
+/// A string, or a list of them (in profiles and `hookscope.toml`).
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The strings, in order.
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -431,11 +441,10 @@ impl RawProfile {
             None => DEFAULT_TOLERANCE,
         };
         let e = self.event;
-        let type_templates = match e.type_templates {
-            OneOrMany::One(template) => vec![template],
-            OneOrMany::Many(templates) if !templates.is_empty() => templates,
-            OneOrMany::Many(_) => return Err("event.type: give at least one template".into()),
-        };
+        let type_templates = e.type_templates.into_vec();
+        if type_templates.is_empty() {
+            return Err("event.type: give at least one template".into());
+        }
         // Check the templates' fields once here, so extraction never meets a bad one.
         for template in &type_templates {
             let mut rest = template.as_str();

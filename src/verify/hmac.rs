@@ -7,9 +7,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{
-    Explanation, Invalid, Key, Request, Scheme, Secret, Verdict, Verification, compact_json, pretty_json,
-};
+use super::{Explanation, Invalid, Key, Request, Scheme, Secret, Verdict, Verification, pretty_json};
 use crate::capture::Header;
 
 /// A hash function for HMAC.
@@ -480,14 +478,7 @@ pub(super) fn verify(
         )
     };
     let timestamp = parsed.timestamp.as_deref();
-    let compact = compact_json(request.body);
-    let mut bodies: Vec<(&str, &[u8])> = vec![("the raw body", request.body)];
-    if let Some(compact) = &compact {
-        bodies.push((
-            "the compact re-serialization of the JSON body (JSON.stringify)",
-            compact,
-        ));
-    }
+    let bodies = super::body_forms(request.body);
     let mut key_error = None;
     for (index, secret) in secrets.iter().enumerate() {
         let key = match key_bytes(secret, spec.key) {
@@ -506,10 +497,7 @@ pub(super) fn verify(
         }
         for (body_name, body) in &bodies {
             if matches(&parsed, &compute(&key, body, timestamp)) {
-                let which = match secrets.len() {
-                    1 => String::new(),
-                    n => format!(", secret #{} of {n}", index + 1),
-                };
+                let which = super::which_key(index, secrets.len(), "secret");
                 explanation.matched = Some(format!("{body_name}{which}"));
                 return check_time(scheme, explanation, timestamp, tolerance, now);
             }

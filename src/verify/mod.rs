@@ -400,6 +400,27 @@ pub enum SigningKey {
     RsaPrivate(Box<::rsa::RsaPrivateKey>),
 }
 
+/// The forms of the body a signature is checked against, in order: as received, then as
+/// `JSON.stringify` would re-serialize it (when that differs), each with how to name it.
+fn body_forms(body: &[u8]) -> Vec<(&'static str, std::borrow::Cow<'_, [u8]>)> {
+    let mut forms = vec![("the raw body", std::borrow::Cow::Borrowed(body))];
+    if let Some(compact) = compact_json(body) {
+        forms.push((
+            "the compact re-serialization of the JSON body (JSON.stringify)",
+            std::borrow::Cow::Owned(compact),
+        ));
+    }
+    forms
+}
+
+/// `", secret #2 of 3"` when several keys were tried; nothing when there was one.
+fn which_key(index: usize, total: usize, noun: &str) -> String {
+    match total {
+        1 => String::new(),
+        n => format!(", {noun} #{} of {n}", index + 1),
+    }
+}
+
 /// The compact re-serialization of a JSON body with key order kept, as `JSON.stringify` would
 /// produce it; `None` when the body is not JSON or is already compact.
 fn compact_json(body: &[u8]) -> Option<Vec<u8>> {

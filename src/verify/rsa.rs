@@ -11,7 +11,7 @@ use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
-use super::{Explanation, Invalid, Key, Request, Verdict, Verification, compact_json};
+use super::{Explanation, Invalid, Key, Request, Verdict, Verification};
 use crate::capture::Header;
 
 const HEADER: &str = "dyte-signature";
@@ -57,22 +57,12 @@ pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
         explanation.detail = "signed, but no Dyte public key is configured (--secret dyte=FILE.pem)".into();
         return verdict(Verdict::NoSecret, explanation);
     }
-    let compact = compact_json(request.body);
-    let mut bodies: Vec<(&str, &[u8])> = vec![("the raw body", request.body)];
-    if let Some(compact) = &compact {
-        bodies.push((
-            "the compact re-serialization of the JSON body (JSON.stringify)",
-            compact,
-        ));
-    }
+    let bodies = super::body_forms(request.body);
     for (index, key) in public_keys.iter().enumerate() {
         let verifier = VerifyingKey::<Sha256>::new((*key).clone());
         for (body_name, body) in &bodies {
             if verifier.verify(body, &signature).is_ok() {
-                let which = match public_keys.len() {
-                    1 => String::new(),
-                    n => format!(", key #{} of {n}", index + 1),
-                };
+                let which = super::which_key(index, public_keys.len(), "key");
                 explanation.matched = Some(format!("{body_name}{which}"));
                 explanation.detail = "authentic: signed by the configured Dyte key".into();
                 return verdict(Verdict::Valid, explanation);
