@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use hyper::header::{HeaderName, HeaderValue};
 
+use crate::filter::Filter;
 use crate::{config, units};
 
 /// Catch, verify, inspect and replay webhooks on your laptop.
@@ -189,6 +190,10 @@ pub struct ListenArgs {
     #[arg(long)]
     pub fsync: bool,
 
+    /// Print only the captures that match (the journal keeps all): `type:engine.* sig:invalid`.
+    #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
+    pub filter: Filter,
+
     #[command(flatten)]
     pub keys: KeyArgs,
 }
@@ -203,6 +208,18 @@ pub struct LogArgs {
     /// Print each capture as its JSON record instead of a line of text.
     #[arg(long)]
     pub json: bool,
+
+    /// Print only the captures that match: `type:engine.* sig:valid`, `!dup`, `json:/data/status=OFFLINE`.
+    #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
+    pub filter: Filter,
+}
+
+/// Parses a filter; an error points at the column under the expression.
+fn parse_filter(text: &str) -> Result<Filter, String> {
+    Filter::parse(text).map_err(|err| {
+        let column = text[..err.position.min(text.len())].chars().count();
+        format!("{}\n    {text}\n    {}^", err, " ".repeat(column))
+    })
 }
 
 fn parse_set(text: &str) -> Result<(String, String), String> {
@@ -236,6 +253,18 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn filter_errors_point_at_the_column() {
+        let err = parse_filter("type:engine.* sig:bogus").expect_err("bad verdict");
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].starts_with("at column 19: no verdict is `bogus`"),
+            "{err}"
+        );
+        assert_eq!(lines[1], "    type:engine.* sig:bogus");
+        assert_eq!(lines[2], "                      ^");
     }
 
     #[test]

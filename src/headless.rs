@@ -13,6 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::capture::Capture;
 use crate::codec;
+use crate::filter::{Filter, Tracker};
 use crate::sanitize;
 use crate::units::format_size;
 
@@ -82,18 +83,24 @@ pub fn write(out: &mut impl Write, capture: &Capture, format: Format) -> io::Res
     }
 }
 
-/// Prints every capture published on `captures` to stdout, on a thread of its own so a slow
-/// terminal never holds up capture. Ends when the hub is gone or stdout is closed.
+/// Prints every capture published on `captures` that `filter` lets through to stdout, on a
+/// thread of its own so a slow terminal never holds up capture. Ends when the hub is gone or
+/// stdout is closed.
 pub fn spawn_printer(
     mut captures: broadcast::Receiver<Arc<Capture>>,
     format: Format,
+    filter: Filter,
 ) -> io::Result<thread::JoinHandle<()>> {
     thread::Builder::new().name("printer".into()).spawn(move || {
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
+        let mut tracker = Tracker::default();
         loop {
             let result = match captures.blocking_recv() {
-                Ok(capture) => write(&mut out, &capture, format),
+                Ok(capture) => match filter.matches(&capture, &tracker.observe(&capture)) {
+                    true => write(&mut out, &capture, format),
+                    false => Ok(()),
+                },
                 Err(RecvError::Lagged(missed)) => writeln!(
                     out,
                     "… {missed} captures not printed (output too slow); they are in the journal"

@@ -370,3 +370,71 @@ async fn keygen_makes_a_pair_that_send_and_listen_agree_on() {
     );
     listener.stop();
 }
+
+#[tokio::test]
+async fn filters_select_what_listen_and_log_print() {
+    let secret = "optiview=dolby_sec_test_3f9a";
+    let mut listener = Listener::start(&["--headless", "--secret", secret, "--filter", "sig:invalid"]);
+    send(listener.addr, "optiview", &["engine.error"]);
+    send(
+        listener.addr,
+        "optiview",
+        &["channel.stopped", "--secret", "dolby_sec_wrong"],
+    );
+    send(
+        listener.addr,
+        "optiview",
+        &["engine.error", "--set", "/data/status=OFFLINE"],
+    );
+    let journal = listener.journal.clone();
+    let (status, printed, _) = listener.stop();
+    assert!(status.success());
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 1, "only the invalid one is printed: {printed}");
+    assert!(
+        lines[0].contains("channel.stopped") && lines[0].ends_with("✗ invalid"),
+        "{printed}"
+    );
+    assert_eq!(
+        hookscope::journal::load(&journal).expect("journal").entries.len(),
+        3,
+        "all journaled"
+    );
+
+    let log = |filter: &str| {
+        let output = binary()
+            .args(["log", journal.to_str().expect("utf-8"), "--filter", filter])
+            .output()
+            .expect("run log");
+        (
+            output.status.code(),
+            stdout(&output),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = log("type:engine.* sig:valid");
+    assert_eq!((code, out.lines().count()), (Some(0), 2), "{out}");
+    let (_, out, _) = log("json:/data/status=OFFLINE");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (_, out, _) = log("!type:engine.*");
+    assert!(
+        out.lines().count() == 1 && out.contains("channel.stopped"),
+        "{out}"
+    );
+    let (code, _, err) = log("sig:bogus");
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("no verdict is `bogus`") && err.contains("    sig:bogus\n        ^"),
+        "{err}"
+    );
+
+    // The same journal twice over: the second copy of each event is a dup.
+    let doubled = journal.with_extension("doubled.jsonl");
+    let text = std::fs::read_to_string(&journal).expect("journal");
+    std::fs::write(&doubled, format!("{text}{text}")).expect("write");
+    let output = binary()
+        .args(["log", doubled.to_str().expect("utf-8"), "--filter", "dup"])
+        .output()
+        .expect("run log");
+    assert_eq!(stdout(&output).lines().count(), 3, "{}", stdout(&output));
+}

@@ -54,7 +54,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     );
 
     let hub = Hub::new(journal.appender(), analyzer);
-    let printer = headless::spawn_printer(hub.subscribe(), format).context("cannot start the printer")?;
+    let printer = headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
+        .context("cannot start the printer")?;
     let started = Instant::now();
     server::serve(listener, config, hub.clone(), shutdown_signal()).await;
 

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use crate::cli::LogArgs;
 use crate::codec::Record;
+use crate::filter::Tracker;
 use crate::headless::{self, Format};
 use crate::journal::JournalReader;
 
@@ -20,6 +21,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let (mut shown, mut skipped) = (0u64, 0u64);
+    let mut tracker = Tracker::default();
     while let Some(next) = reader
         .next_entry()
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -27,8 +29,15 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
         let written = match next {
             Ok(entry) => match &entry.record {
                 Record::Capture(capture) => {
-                    shown += 1;
-                    headless::write(&mut out, capture, format)
+                    // Every capture counts for `dup` and `late`, shown or not.
+                    let marks = tracker.observe(capture);
+                    match args.filter.matches(capture, &marks) {
+                        true => {
+                            shown += 1;
+                            headless::write(&mut out, capture, format)
+                        }
+                        false => Ok(()),
+                    }
                 }
             },
             Err(problem) => {

@@ -1,0 +1,376 @@
+//! The filter language shared by `listen --filter`, `log --filter` and (later) the TUI,
+//! `replay` and `export`.
+//!
+//! Space-separated terms, all of which must hold; `!term` negates one. `field:pattern` matches a
+//! field with `*` globs (case-insensitive); a bare word searches the path, the event type and the
+//! body. Values with spaces are quoted: `body:"stream ended"`.
+//!
+//! | term | holds when |
+//! | --- | --- |
+//! | `type:engine.*` `provider:optiview` `method:post` `path:/hooks/*` `via:relay:*` | the field matches the glob |
+//! | `sig:invalid` | the verdict is that one (`valid`, `invalid`, `stale`, `unsigned`, `no-secret`, `not-signed-by-design`) |
+//! | `status:5xx` `status:404` `status:none` | the last delivery to the local app had that status (or there was none) |
+//! | `header:name` `header:name=value` | the header is present (with a value matching the glob) |
+//! | `body:text` | the body contains the text (case-insensitive) |
+//! | `json:/pointer` `json:/pointer=value` | the JSON body has that field (with a scalar value matching the glob) |
+//! | `dup` | the same idempotency key (or the same event and body) was seen before |
+//! | `late` | the event is older than one already received about the same object |
+//!
+//! Parsing reports the first error with its byte position, so an editor can point at it. The
+//! module is pure: no I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use chrono::{DateTime, Utc};
+
+use crate::capture::Capture;
+use crate::config::glob_match;
+
+/// The verdict labels `sig:` accepts.
+const VERDICTS: [&str; 6] = [
+    "valid",
+    "invalid",
+    "stale",
+    "unsigned",
+    "no-secret",
+    "not-signed-by-design",
+];
+/// The fields, for error messages.
+const FIELDS: &str = "type, provider, method, path, sig, status, header, body, json, via, dup, late";
+
+/// A parsed filter: every term must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    terms: Vec<Term>,
+}
+
+/// One term, possibly negated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    negated: bool,
+    predicate: Predicate,
+}
+
+/// What a term tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Predicate {
+    Type(String),
+    Provider(String),
+    Method(String),
+    Path(String),
+    Via(String),
+    Sig(String),
+    Status(StatusPattern),
+    Header { name: String, value: Option<String> },
+    Body(String),
+    Json { pointer: String, value: Option<String> },
+    Dup,
+    Late,
+    Word(String),
+}
+
+/// A delivery status pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatusPattern {
+    /// `2xx`: the hundreds digit.
+    Class(u16),
+    /// `404`.
+    Exact(u16),
+    /// `none`: never delivered.
+    None,
+}
+
+/// Where and why a filter does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// Byte offset in the filter text where the problem starts.
+    pub position: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at column {}: {}", self.position + 1, self.message)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What the matcher needs to know beyond the capture itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Seen before (same idempotency key, or same event and body).
+    pub dup: bool,
+    /// Older than an event already received about the same object.
+    pub late: bool,
+    /// The status of the last delivery to the local app, if any.
+    pub delivery: Option<u16>,
+}
+
+impl Filter {
+    /// Parses a filter; an empty text matches everything.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let terms = tokens(text)?
+            .into_iter()
+            .map(|(position, token)| term(position, &token))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { terms })
+    }
+
+    /// Whether the filter has no terms.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// Whether `capture` (with its `marks`) satisfies every term.
+    pub fn matches(&self, capture: &Capture, marks: &Marks) -> bool {
+        self.terms
+            .iter()
+            .all(|term| term.predicate.holds(capture, marks) != term.negated)
+    }
+}
+
+/// Splits on whitespace, keeping quoted runs together and unquoting them; each token comes with
+/// the byte position where it starts.
+fn tokens(text: &str) -> Result<Vec<(usize, String)>, ParseError> {
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut token = String::new();
+        while let Some(&(at, c)) = chars.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            if c != '"' {
+                token.push(c);
+                continue;
+            }
+            // A quoted run: up to the closing quote, `\"` and `\\` escaped.
+            loop {
+                match chars.next() {
+                    Some((_, '"')) => break,
+                    Some((_, '\\')) => match chars.next() {
+                        Some((_, escaped)) => token.push(escaped),
+                        None => return Err(error(at, "unclosed quote")),
+                    },
+                    Some((_, c)) => token.push(c),
+                    None => return Err(error(at, "unclosed quote")),
+                }
+            }
+        }
+        out.push((start, token));
+    }
+    Ok(out)
+}
+
+fn error(position: usize, message: impl Into<String>) -> ParseError {
+    ParseError {
+        position,
+        message: message.into(),
+    }
+}
+
+/// Parses one token (already unquoted) that starts at `position`.
+fn term(position: usize, token: &str) -> Result<Term, ParseError> {
+    let (negated, body, at) = match token.strip_prefix('!') {
+        Some(rest) => (true, rest, position + 1),
+        None => (false, token, position),
+    };
+    if body.is_empty() {
+        return Err(error(at, "`!` needs a term after it"));
+    }
+    let predicate = match body {
+        "dup" => Predicate::Dup,
+        "late" => Predicate::Late,
+        _ => match body.split_once(':') {
+            None => Predicate::Word(body.to_lowercase()),
+            Some((field, value)) => field_term(at, field, value)?,
+        },
+    };
+    Ok(Term { negated, predicate })
+}
+
+fn field_term(at: usize, field: &str, value: &str) -> Result<Predicate, ParseError> {
+    let value_at = at + field.len() + 1;
+    if value.is_empty() {
+        return Err(error(value_at, format!("`{field}:` needs a value")));
+    }
+    let glob = || value.to_lowercase();
+    Ok(match field {
+        "type" => Predicate::Type(glob()),
+        "provider" => Predicate::Provider(glob()),
+        "method" => Predicate::Method(glob()),
+        "path" => Predicate::Path(glob()),
+        "via" => Predicate::Via(glob()),
+        "sig" => {
+            let label = value.to_lowercase();
+            if !VERDICTS.iter().any(|v| glob_match(&label, v)) {
+                return Err(error(
+                    value_at,
+                    format!("no verdict is `{value}`; verdicts: {}", VERDICTS.join(", ")),
+                ));
+            }
+            Predicate::Sig(label)
+        }
+        "status" => Predicate::Status(status(value_at, value)?),
+        "header" => {
+            let (name, value) = split_value(value);
+            if name.is_empty() {
+                return Err(error(value_at, "`header:` needs a header name"));
+            }
+            Predicate::Header {
+                name: name.to_lowercase(),
+                value: value.map(str::to_lowercase),
+            }
+        }
+        "body" => Predicate::Body(value.to_lowercase()),
+        "json" => {
+            let (pointer, value) = split_value(value);
+            if !pointer.starts_with('/') {
+                return Err(error(value_at, "`json:` needs a JSON pointer, like /data/status"));
+            }
+            Predicate::Json {
+                pointer: pointer.to_owned(),
+                value: value.map(str::to_lowercase),
+            }
+        }
+        other => return Err(error(at, format!("unknown field `{other}`; fields: {FIELDS}"))),
+    })
+}
+
+/// `name=value` into its parts; no `=`: just the name.
+fn split_value(text: &str) -> (&str, Option<&str>) {
+    match text.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (text, None),
+    }
+}
+
+fn status(at: usize, text: &str) -> Result<StatusPattern, ParseError> {
+    let lower = text.to_ascii_lowercase();
+    let bad = || error(at, format!("`{text}` is not a status: use 2xx, 5xx, 404 or none"));
+    if lower == "none" {
+        return Ok(StatusPattern::None);
+    }
+    match lower.as_bytes() {
+        [class @ b'1'..=b'5', b'x', b'x'] => Ok(StatusPattern::Class(u16::from(class - b'0'))),
+        [b'1'..=b'5', b'0'..=b'9', b'0'..=b'9'] => lower.parse().map(StatusPattern::Exact).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
+}
+
+/// Case-insensitive glob over optional text: no text never matches.
+fn glob(pattern: &str, text: Option<&str>) -> bool {
+    text.is_some_and(|t| glob_match(pattern, &t.to_lowercase()))
+}
+
+/// Case-insensitive substring search in bytes (`needle` is already lowercase).
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    needle.is_empty()
+        || haystack
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle))
+}
+
+impl Predicate {
+    fn holds(&self, capture: &Capture, marks: &Marks) -> bool {
+        let derived = &capture.derived;
+        match self {
+            Predicate::Type(p) => glob(p, derived.event_type.as_deref()),
+            Predicate::Provider(p) => glob(p, derived.provider.as_deref()),
+            Predicate::Method(p) => glob(p, Some(&capture.method)),
+            Predicate::Path(p) => glob(p, Some(&capture.path)),
+            Predicate::Via(p) => glob(p, Some(&capture.via.to_string())),
+            Predicate::Sig(p) => glob(p, derived.verdict.as_deref()),
+            Predicate::Status(pattern) => match (pattern, marks.delivery) {
+                (StatusPattern::None, delivery) => delivery.is_none(),
+                (StatusPattern::Class(class), Some(status)) => status / 100 == *class,
+                (StatusPattern::Exact(exact), Some(status)) => status == *exact,
+                (_, None) => false,
+            },
+            Predicate::Header { name, value } => capture
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .any(|h| match value {
+                    None => true,
+                    Some(p) => glob_match(p, &String::from_utf8_lossy(&h.value).to_lowercase()),
+                }),
+            Predicate::Body(text) => contains(&capture.body, text),
+            Predicate::Json { pointer, value } => serde_json::from_slice::<serde_json::Value>(&capture.body)
+                .ok()
+                .and_then(|json| json.pointer(pointer).cloned())
+                .is_some_and(|found| match value {
+                    None => true,
+                    Some(p) => {
+                        let text = match found {
+                            serde_json::Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        glob_match(p, &text.to_lowercase())
+                    }
+                }),
+            Predicate::Dup => marks.dup,
+            Predicate::Late => marks.late,
+            Predicate::Word(word) => {
+                contains(capture.path.as_bytes(), word)
+                    || derived
+                        .event_type
+                        .as_deref()
+                        .is_some_and(|t| contains(t.as_bytes(), word))
+                    || contains(&capture.body, word)
+            }
+        }
+    }
+}
+
+/// Works out `dup` and `late` as captures arrive, in order.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    seen: HashSet<u64>,
+    newest: HashMap<String, DateTime<Utc>>,
+}
+
+impl Tracker {
+    /// The marks of `capture`, given everything observed before it; then remembers it.
+    pub fn observe(&mut self, capture: &Capture) -> Marks {
+        let derived = &capture.derived;
+        let mut hasher = DefaultHasher::new();
+        match &derived.event_id {
+            Some(id) => (0u8, &derived.provider, id).hash(&mut hasher),
+            None => (1u8, &derived.event_type, &capture.body[..]).hash(&mut hasher),
+        }
+        // Unrecognised captures with no event are not events: identical pings are not dups.
+        let identifiable = derived.event_id.is_some() || derived.event_type.is_some();
+        let dup = identifiable && !self.seen.insert(hasher.finish());
+        let late = match (&derived.object, derived.event_time) {
+            (Some(object), Some(time)) => {
+                let key = format!("{}/{object}", derived.provider.as_deref().unwrap_or_default());
+                let newest = self.newest.entry(key).or_insert(time);
+                let late = time < *newest;
+                if time > *newest {
+                    *newest = time;
+                }
+                late
+            }
+            _ => false,
+        };
+        Marks {
+            dup,
+            late,
+            delivery: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

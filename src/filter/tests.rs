@@ -1,0 +1,212 @@
+//! Table tests for the filter parser, matcher and tracker.
+
+use super::*;
+use crate::capture::{CaptureId, Derived, Header, Via};
+use bytes::Bytes;
+
+fn capture() -> Capture {
+    Capture {
+        id: CaptureId::generate(),
+        received_at: Utc::now(),
+        remote_addr: "127.0.0.1:1".into(),
+        via: Via::Direct,
+        method: "POST".into(),
+        path: "/hooks/optiview".into(),
+        query: None,
+        version: "HTTP/1.1".into(),
+        headers: vec![Header::new("Dolby-Signature", "t=1,h=ab"), Header::new("Content-Type", "application/json")],
+        body: Bytes::from_static(
+            br#"{"type":"engine.error","created":1700000000,"object":{"type":"engine","id":"eng_1"},"data":{"status":"OFFLINE","count":3,"live":false}}"#,
+        ),
+        status: 200,
+        note: None,
+        derived: Derived {
+            provider: Some("optiview".into()),
+            event_type: Some("engine.error".into()),
+            event_time: chrono::TimeZone::timestamp_opt(&Utc, 1_700_000_000, 0).single(),
+            event_id: None,
+            object: Some("eng_1".into()),
+            verdict: Some("valid".into()),
+            verdict_detail: None,
+        },
+    }
+}
+
+#[test]
+fn terms_match_as_documented() {
+    let c = capture();
+    let delivered = Marks {
+        delivery: Some(503),
+        ..Marks::default()
+    };
+    let cases: &[(&str, &Marks, bool)] = &[
+        ("", &Marks::default(), true),
+        ("type:engine.*", &Marks::default(), true),
+        ("type:channel.*", &Marks::default(), false),
+        ("type:ENGINE.ERROR", &Marks::default(), true),
+        ("provider:optiview sig:valid", &Marks::default(), true),
+        ("type:engine.* sig:valid", &Marks::default(), true),
+        ("type:engine.* sig:invalid", &Marks::default(), false),
+        ("sig:no-*", &Marks::default(), false),
+        ("method:post", &Marks::default(), true),
+        ("!method:get", &Marks::default(), true),
+        ("path:/hooks/*", &Marks::default(), true),
+        ("path:/other/*", &Marks::default(), false),
+        ("via:direct", &Marks::default(), true),
+        ("via:relay:*", &Marks::default(), false),
+        ("header:dolby-signature", &Marks::default(), true),
+        ("header:Dolby-Signature=t=1*", &Marks::default(), true),
+        ("header:x-missing", &Marks::default(), false),
+        ("!header:x-missing", &Marks::default(), true),
+        ("body:offline", &Marks::default(), true),
+        (r#"body:"\"status\":\"OFFLINE\"""#, &Marks::default(), true),
+        ("body:\"status\":\"OFFLINE\"", &Marks::default(), false), // quotes quote: status:OFFLINE
+        ("json:/data/status=OFFLINE", &Marks::default(), true),
+        ("json:/data/status=off*", &Marks::default(), true),
+        ("json:/data/status=ONLINE", &Marks::default(), false),
+        ("json:/data/count=3", &Marks::default(), true),
+        ("json:/data/live=false", &Marks::default(), true),
+        ("json:/data/missing", &Marks::default(), false),
+        ("json:/object", &Marks::default(), true),
+        ("status:none", &Marks::default(), true),
+        ("status:5xx", &Marks::default(), false),
+        ("status:5xx", &delivered, true),
+        ("status:503", &delivered, true),
+        ("status:2xx", &delivered, false),
+        ("status:none", &delivered, false),
+        ("dup", &Marks::default(), false),
+        (
+            "dup",
+            &Marks {
+                dup: true,
+                ..Marks::default()
+            },
+            true,
+        ),
+        (
+            "late",
+            &Marks {
+                late: true,
+                ..Marks::default()
+            },
+            true,
+        ),
+        ("!late", &Marks::default(), true),
+        ("engine", &Marks::default(), true),
+        ("optiview", &Marks::default(), true),
+        ("eng_1", &Marks::default(), true),
+        ("nowhere", &Marks::default(), false),
+        ("engine nowhere", &Marks::default(), false),
+        ("\"engine.error\" !dup", &Marks::default(), true),
+    ];
+    for (text, marks, expected) in cases {
+        let filter = Filter::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(filter.matches(&c, marks), *expected, "{text:?}");
+    }
+}
+
+#[test]
+fn errors_say_where_and_what() {
+    let cases = [
+        ("colour:red", 0, "unknown field `colour`"),
+        ("type:engine.* sig:bogus", 18, "no verdict is `bogus`"),
+        ("status:2yy", 7, "is not a status"),
+        ("status:600", 7, "is not a status"),
+        ("!", 1, "`!` needs a term"),
+        ("type:", 5, "`type:` needs a value"),
+        ("json:data", 5, "needs a JSON pointer"),
+        ("header:=x", 7, "needs a header name"),
+        ("body:\"unclosed", 5, "unclosed quote"),
+        ("ok  !colour:x", 5, "unknown field `colour`"),
+    ];
+    for (text, position, message) in cases {
+        match Filter::parse(text) {
+            Ok(filter) => panic!("{text:?} parsed as {filter:?}"),
+            Err(err) => {
+                assert_eq!(err.position, position, "{text:?}: {err}");
+                assert!(err.message.contains(message), "{text:?}: {err}");
+            }
+        }
+    }
+    let err = Filter::parse("sig:bogus").expect_err("bad verdict");
+    assert_eq!(err.to_string(), format!("at column 5: {}", err.message));
+}
+
+#[test]
+fn quoted_values_keep_their_spaces() {
+    let mut c = capture();
+    c.body = Bytes::from_static(b"the stream \"ended\" now");
+    assert!(
+        Filter::parse(r#"body:"stream \"ended\"""#)
+            .expect("parses")
+            .matches(&c, &Marks::default())
+    );
+    assert!(
+        !Filter::parse(r#"body:"stream  ended""#)
+            .expect("parses")
+            .matches(&c, &Marks::default())
+    );
+}
+
+#[test]
+fn the_tracker_marks_duplicates_and_late_events() {
+    let mut tracker = Tracker::default();
+    let first = capture();
+    assert_eq!(tracker.observe(&first), Marks::default());
+    // The same event again (same type and body, no idempotency key): a dup, not late.
+    let again = tracker.observe(&first);
+    assert!(again.dup && !again.late);
+    // A newer event about the same object, then an older one: the older is late.
+    let mut newer = capture();
+    newer.body = Bytes::from_static(br#"{"type":"engine.playing"}"#);
+    newer.derived.event_type = Some("engine.playing".into());
+    newer.derived.event_time = first
+        .derived
+        .event_time
+        .map(|t| t + chrono::Duration::seconds(30));
+    assert_eq!(tracker.observe(&newer), Marks::default());
+    let mut older = capture();
+    older.body = Bytes::from_static(br#"{"type":"engine.starting"}"#);
+    older.derived.event_type = Some("engine.starting".into());
+    older.derived.event_time = first
+        .derived
+        .event_time
+        .map(|t| t - chrono::Duration::seconds(30));
+    let marks = tracker.observe(&older);
+    assert!(marks.late && !marks.dup);
+    // Idempotency keys decide when there is one, whatever the body.
+    let mut keyed = capture();
+    keyed.derived.event_id = Some("evt_1".into());
+    keyed.derived.object = None;
+    assert!(!tracker.observe(&keyed).dup);
+    keyed.body = Bytes::from_static(b"{}");
+    assert!(tracker.observe(&keyed).dup);
+    // Unrecognised requests are not events: identical ones are not dups.
+    let mut plain = capture();
+    plain.derived = Derived::default();
+    tracker.observe(&plain);
+    assert!(!tracker.observe(&plain).dup);
+}
+
+#[test]
+fn arbitrary_text_never_panics() {
+    let alphabet = [
+        "!", ":", "\"", "\\", " ", "=", "/", "*", "type", "sig", "json", "status", "é", "x", "5xx",
+        "\u{202e}",
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let c = capture();
+    for len in 0..3000usize {
+        let text: String = (0..len % 23)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                alphabet[(state % alphabet.len() as u64) as usize]
+            })
+            .collect();
+        if let Ok(filter) = Filter::parse(&text) {
+            let _ = filter.matches(&c, &Marks::default());
+        }
+    }
+}
