@@ -36,6 +36,39 @@ pub enum Command {
     Providers(ProvidersArgs),
     /// Make a key pair for a provider that signs with public keys (dyte).
     Keygen(KeygenArgs),
+    /// Export captures as HAR 1.2, a curl script that replays them byte for byte, or .http requests.
+    Export(ExportArgs),
+}
+
+/// Options of `hookscope export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The journal to export.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Har)]
+    pub format: ExportFormat,
+
+    /// Export only the captures that match.
+    #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
+    pub filter: Filter,
+
+    /// Where to write it (default: stdout).
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// HAR 1.2, for browsers' devtools, Charles, Insomnia.
+    Har,
+    /// A bash script of curl commands: `bash script.sh http://127.0.0.1:3000`.
+    Curl,
+    /// A .http file for REST clients.
+    Http,
 }
 
 const SEND_EXAMPLES: &str = "\

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod codec;
 pub mod commands;
 pub mod config;
+pub mod export;
 pub mod filter;
 pub mod headless;
 pub mod hub;

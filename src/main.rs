@@ -25,6 +25,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => commands::verify::run(args),
         Command::Providers(args) => commands::providers::run(args),
         Command::Keygen(args) => commands::keygen::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
