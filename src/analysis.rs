@@ -22,16 +22,6 @@ impl Analyzer {
         Self { catalog, keys }
     }
 
-    /// The profiles known.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
-    /// The configured keys.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
     /// The profile that applies to `capture`: its route, else its headers.
     pub fn profile_for(&self, capture: &Capture) -> Option<&Profile> {
         match self.keys.route(&capture.path) {

@@ -159,11 +159,6 @@ impl CaptureId {
         };
         Self(id)
     }
-
-    /// The creation time encoded in the id.
-    pub fn datetime(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(self.0.datetime())
-    }
 }
 
 impl fmt::Display for CaptureId {
