@@ -374,13 +374,20 @@ pub enum ProblemKind {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The error may quote the line, and a journal can be edited by anyone: sanitize.
         match &self.kind {
             ProblemKind::Torn(err) => write!(
                 f,
-                "line {}: torn last line skipped (a write cut short by a crash?): {err}",
-                self.line
+                "line {}: torn last line skipped (a write cut short by a crash?): {}",
+                self.line,
+                crate::sanitize::line(&err.to_string())
             ),
-            ProblemKind::Corrupt(err) => write!(f, "line {}: corrupt record skipped: {err}", self.line),
+            ProblemKind::Corrupt(err) => write!(
+                f,
+                "line {}: corrupt record skipped: {}",
+                self.line,
+                crate::sanitize::line(&err.to_string())
+            ),
         }
     }
 }
@@ -518,6 +525,24 @@ mod tests {
         // Offsets point at the first byte of each line.
         let second = loaded.entries[1].offset as usize;
         assert!(bytes[second..].starts_with(b"{\"v\":1"));
+    }
+
+    #[test]
+    fn problems_are_safe_to_print() {
+        let mut line = String::from_utf8(encode_capture(&capture(1))).expect("utf-8");
+        line = line.replacen(
+            r#"["Content-Type""#,
+            r#"["Evil\u001b[2J",{"base64":"!!"}],["Content-Type""#,
+            1,
+        );
+        let mut reader = JournalReader::new(line.as_bytes());
+        let problem = match reader.next_entry().expect("reads") {
+            Some(Err(problem)) => problem,
+            other => panic!("expected a problem, got {other:?}"),
+        };
+        let text = problem.to_string();
+        assert!(text.contains("Evil\\x1b[2J"), "{text}");
+        assert!(!text.contains('\x1b'), "{text}");
     }
 
     #[tokio::test]

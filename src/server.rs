@@ -225,7 +225,10 @@ impl Context {
                 return BodyOutcome::TooLarge(too_large(format!("{size} bytes")));
             }
         }
-        let mut chunks = BytesMut::with_capacity(declared.unwrap_or(0).min(max) as usize);
+        // Reserve for what is likely to arrive, not for what is declared: a client that declares
+        // 10 MiB and stalls must not make us hold 10 MiB per connection.
+        const RESERVE: u64 = 64 * 1024;
+        let mut chunks = BytesMut::with_capacity(declared.unwrap_or(0).min(max).min(RESERVE) as usize);
         let mut received: u64 = 0;
         loop {
             let frame = match tokio::time::timeout(self.config.read_timeout, body.frame()).await {
