@@ -137,6 +137,30 @@ impl Keys {
         self.by_provider.get(provider).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// A summary of what is configured, names and counts only (never a secret):
+    /// `millicast (2 keys), optiview; 1 route`.
+    pub fn summary(&self) -> String {
+        let mut providers: Vec<String> = self
+            .by_provider
+            .iter()
+            .map(|(name, keys)| match keys.len() {
+                1 => name.clone(),
+                n => format!("{name} ({n} keys)"),
+            })
+            .collect();
+        providers.sort();
+        let mut text = match providers.is_empty() {
+            true => "no secrets (signed requests show as no-secret; see --secret)".to_owned(),
+            false => format!("secrets for {}", providers.join(", ")),
+        };
+        match self.routes.len() {
+            0 => {}
+            1 => text.push_str("; 1 route"),
+            n => text.push_str(&format!("; {n} routes")),
+        }
+        text
+    }
+
     /// The provider a route assigns to `path`.
     pub fn route(&self, path: &str) -> Option<&str> {
         self.routes
@@ -277,6 +301,11 @@ mod tests {
         assert_eq!(optiview, ["from-flag"], "flags win over the file");
         assert_eq!(keys.for_provider("millicast").len(), 2, "rotated secrets");
         assert_eq!(keys.route("/aioz/encoding"), Some("aioz"));
+        assert_eq!(
+            keys.summary(),
+            "secrets for millicast (2 keys), optiview; 1 route"
+        );
+        assert!(!keys.summary().contains("from-flag"));
         assert_eq!(keys.route("/other"), None);
 
         let flags = vec![("dyte".to_owned(), "not-a-pem-SECRETVALUE".to_owned())];

@@ -25,6 +25,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
     let keys = Keys::load(&catalog, &args.keys.secrets, args.keys.config.as_deref())
         .map_err(|e| anyhow::anyhow!(e))?;
+    let configured = keys.summary();
     let analyzer = std::sync::Arc::new(Analyzer::new(catalog, keys));
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
@@ -52,6 +53,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         args.out.display(),
         if interactive { " (Ctrl-C to stop)" } else { "" }
     );
+    eprintln!("verifying signatures: {configured}");
 
     let hub = Hub::new(journal.appender(), analyzer);
     let printer = headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
@@ -70,6 +72,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         0 => String::new(),
         n => format!(", {n} NOT journaled (write errors, answered 503)"),
     };
+    if std::io::stderr().is_terminal() {
+        eprintln!(); // after the terminal's echoed ^C
+    }
     eprintln!(
         "captured {} requests ({} of bodies) in {:.1?} into {}{failed}",
         totals.captures,
