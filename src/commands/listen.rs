@@ -76,8 +76,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         eprintln!(); // after the terminal's echoed ^C
     }
     eprintln!(
-        "captured {} requests ({} of bodies) in {:.1?} into {}{failed}",
+        "captured {} request{} ({} of bodies) in {:.1?} into {}{failed}",
         totals.captures,
+        if totals.captures == 1 { "" } else { "s" },
         format_size(totals.body_bytes),
         started.elapsed(),
         args.out.display(),
