@@ -125,6 +125,13 @@ impl Filter {
         self.terms.is_empty()
     }
 
+    /// Whether any term needs `dup` or `late`, so callers can skip the [`Tracker`] otherwise.
+    pub fn needs_tracker(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t.predicate, Predicate::Dup | Predicate::Late))
+    }
+
     /// Whether `capture` (with its `marks`) satisfies every term.
     pub fn matches(&self, capture: &Capture, marks: &Marks) -> bool {
         self.terms

@@ -97,10 +97,16 @@ pub fn spawn_printer(
         let mut tracker = Tracker::default();
         loop {
             let result = match captures.blocking_recv() {
-                Ok(capture) => match filter.matches(&capture, &tracker.observe(&capture)) {
-                    true => write(&mut out, &capture, format),
-                    false => Ok(()),
-                },
+                Ok(capture) => {
+                    let marks = match filter.needs_tracker() {
+                        true => tracker.observe(&capture),
+                        false => Default::default(),
+                    };
+                    match filter.is_empty() || filter.matches(&capture, &marks) {
+                        true => write(&mut out, &capture, format),
+                        false => Ok(()),
+                    }
+                }
                 Err(RecvError::Lagged(missed)) => writeln!(
                     out,
                     "… {missed} captures not printed (output too slow); they are in the journal"

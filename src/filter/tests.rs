@@ -133,6 +133,22 @@ fn errors_say_where_and_what() {
 }
 
 #[test]
+fn only_dup_and_late_need_the_tracker() {
+    for (text, needs) in [
+        ("", false),
+        ("type:a sig:valid", false),
+        ("dup", true),
+        ("!late path:/x", true),
+    ] {
+        assert_eq!(
+            Filter::parse(text).expect("parses").needs_tracker(),
+            needs,
+            "{text}"
+        );
+    }
+}
+
+#[test]
 fn quoted_values_keep_their_spaces() {
     let mut c = capture();
     c.body = Bytes::from_static(b"the stream \"ended\" now");

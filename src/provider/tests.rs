@@ -273,3 +273,49 @@ fn user_profiles_add_to_and_replace_builtin_ones() {
     assert!(err.contains("broken.toml"), "{err}");
     assert!(Catalog::load(Some(&dir.path().join("missing"))).is_ok());
 }
+
+#[test]
+fn lazy_json_lookups_agree_with_the_whole_document() {
+    let bodies: &[&[u8]] = &[
+        br#"{"type":"a.b","created":1700000000,"object":{"type":"engine","id":"eng_1"},"list":[{"x":1},{"x":"two"}]}"#,
+        br#"{"esc\u0061ped":{"k":"v"},"o":{"n\u0065sted":{"deep":true}},"a/b":{"m~n":5},"a":{"a":{"b":"twice"}}}"#,
+        br#"[{"type":"top-level array"}]"#,
+        br#"{"s":"caf\u00e9 \"q\"","n":-1.5e3,"nul":null,"t":true}"#,
+        b"not json",
+    ];
+    let pointers = [
+        "/type",
+        "/created",
+        "/object/id",
+        "/object",
+        "/list/1/x",
+        "/list/0/x",
+        "/list/9/x",
+        "/escaped/k",
+        "/o/nested/deep",
+        "/a~1b/m~0n",
+        "/a/a/b",
+        "/0/type",
+        "/s",
+        "/n",
+        "/nul",
+        "/t",
+        "/missing",
+        "/type/deeper",
+    ];
+    for body in bodies {
+        let whole: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let lazy = Json::parse(body);
+        assert_eq!(
+            lazy.is_some(),
+            whole.is_some(),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+        for pointer in pointers {
+            let expected = whole.as_ref().and_then(|w| w.pointer(pointer)).and_then(scalar);
+            let got = lazy.as_ref().and_then(|l| l.lookup(pointer));
+            assert_eq!(got, expected, "{pointer} in {}", String::from_utf8_lossy(body));
+        }
+    }
+}
