@@ -155,7 +155,7 @@ impl Context {
         let (parts, body) = request.into_parts();
         let raw = heads
             .next()
-            .filter(|head| head.method == parts.method.as_str() && head.target == parts.uri.to_string());
+            .filter(|head| head.method == parts.method.as_str() && parts.uri == *head.target.as_str());
         let headers = match raw {
             Some(RawHead { headers, .. }) => headers,
             // HTTP/2, or a stream the tap could not follow: hyper's map, lowercase, grouped by name.
