@@ -24,3 +24,15 @@ pub mod server;
 pub mod tap;
 pub mod units;
 pub mod verify;
+
+/// Helpers shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// A deterministic pseudo-random pick from `alphabet` (xorshift), so failures reproduce.
+    pub(crate) fn pick<T: Copy>(state: &mut u64, alphabet: &[T]) -> T {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        alphabet[(*state % alphabet.len() as u64) as usize]
+    }
+}

@@ -214,12 +214,7 @@ fn arbitrary_text_never_panics() {
     let c = capture();
     for len in 0..3000usize {
         let text: String = (0..len % 23)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                alphabet[(state % alphabet.len() as u64) as usize]
-            })
+            .map(|_| crate::testing::pick(&mut state, &alphabet[..]))
             .collect();
         if let Ok(filter) = Filter::parse(&text) {
             let _ = filter.matches(&c, &Marks::default());

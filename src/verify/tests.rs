@@ -544,12 +544,7 @@ fn arbitrary_headers_and_bodies_never_panic() {
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for len in 0..2000usize {
         let input: Vec<u8> = (0..len % 97)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                alphabet[(state % alphabet.len() as u64) as usize]
-            })
+            .map(|_| crate::testing::pick(&mut state, &alphabet[..]))
             .collect();
         fuzz_one(&input);
     }
