@@ -27,6 +27,8 @@ pub enum Command {
     Listen(ListenArgs),
     /// Print the captures of a saved journal.
     Log(LogArgs),
+    /// Browse a saved journal in the interactive inspector.
+    Open(OpenArgs),
     /// Send a realistic, correctly signed sample event from the provider catalog.
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArgs),
@@ -90,6 +92,19 @@ pub struct KeyArgs {
     /// Configuration file with secrets and path routes (default: ./hookscope.toml if present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+impl KeyArgs {
+    /// The analyzer these keys configure (with the built-in and user profiles), and the
+    /// one-line summary of which providers have keys (names and counts, never values).
+    pub fn analyzer(&self) -> anyhow::Result<(crate::analysis::Analyzer, String)> {
+        use crate::provider::{Catalog, user_dir};
+        let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+        let keys = config::Keys::load(&catalog, &self.secrets, self.config.as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let summary = keys.summary();
+        Ok((crate::analysis::Analyzer::new(catalog, keys), summary))
+    }
 }
 
 /// Options of `hookscope send`.
@@ -223,12 +238,36 @@ pub struct ListenArgs {
     #[arg(long)]
     pub fsync: bool,
 
-    /// Print only the captures that match (the journal keeps all): `type:engine.* sig:invalid`.
+    /// Show only the captures that match (the journal keeps all): `type:engine.* sig:invalid`.
     #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
     pub filter: Filter,
 
     #[command(flatten)]
     pub keys: KeyArgs,
+}
+
+/// Options of `hookscope open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The journal to open.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Show only the captures that match (editable with `/`).
+    #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
+    pub filter: Filter,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+impl ListenArgs {
+    /// Whether `listen` runs the interactive inspector: stdout is a terminal and neither
+    /// `--headless` nor `--json` was asked for.
+    pub fn interactive(&self) -> bool {
+        use std::io::IsTerminal;
+        std::io::stdout().is_terminal() && !self.headless && !self.json
+    }
 }
 
 /// Options of `hookscope log`.

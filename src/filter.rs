@@ -44,6 +44,8 @@ const FIELDS: &str = "type, provider, method, path, sig, status, header, body, j
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     terms: Vec<Term>,
+    /// The text it was parsed from.
+    text: String,
 }
 
 /// One term, possibly negated.
@@ -117,7 +119,15 @@ impl Filter {
             .into_iter()
             .map(|(position, token)| term(position, &token))
             .collect::<Result<_, _>>()?;
-        Ok(Self { terms })
+        Ok(Self {
+            terms,
+            text: text.to_owned(),
+        })
+    }
+
+    /// The text the filter was parsed from.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Whether the filter has no terms.
@@ -132,11 +142,74 @@ impl Filter {
             .any(|t| matches!(t.predicate, Predicate::Dup | Predicate::Late))
     }
 
+    /// Whether any term reads the headers or the body, which a compact index (the TUI's, at
+    /// scale) does not hold: such a filter needs the whole capture.
+    pub fn needs_request(&self) -> bool {
+        self.terms.iter().any(|t| {
+            matches!(
+                t.predicate,
+                Predicate::Header { .. } | Predicate::Body(_) | Predicate::Json { .. } | Predicate::Word(_)
+            )
+        })
+    }
+
     /// Whether `capture` (with its `marks`) satisfies every term.
-    pub fn matches(&self, capture: &Capture, marks: &Marks) -> bool {
+    pub fn matches(&self, capture: &impl Subject, marks: &Marks) -> bool {
         self.terms
             .iter()
             .all(|term| term.predicate.holds(capture, marks) != term.negated)
+    }
+}
+
+/// What a filter reads of a capture. [`Capture`] is one; so is a compact index row that keeps
+/// the summary fields but not the headers and body (it answers `None`, and a filter that
+/// [`needs_request`](Filter::needs_request) must then be given the whole capture).
+pub trait Subject {
+    /// The request method.
+    fn method(&self) -> &str;
+    /// The path, without the query.
+    fn path(&self) -> &str;
+    /// `direct` or `relay:CHANNEL`.
+    fn via(&self) -> std::borrow::Cow<'_, str>;
+    /// The provider's name.
+    fn provider(&self) -> Option<&str>;
+    /// The event type.
+    fn event_type(&self) -> Option<&str>;
+    /// The verdict's label.
+    fn verdict(&self) -> Option<&str>;
+    /// The headers, when held.
+    fn headers(&self) -> Option<&[crate::capture::Header]>;
+    /// The body, when held.
+    fn body(&self) -> Option<&[u8]>;
+}
+
+impl Subject for Capture {
+    fn method(&self) -> &str {
+        &self.method
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn via(&self) -> std::borrow::Cow<'_, str> {
+        match &self.via {
+            crate::capture::Via::Direct => "direct".into(),
+            via => via.to_string().into(),
+        }
+    }
+    fn provider(&self) -> Option<&str> {
+        self.derived.provider.as_deref()
+    }
+    fn event_type(&self) -> Option<&str> {
+        self.derived.event_type.as_deref()
+    }
+    fn verdict(&self) -> Option<&str> {
+        self.derived.verdict.as_deref()
+    }
+    fn headers(&self) -> Option<&[crate::capture::Header]> {
+        Some(&self.headers)
+    }
+    fn body(&self) -> Option<&[u8]> {
+        Some(&self.body)
     }
 }
 
@@ -289,15 +362,15 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 impl Predicate {
-    fn holds(&self, capture: &Capture, marks: &Marks) -> bool {
-        let derived = &capture.derived;
+    fn holds(&self, capture: &impl Subject, marks: &Marks) -> bool {
+        let body = || capture.body().unwrap_or_default();
         match self {
-            Predicate::Type(p) => glob(p, derived.event_type.as_deref()),
-            Predicate::Provider(p) => glob(p, derived.provider.as_deref()),
-            Predicate::Method(p) => glob(p, Some(&capture.method)),
-            Predicate::Path(p) => glob(p, Some(&capture.path)),
-            Predicate::Via(p) => glob(p, Some(&capture.via.to_string())),
-            Predicate::Sig(p) => glob(p, derived.verdict.as_deref()),
+            Predicate::Type(p) => glob(p, capture.event_type()),
+            Predicate::Provider(p) => glob(p, capture.provider()),
+            Predicate::Method(p) => glob(p, Some(capture.method())),
+            Predicate::Path(p) => glob(p, Some(capture.path())),
+            Predicate::Via(p) => glob(p, Some(&capture.via())),
+            Predicate::Sig(p) => glob(p, capture.verdict()),
             Predicate::Status(pattern) => match (pattern, marks.delivery) {
                 (StatusPattern::None, delivery) => delivery.is_none(),
                 (StatusPattern::Class(class), Some(status)) => status / 100 == *class,
@@ -305,15 +378,16 @@ impl Predicate {
                 (_, None) => false,
             },
             Predicate::Header { name, value } => capture
-                .headers
+                .headers()
+                .unwrap_or_default()
                 .iter()
                 .filter(|h| h.name.eq_ignore_ascii_case(name))
                 .any(|h| match value {
                     None => true,
                     Some(p) => glob_match(p, &String::from_utf8_lossy(&h.value).to_lowercase()),
                 }),
-            Predicate::Body(text) => contains(&capture.body, text),
-            Predicate::Json { pointer, value } => serde_json::from_slice::<serde_json::Value>(&capture.body)
+            Predicate::Body(text) => contains(body(), text),
+            Predicate::Json { pointer, value } => serde_json::from_slice::<serde_json::Value>(body())
                 .ok()
                 .and_then(|json| json.pointer(pointer).cloned())
                 .is_some_and(|found| match value {
@@ -329,12 +403,9 @@ impl Predicate {
             Predicate::Dup => marks.dup,
             Predicate::Late => marks.late,
             Predicate::Word(word) => {
-                contains(capture.path.as_bytes(), word)
-                    || derived
-                        .event_type
-                        .as_deref()
-                        .is_some_and(|t| contains(t.as_bytes(), word))
-                    || contains(&capture.body, word)
+                contains(capture.path().as_bytes(), word)
+                    || capture.event_type().is_some_and(|t| contains(t.as_bytes(), word))
+                    || contains(body(), word)
             }
         }
     }

@@ -102,7 +102,7 @@ pub fn spawn_printer(
                         true => tracker.observe(&capture),
                         false => Default::default(),
                     };
-                    match filter.is_empty() || filter.matches(&capture, &marks) {
+                    match filter.is_empty() || filter.matches(&*capture, &marks) {
                         true => write(&mut out, &capture, format),
                         false => Ok(()),
                     }

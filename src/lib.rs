@@ -22,6 +22,7 @@ pub mod sample;
 pub mod sanitize;
 pub mod server;
 pub mod tap;
+pub mod tui;
 pub mod units;
 pub mod verify;
 

@@ -14,14 +14,33 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let tui = match &cli.command {
+        Command::Listen(args) => args.interactive(),
+        Command::Open(_) => true,
+        _ => false,
+    };
+    // The inspector owns the screen: its logs go to a file, never over it.
+    match tui.then(hookscope::tui::log_file).flatten() {
+        Some(file) => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init(),
+        None if tui => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::sink)
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let result = match cli.command {
         Command::Listen(args) => runtime().and_then(|rt| rt.block_on(commands::listen::run(args))),
         Command::Send(args) => runtime().and_then(|rt| rt.block_on(commands::send::run(args))),
         Command::Log(args) => commands::log::run(args),
+        Command::Open(args) => runtime().and_then(|rt| rt.block_on(commands::open::run(args))),
         Command::Verify(args) => commands::verify::run(args),
         Command::Providers(args) => commands::providers::run(args),
         Command::Keygen(args) => commands::keygen::run(args),

@@ -9,24 +9,21 @@ use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use tokio::net::TcpListener;
 
-use crate::analysis::Analyzer;
+use std::sync::Arc;
+
 use crate::cli::ListenArgs;
-use crate::config::Keys;
 use crate::headless::{self, Format};
 use crate::hub::Hub;
 use crate::journal::{Journal, WriteOptions};
-use crate::provider::{Catalog, user_dir};
 use crate::server::{self, ServerConfig};
+use crate::tui::{self, App, store::Store};
 use crate::units::format_size;
 
 /// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let config = server_config(&args)?;
-    let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-    let keys = Keys::load(&catalog, &args.keys.secrets, args.keys.config.as_deref())
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let configured = keys.summary();
-    let analyzer = std::sync::Arc::new(Analyzer::new(catalog, keys));
+    let (analyzer, configured) = args.keys.analyzer()?;
+    let analyzer = Arc::new(analyzer);
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
@@ -42,37 +39,64 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the listening address")?;
 
-    // The interactive view arrives with the TUI; until then every mode prints lines.
-    let format = match args.json {
-        true => Format::Json,
-        false => Format::Human,
-    };
-    let interactive = std::io::stdout().is_terminal() && !args.headless && !args.json;
-    eprintln!(
-        "hookscope listening on http://{addr}, journaling to {}{}",
-        args.out.display(),
-        if interactive { " (Ctrl-C to stop)" } else { "" }
-    );
-    eprintln!("verifying signatures: {configured}");
-
-    let hub = Hub::new(journal.appender(), analyzer);
-    let printer = headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
-        .context("cannot start the printer")?;
+    let hub = Hub::new(journal.appender(), analyzer.clone());
     let started = Instant::now();
-    server::serve(listener, config, hub.clone(), shutdown_signal()).await;
+    let interactive = args.interactive();
+    let mut printer = None;
+    if interactive {
+        let context = tui::Context {
+            listen: Some(format!("http://{addr}")),
+            journal: args.out.display().to_string(),
+            ..tui::Context::default()
+        };
+        let mut app = App::new(Store::new(Some(args.out.clone())), analyzer, context);
+        app.apply_filter(args.filter.text().to_owned());
+        app.message = Some(format!(
+            "journaling to {}; verifying signatures: {configured}",
+            args.out.display()
+        ));
+        // The server stops when the inspector quits or a signal arrives, whichever is first.
+        let (quit, quitting) = tokio::sync::watch::channel(());
+        let server = tokio::spawn(server::serve(listener, config, hub.clone(), async move {
+            let mut quitting = quitting;
+            tokio::select! {
+                () = shutdown_signal() => {}
+                _ = quitting.changed() => {}
+            }
+        }));
+        let shown = tui::run(app, Some(hub.subscribe()), shutdown_signal()).await;
+        drop(quit);
+        server.await.context("the server task failed")?;
+        shown?;
+    } else {
+        let format = match args.json {
+            true => Format::Json,
+            false => Format::Human,
+        };
+        eprintln!(
+            "hookscope listening on http://{addr}, journaling to {}",
+            args.out.display()
+        );
+        eprintln!("verifying signatures: {configured}");
+        printer = Some(
+            headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
+                .context("cannot start the printer")?,
+        );
+        server::serve(listener, config, hub.clone(), shutdown_signal()).await;
+    }
 
     let totals = hub.totals();
     drop(hub); // the printer ends once the last hub handle is gone
     let stats = journal.close().await;
     tracing::debug!(lines = stats.lines, commits = stats.commits, "journal closed");
-    if printer.join().is_err() {
+    if printer.map(|p| p.join()).is_some_and(|joined| joined.is_err()) {
         tracing::error!("the printer thread panicked");
     }
     let failed = match stats.failed {
         0 => String::new(),
         n => format!(", {n} NOT journaled (write errors, answered 503)"),
     };
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() && !interactive {
         eprintln!(); // after the terminal's echoed ^C
     }
     eprintln!(

@@ -4,6 +4,7 @@ pub mod export;
 pub mod keygen;
 pub mod listen;
 pub mod log;
+pub mod open;
 pub mod providers;
 pub mod send;
 pub mod verify;

@@ -1,0 +1,176 @@
+//! The live terminal inspector: a list of captures, their detail, a filter, and replay.
+//!
+//! The engine knows nothing of the terminal: the hub publishes captures, and the inspector is
+//! one more subscriber. [`App`] holds the state and is driven by events; [`ui::render`] draws
+//! it; [`run`] is the only part that touches the terminal: it reads keys on a thread of its
+//! own, takes captures from the hub, draws at most once a frame, and carries out the app's
+//! effects. Capture and journaling never wait for it.
+
+pub mod app;
+pub mod body;
+pub mod detail;
+pub mod keymap;
+pub mod store;
+pub mod ui;
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::mpsc;
+
+use crate::capture::Capture;
+pub use app::{App, Context, Effect};
+
+/// At most this often the screen is drawn (captures arriving faster are drawn in batches).
+const FRAME: Duration = Duration::from_millis(16);
+
+/// Runs the inspector until the user quits or `stop` completes.
+pub async fn run(
+    mut app: App,
+    mut captures: Option<broadcast::Receiver<Arc<Capture>>>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    if let Err(err) = execute!(std::io::stdout(), EnableMouseCapture) {
+        tracing::warn!(%err, "no mouse support");
+    }
+    let (input_tx, mut input) = mpsc::unbounded_channel();
+    let reading = Arc::new(AtomicBool::new(true));
+    let reader = spawn_input(input_tx, reading.clone());
+    let result = async {
+        let size = terminal.size()?;
+        app.on_resize(size.width, size.height);
+        let mut frame = tokio::time::interval(FRAME);
+        frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut clock = tokio::time::interval(Duration::from_secs(1));
+        let mut dirty = true;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                Some(event) = input.recv() => {
+                    match event {
+                        Event::Key(key) if key.kind != KeyEventKind::Release => app.on_key(key),
+                        Event::Mouse(mouse) => app.on_mouse(mouse),
+                        Event::Resize(width, height) => app.on_resize(width, height),
+                        _ => continue,
+                    }
+                    dirty = true;
+                }
+                received = next_capture(&mut captures) => {
+                    match received {
+                        Ok(capture) => app.on_capture(capture),
+                        Err(RecvError::Lagged(missed)) => app.missed += missed,
+                        // The hub is gone: capture has stopped; the view stays until `q`.
+                        Err(RecvError::Closed) => captures = None,
+                    }
+                    dirty = true;
+                }
+                _ = clock.tick() => {
+                    app.on_tick(chrono::Utc::now());
+                    dirty = true;
+                }
+                _ = frame.tick(), if dirty => {
+                    terminal.draw(|frame| ui::render(frame, &app))?;
+                    dirty = false;
+                }
+            }
+            for effect in app.take_effects() {
+                carry_out(effect, &mut app);
+            }
+            if app.quit {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    reading.store(false, Ordering::Relaxed);
+    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+    ratatui::restore();
+    let _ = reader.join();
+    result
+}
+
+/// Where the inspector's logs go: `$XDG_STATE_HOME/hookscope/hookscope.log` (or under
+/// `~/.local/state`, else the temporary directory). `None` when it cannot be opened.
+pub fn log_file() -> Option<std::fs::File> {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = state.join("hookscope");
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("hookscope.log"))
+        .ok()
+}
+
+async fn next_capture(
+    captures: &mut Option<broadcast::Receiver<Arc<Capture>>>,
+) -> Result<Arc<Capture>, RecvError> {
+    match captures {
+        Some(receiver) => receiver.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reads block).
+fn spawn_input(
+    events: mpsc::UnboundedSender<Event>,
+    reading: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        while reading.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(50)) {
+                Ok(false) => continue,
+                Ok(true) => match event::read() {
+                    Ok(event) => {
+                        if events.send(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(%err, "cannot read the terminal");
+                        return;
+                    }
+                },
+                Err(err) => {
+                    tracing::warn!(%err, "cannot poll the terminal");
+                    return;
+                }
+            }
+        }
+    })
+}
+
+fn carry_out(effect: Effect, app: &mut App) {
+    match effect {
+        Effect::Copy(text) => {
+            // OSC 52: the terminal puts it on the system clipboard, over SSH too.
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+            let mut out = std::io::stdout();
+            if let Err(err) = write!(out, "\x1b]52;c;{encoded}\x07").and_then(|()| out.flush()) {
+                app.message = Some(format!("cannot copy: {err}"));
+            }
+        }
+        Effect::Save { path, body } => {
+            app.message = Some(match std::fs::write(&path, &body) {
+                Ok(()) => format!("saved {} to {path}", crate::units::format_size(body.len() as u64)),
+                Err(err) => format!("cannot save {path}: {err}"),
+            });
+        }
+        Effect::Replay(_, _) => {
+            app.message = Some("replay needs forwarding, which this build does not have yet".into());
+        }
+    }
+}

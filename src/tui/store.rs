@@ -1,0 +1,394 @@
+//! The TUI's store: a compact row per capture, the filtered view over the rows, and the way
+//! back from a row to its whole capture (held in memory, or read from the journal by offset).
+//!
+//! A row keeps what the list shows and what most filters read, in about a hundred bytes:
+//! repeated strings (provider, event type, verdict, method, content type, via) are interned
+//! symbols. Bodies and headers stay in the journal until the detail pane asks for them, so a
+//! journal of a million captures opens in a few hundred megabytes at most.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::capture::{Capture, CaptureId, Header};
+use crate::codec::{self, Record};
+use crate::filter::{Filter, Marks, Subject, Tracker};
+use crate::journal::{JournalReader, Problem};
+
+/// An interned string: an index into [`Symbols`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sym(NonZeroU32);
+
+/// The table of interned strings.
+#[derive(Debug, Default)]
+pub struct Symbols {
+    names: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, Sym>,
+}
+
+impl Symbols {
+    /// The symbol for `text`, made on first sight.
+    pub fn intern(&mut self, text: &str) -> Sym {
+        if let Some(sym) = self.index.get(text) {
+            return *sym;
+        }
+        let name: Arc<str> = Arc::from(text);
+        self.names.push(name.clone());
+        let sym = Sym(NonZeroU32::new(self.names.len() as u32).unwrap_or(NonZeroU32::MIN));
+        self.index.insert(name, sym);
+        sym
+    }
+
+    fn intern_opt(&mut self, text: Option<&str>) -> Option<Sym> {
+        text.map(|t| self.intern(t))
+    }
+
+    /// The text of `sym`.
+    pub fn get(&self, sym: Sym) -> &str {
+        self.names.get(sym.0.get() as usize - 1).map_or("", |s| s)
+    }
+}
+
+/// Where a row's whole capture is.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Held in memory (live captures, until the memory budget is spent).
+    Memory(Arc<Capture>),
+    /// In the journal, on the line starting at this byte offset.
+    Journal(u64),
+    /// Evicted from memory; somewhere in the journal (found by a scan when needed).
+    Unlocated,
+}
+
+/// One capture, compactly.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The capture's id.
+    pub id: CaptureId,
+    /// When it arrived.
+    pub received_at: DateTime<Utc>,
+    /// The request target (path and `?query`), as sent.
+    pub target: Box<str>,
+    /// Where the path ends in `target`.
+    path_len: u32,
+    /// The method.
+    pub method: Sym,
+    /// `direct` or `relay:CHANNEL`.
+    pub via: Sym,
+    /// The provider.
+    pub provider: Option<Sym>,
+    /// The event type.
+    pub event_type: Option<Sym>,
+    /// The verdict's label.
+    pub verdict: Option<Sym>,
+    /// The body's media type.
+    pub content_type: Option<Sym>,
+    /// The body's size in bytes.
+    pub body_size: u64,
+    /// The status hookscope answered.
+    pub status: u16,
+    /// `dup`, `late` and the last delivery's status.
+    pub marks: Marks,
+    /// Where the whole capture is.
+    pub source: Source,
+}
+
+impl Row {
+    /// The path without the query.
+    pub fn path(&self) -> &str {
+        self.target.get(..self.path_len as usize).unwrap_or(&self.target)
+    }
+}
+
+/// A row seen with the symbol table, so the filter can read it.
+pub struct RowRef<'a> {
+    row: &'a Row,
+    symbols: &'a Symbols,
+}
+
+impl Subject for RowRef<'_> {
+    fn method(&self) -> &str {
+        self.symbols.get(self.row.method)
+    }
+    fn path(&self) -> &str {
+        self.row.path()
+    }
+    fn via(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.symbols.get(self.row.via))
+    }
+    fn provider(&self) -> Option<&str> {
+        self.row.provider.map(|s| self.symbols.get(s))
+    }
+    fn event_type(&self) -> Option<&str> {
+        self.row.event_type.map(|s| self.symbols.get(s))
+    }
+    fn verdict(&self) -> Option<&str> {
+        self.row.verdict.map(|s| self.symbols.get(s))
+    }
+    fn headers(&self) -> Option<&[Header]> {
+        None
+    }
+    fn body(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+/// How many bytes of live captures' bodies stay in memory before the oldest are left to the
+/// journal.
+pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// Every capture of the session, and the view the list shows.
+#[derive(Debug, Default)]
+pub struct Store {
+    rows: Vec<Row>,
+    /// Index of each id's row.
+    by_id: HashMap<CaptureId, u32>,
+    symbols: Symbols,
+    tracker: Tracker,
+    /// The journal the rows come from, for reading whole captures back.
+    journal: Option<PathBuf>,
+    /// Body bytes held in memory, and the first row that may still hold some.
+    held: u64,
+    oldest_held: usize,
+}
+
+impl Store {
+    /// An empty store whose evicted or journal-backed captures are read from `journal`.
+    pub fn new(journal: Option<PathBuf>) -> Self {
+        Self {
+            journal,
+            ..Self::default()
+        }
+    }
+
+    /// Reads a whole journal into rows; bodies stay on disk. Returns the skipped lines too.
+    pub fn open(path: &Path) -> io::Result<(Self, Vec<Problem>)> {
+        let mut store = Self::new(Some(path.to_owned()));
+        let mut reader = JournalReader::open(path)?;
+        let mut problems = Vec::new();
+        while let Some(next) = reader.next_entry()? {
+            match next {
+                Ok(entry) => match entry.record {
+                    Record::Capture(capture) => {
+                        store.insert(&capture, Source::Journal(entry.offset));
+                    }
+                },
+                Err(problem) => problems.push(problem),
+            }
+        }
+        Ok((store, problems))
+    }
+
+    /// Adds a live capture, held in memory while the budget lasts.
+    pub fn push(&mut self, capture: Arc<Capture>) -> usize {
+        let size = capture.body.len() as u64;
+        let index = self.insert(&capture, Source::Memory(capture.clone()));
+        self.held += size;
+        self.evict();
+        index
+    }
+
+    fn insert(&mut self, capture: &Capture, source: Source) -> usize {
+        let derived = &capture.derived;
+        let target = capture.target();
+        let marks = self.tracker.observe(capture);
+        let symbols = &mut self.symbols;
+        let row = Row {
+            id: capture.id,
+            received_at: capture.received_at,
+            path_len: capture.path.len() as u32,
+            target: target.into_boxed_str(),
+            method: symbols.intern(&capture.method),
+            via: symbols.intern(&capture.via.to_string()),
+            provider: symbols.intern_opt(derived.provider.as_deref()),
+            event_type: symbols.intern_opt(derived.event_type.as_deref()),
+            verdict: symbols.intern_opt(derived.verdict.as_deref()),
+            content_type: symbols.intern_opt(capture.content_type().as_deref()),
+            body_size: capture.body.len() as u64,
+            status: capture.status,
+            marks,
+            source,
+        };
+        let index = self.rows.len();
+        self.by_id.insert(row.id, index as u32);
+        self.rows.push(row);
+        index
+    }
+
+    /// Leaves the oldest live captures to the journal once more than the budget is held.
+    fn evict(&mut self) {
+        while self.held > MEMORY_BUDGET && self.oldest_held < self.rows.len() {
+            let row = &mut self.rows[self.oldest_held];
+            if let Source::Memory(capture) = &row.source {
+                self.held = self.held.saturating_sub(capture.body.len() as u64);
+                row.source = Source::Unlocated;
+            }
+            self.oldest_held += 1;
+        }
+    }
+
+    /// How many captures the store holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The row at `index`.
+    pub fn row(&self, index: usize) -> Option<&Row> {
+        self.rows.get(index)
+    }
+
+    /// The row of capture `id`.
+    pub fn index_of(&self, id: CaptureId) -> Option<usize> {
+        self.by_id.get(&id).map(|&i| i as usize)
+    }
+
+    /// Records the status of a delivery of capture `id` to the local app.
+    pub fn set_delivery(&mut self, id: CaptureId, status: Option<u16>) -> Option<usize> {
+        let index = self.index_of(id)?;
+        self.rows[index].marks.delivery = status;
+        Some(index)
+    }
+
+    /// The text of a symbol.
+    pub fn text(&self, sym: Sym) -> &str {
+        self.symbols.get(sym)
+    }
+
+    /// Whether row `index` passes `filter`, reading the whole capture only when the filter
+    /// needs headers or body.
+    pub fn matches(&self, index: usize, filter: &Filter) -> bool {
+        let Some(row) = self.rows.get(index) else {
+            return false;
+        };
+        if filter.is_empty() {
+            return true;
+        }
+        if !filter.needs_request() {
+            let subject = RowRef {
+                row,
+                symbols: &self.symbols,
+            };
+            return filter.matches(&subject, &row.marks);
+        }
+        match self.capture(index) {
+            Ok(capture) => filter.matches(capture.as_ref(), &row.marks),
+            Err(err) => {
+                tracing::warn!(%err, id = %row.id, "cannot read a capture back from the journal");
+                false
+            }
+        }
+    }
+
+    /// The rows from `from` on that pass `filter`, in order. A filter that reads bodies of
+    /// captures not held in memory walks the journal once, in file order, rather than seeking
+    /// per row.
+    pub fn select(&self, from: usize, filter: &Filter) -> Vec<u32> {
+        let rows = self.rows.get(from..).unwrap_or_default();
+        let on_disk = |r: &Row| !matches!(r.source, Source::Memory(_));
+        if filter.needs_request() && rows.iter().any(on_disk) {
+            return self.select_streaming(from, filter);
+        }
+        (from..self.rows.len())
+            .filter(|&i| self.matches(i, filter))
+            .map(|i| i as u32)
+            .collect()
+    }
+
+    fn select_streaming(&self, from: usize, filter: &Filter) -> Vec<u32> {
+        let mut out = Vec::new();
+        let reader = self.journal.as_deref().map(JournalReader::open);
+        let mut reader = match reader {
+            Some(Ok(reader)) => reader,
+            Some(Err(err)) => {
+                tracing::warn!(%err, "cannot reopen the journal to filter by body");
+                return out;
+            }
+            None => return out,
+        };
+        // Every capture of the session is in the journal (it is written before it is shown),
+        // among other sessions' captures, which have no row here.
+        while let Ok(Some(entry)) = reader.next_entry() {
+            let Ok(entry) = entry else { continue };
+            let Record::Capture(capture) = &entry.record;
+            if let Some(&i) = self.by_id.get(&capture.id)
+                && i as usize >= from
+                && filter.matches(capture, &self.rows[i as usize].marks)
+            {
+                out.push(i);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The whole capture of row `index`: from memory, or read back from the journal.
+    pub fn capture(&self, index: usize) -> io::Result<Arc<Capture>> {
+        let row = self
+            .rows
+            .get(index)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such capture"))?;
+        match &row.source {
+            Source::Memory(capture) => Ok(capture.clone()),
+            Source::Journal(offset) => self.read_at(*offset),
+            Source::Unlocated => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "not located in the journal yet",
+            )),
+        }
+    }
+
+    /// Like [`capture`](Self::capture), but first finds evicted captures in the journal.
+    pub fn load(&mut self, index: usize) -> io::Result<Arc<Capture>> {
+        if matches!(self.rows.get(index).map(|r| &r.source), Some(Source::Unlocated)) {
+            self.locate();
+        }
+        self.capture(index)
+    }
+
+    fn read_at(&self, offset: u64) -> io::Result<Arc<Capture>> {
+        let path = self
+            .journal
+            .as_deref()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no journal"))?;
+        let mut file = BufReader::new(File::open(path)?);
+        file.seek(SeekFrom::Start(offset))?;
+        let mut line = Vec::new();
+        file.read_until(b'\n', &mut line)?;
+        match codec::decode_line(line.trim_ascii()) {
+            Ok(Record::Capture(capture)) => Ok(Arc::new(capture)),
+            Err(err) => Err(io::Error::new(io::ErrorKind::InvalidData, err)),
+        }
+    }
+
+    /// Finds the journal offsets of evicted captures with one pass over the journal.
+    fn locate(&mut self) {
+        if !self.rows.iter().any(|r| matches!(r.source, Source::Unlocated)) {
+            return;
+        }
+        let Some(Ok(mut reader)) = self.journal.as_deref().map(JournalReader::open) else {
+            return;
+        };
+        while let Ok(Some(entry)) = reader.next_entry() {
+            let Ok(entry) = entry else { continue };
+            let Record::Capture(capture) = &entry.record;
+            if let Some(&i) = self.by_id.get(&capture.id)
+                && let Some(row) = self.rows.get_mut(i as usize)
+                && matches!(row.source, Source::Unlocated)
+            {
+                row.source = Source::Journal(entry.offset);
+            }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Drawing: a pure function of the app's state. One status bar on top, the capture list and
+//! the detail pane in the middle (side by side when wide, stacked when tall, only the focused
+//! one when tiny), the filter and hint bar at the bottom, and the help overlay over all.
+
+use chrono::Local;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
+
+use super::app::{App, Focus, TABS};
+use super::detail::verdict_style;
+use super::keymap::KEYMAP;
+use crate::headless::verdict_symbol;
+use crate::sanitize;
+
+/// Where each region is on a screen of a given size.
+#[derive(Debug, Clone, Copy)]
+pub struct Areas {
+    /// The status bar.
+    pub status: Rect,
+    /// The capture list (with its border).
+    pub list: Rect,
+    /// The detail pane (with its border), when there is room for it.
+    pub detail: Option<Rect>,
+    /// The filter and hint bar.
+    pub bar: Rect,
+}
+
+impl Areas {
+    /// The detail tab whose title is at this cell, if any.
+    pub fn tab_at(&self, column: u16, row: u16) -> Option<usize> {
+        let detail = self.detail?;
+        if row != detail.y + 1 {
+            return None;
+        }
+        let mut x = detail.x + 1;
+        for (i, title) in TABS.iter().enumerate() {
+            let width = title.len() as u16 + 4;
+            if (x..x + width).contains(&column) {
+                return Some(i);
+            }
+            x += width;
+        }
+        None
+    }
+}
+
+/// Lays out a screen of `size` for `app`.
+pub fn areas(size: Rect, app: &App) -> Areas {
+    let [status, main, bar] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
+    let (list, detail) = if main.height < 12 {
+        // Too small for both: the focused pane only.
+        match app.focus {
+            Focus::List => (main, None),
+            Focus::Detail => (Rect::new(main.x, main.y, main.width, 0), Some(main)),
+        }
+    } else if main.width >= 140 {
+        let [list, detail] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+        (list, Some(detail))
+    } else {
+        let [list, detail] =
+            Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(main);
+        (list, Some(detail))
+    };
+    Areas {
+        status,
+        list,
+        detail,
+        bar,
+    }
+}
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let areas = areas(frame.area(), app);
+    render_status(frame, areas.status, app);
+    if areas.list.height > 0 {
+        render_list(frame, areas.list, app);
+    }
+    if let Some(detail) = areas.detail {
+        render_detail(frame, detail, app);
+    }
+    render_bar(frame, areas.bar, app);
+    if app.help {
+        render_help(frame, frame.area());
+    }
+}
+
+const DIM: Style = Style::new().fg(Color::DarkGray);
+
+fn render_status(frame: &mut Frame, area: Rect, app: &App) {
+    let context = &app.context;
+    let mut spans = vec![Span::styled(
+        " hookscope ",
+        Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
+    )];
+    match &context.listen {
+        Some(addr) => spans.extend([
+            Span::styled(" ● ", Style::new().fg(Color::Green)),
+            Span::raw(addr.clone()),
+        ]),
+        None => spans.extend([
+            Span::styled(" journal ", DIM),
+            Span::raw(sanitize::line(&context.journal).into_owned()),
+        ]),
+    }
+    if let Some(relay) = &context.relay {
+        spans.extend([
+            Span::styled("  relay ", DIM),
+            Span::raw(sanitize::line(relay).into_owned()),
+        ]);
+    }
+    spans.push(Span::styled("  → ", DIM));
+    spans.push(match &context.forward {
+        Some(target) => Span::raw(sanitize::line(target).into_owned()),
+        None => Span::styled("no forward", DIM),
+    });
+    spans.extend([
+        Span::styled("  captured ", DIM),
+        Span::raw(app.store.len().to_string()),
+        Span::styled("  shown ", DIM),
+        Span::raw(app.view.len().to_string()),
+    ]);
+    if context.listen.is_some() {
+        let now = app.rate.back().copied().unwrap_or(0);
+        spans.extend([
+            Span::raw("  "),
+            Span::styled(sparkline(app), Style::new().fg(Color::Cyan)),
+            Span::raw(format!(" {now}/s")),
+        ]);
+    }
+    if app.missed > 0 {
+        spans.push(Span::styled(
+            format!("  {} missed (in the journal)", app.missed),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    match (app.paused, app.follow) {
+        (Some(at), _) => spans.push(Span::styled(
+            format!("  PAUSED +{}", app.store.len().saturating_sub(at)),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        )),
+        (None, true) => spans.push(Span::styled("  following", Style::new().fg(Color::Green))),
+        (None, false) => {}
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The last 20 seconds of the rate as block characters.
+fn sparkline(app: &App) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let recent: Vec<u64> = app.rate.iter().rev().take(20).rev().copied().collect();
+    let top = recent.iter().copied().max().unwrap_or(0).max(1);
+    recent
+        .iter()
+        .map(|&n| match n {
+            0 => ' ',
+            n => BARS[((n * 7) / top) as usize],
+        })
+        .collect()
+}
+
+fn pane_block(title: Line<'static>, focused: bool) -> Block<'static> {
+    let style = match focused {
+        true => Style::new().fg(Color::Cyan),
+        false => DIM,
+    };
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(style)
+        .title(title)
+}
+
+fn render_list(frame: &mut Frame, area: Rect, app: &App) {
+    let focused = app.focus == Focus::List;
+    let title = Line::from(format!(
+        " Captures {}/{} ",
+        app.selected.map_or(0, |s| s + 1),
+        app.view.len()
+    ));
+    let block = pane_block(title, focused);
+    let height = area.height.saturating_sub(3) as usize;
+    let store = &app.store;
+    let rows = app
+        .view
+        .iter()
+        .enumerate()
+        .skip(app.list_top)
+        .take(height)
+        .filter_map(|(position, &index)| {
+            let row = store.row(index as usize)?;
+            let verdict = row.verdict.map(|v| store.text(v));
+            let mut event = row
+                .event_type
+                .map(|e| sanitize::line(store.text(e)).into_owned())
+                .unwrap_or_default();
+            if row.marks.dup {
+                event.push_str(" dup");
+            }
+            if row.marks.late {
+                event.push_str(" late");
+            }
+            let delivery = match row.marks.delivery {
+                Some(status) => Cell::from(status.to_string()).style(match status {
+                    200..=299 => Style::new().fg(Color::Green),
+                    _ => Style::new().fg(Color::Red),
+                }),
+                None => Cell::from("—").style(DIM),
+            };
+            let mut line = Row::new(vec![
+                Cell::from(
+                    row.received_at
+                        .with_timezone(&Local)
+                        .format("%H:%M:%S%.3f")
+                        .to_string(),
+                ),
+                Cell::from(sanitize::line(store.text(row.method)).into_owned()),
+                Cell::from(sanitize::line(&row.target).into_owned()),
+                Cell::from(row.provider.map(|p| store.text(p).to_owned()).unwrap_or_default()),
+                Cell::from(event),
+                match verdict {
+                    Some(v) => Cell::from(format!("{} {v}", verdict_symbol(v))).style(verdict_style(v)),
+                    None => Cell::from(""),
+                },
+                delivery,
+            ]);
+            if row.status >= 400 {
+                line = line.style(Style::new().fg(Color::Red));
+            }
+            if Some(position) == app.selected {
+                line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+            }
+            Some(line)
+        });
+    let header = Row::new(["Time", "Method", "Path", "Provider", "Event", "Signature", "App"])
+        .style(DIM.add_modifier(Modifier::BOLD));
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Length(7),
+        Constraint::Fill(2),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+        Constraint::Length(11),
+        Constraint::Length(4),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
+    frame.render_widget(table, area);
+    if app.view.is_empty() {
+        let inner = Rect::new(
+            area.x + 2,
+            area.y + 2,
+            area.width.saturating_sub(4),
+            area.height.saturating_sub(3),
+        );
+        let text = match (&app.context.listen, app.store.is_empty()) {
+            (Some(addr), true) => {
+                format!("Waiting for webhooks… try: curl -d '{{\"hello\":1}}' {addr}/hooks")
+            }
+            (None, true) => "This journal holds no captures.".to_owned(),
+            _ => "Nothing matches the filter.".to_owned(),
+        };
+        frame.render_widget(Paragraph::new(text).style(DIM).wrap(Wrap { trim: true }), inner);
+    }
+}
+
+fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
+    let focused = app.focus == Focus::Detail;
+    let summary = app
+        .detail
+        .as_ref()
+        .map(|d| d.body_summary.clone())
+        .unwrap_or_default();
+    let title = match app.detail.as_ref().and_then(|d| d.capture.as_ref()) {
+        Some(capture) => Line::from(format!(" {} · {summary} ", capture.id)),
+        None => Line::from(" Detail "),
+    };
+    let block = pane_block(title, focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 {
+        return;
+    }
+    let mut tabs = Vec::new();
+    for (i, title) in TABS.iter().enumerate() {
+        let style = match i == app.tab {
+            true => Style::new()
+                .fg(Color::Black)
+                .bg(if focused { Color::Cyan } else { Color::Gray }),
+            false => DIM,
+        };
+        tabs.push(Span::styled(format!(" {} {title} ", i + 1), style));
+    }
+    let [tab_line, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(Line::from(tabs)), tab_line);
+    let Some(detail) = &app.detail else {
+        frame.render_widget(
+            Paragraph::new("Select a capture to see it here.").style(DIM),
+            body,
+        );
+        return;
+    };
+    let lines = detail.lines(app.tab).to_vec();
+    let wrap = Wrap { trim: false };
+    frame.render_widget(Paragraph::new(lines).wrap(wrap).scroll((app.scroll, 0)), body);
+}
+
+fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
+    let line = if let Some(editor) = &app.editor {
+        let mut spans = vec![Span::styled("/", Style::new().fg(Color::Cyan).bold())];
+        let chars: Vec<char> = editor.text.chars().collect();
+        let error_at = app
+            .filter_error
+            .as_ref()
+            .map(|e| editor.text[..e.position.min(editor.text.len())].chars().count());
+        for (i, c) in chars.iter().enumerate() {
+            let mut style = Style::new();
+            if Some(i) == error_at {
+                style = style.fg(Color::Red).add_modifier(Modifier::UNDERLINED);
+            }
+            if i == editor.cursor {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            spans.push(Span::styled(sanitize::line(&c.to_string()).into_owned(), style));
+        }
+        if editor.cursor >= chars.len() {
+            spans.push(Span::styled(" ", Style::new().add_modifier(Modifier::REVERSED)));
+        }
+        match &app.filter_error {
+            Some(err) => spans.push(Span::styled(format!("  {err}"), Style::new().fg(Color::Red))),
+            None => spans.push(Span::styled(format!("  {} match", app.view.len()), DIM)),
+        }
+        Line::from(spans)
+    } else if let Some(message) = &app.message {
+        Line::from(Span::styled(
+            sanitize::line(message).into_owned(),
+            Style::new().fg(Color::Yellow),
+        ))
+    } else {
+        let mut spans = Vec::new();
+        if !app.filter_text.is_empty() {
+            spans.push(Span::styled("filter ", DIM));
+            spans.push(Span::styled(
+                sanitize::line(&app.filter_text).into_owned(),
+                Style::new().fg(Color::Cyan),
+            ));
+            spans.push(Span::raw("  "));
+        }
+        spans.push(Span::styled(
+            "? help  / filter  Tab panes  f follow  p pause  y curl  s save  q quit",
+            DIM,
+        ));
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn render_help(frame: &mut Frame, screen: Rect) {
+    let width = 56.min(screen.width);
+    let height = (KEYMAP.len() as u16 + 4).min(screen.height);
+    let area = Rect::new(
+        screen.x + (screen.width - width) / 2,
+        screen.y + (screen.height - height) / 2,
+        width,
+        height,
+    );
+    let mut lines: Vec<Line> = KEYMAP
+        .iter()
+        .map(|b| {
+            Line::from(vec![
+                Span::styled(format!(" {:<8}", b.shown), Style::new().fg(Color::Cyan)),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    lines.push(Line::styled(" mouse: click selects, the wheel scrolls", DIM));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(Color::Cyan))
+        .title(" Keys (any key closes) ");
+    frame.render_widget(Clear, area);
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
