@@ -174,3 +174,6 @@ fn carry_out(effect: Effect, app: &mut App) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -184,6 +184,7 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     ));
     let block = pane_block(title, focused);
     let height = area.height.saturating_sub(3) as usize;
+    let narrow = area.width < 80;
     let store = &app.store;
     let rows = app
         .view
@@ -211,23 +212,32 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
                 }),
                 None => Cell::from("—").style(DIM),
             };
-            let mut line = Row::new(vec![
-                Cell::from(
-                    row.received_at
-                        .with_timezone(&Local)
-                        .format("%H:%M:%S%.3f")
-                        .to_string(),
-                ),
-                Cell::from(sanitize::line(store.text(row.method)).into_owned()),
-                Cell::from(sanitize::line(&row.target).into_owned()),
-                Cell::from(row.provider.map(|p| store.text(p).to_owned()).unwrap_or_default()),
-                Cell::from(event),
-                match verdict {
-                    Some(v) => Cell::from(format!("{} {v}", verdict_symbol(v))).style(verdict_style(v)),
-                    None => Cell::from(""),
-                },
-                delivery,
-            ]);
+            let time = row.received_at.with_timezone(&Local);
+            let signature = match verdict {
+                Some(v) if narrow => Cell::from(verdict_symbol(v)).style(verdict_style(v)),
+                Some(v) => Cell::from(format!("{} {v}", verdict_symbol(v))).style(verdict_style(v)),
+                None => Cell::from(""),
+            };
+            let method = Cell::from(sanitize::line(store.text(row.method)).into_owned());
+            let target = Cell::from(sanitize::line(&row.target).into_owned());
+            let mut line = Row::new(match narrow {
+                true => vec![
+                    Cell::from(time.format("%H:%M:%S").to_string()),
+                    method,
+                    target,
+                    signature,
+                    delivery,
+                ],
+                false => vec![
+                    Cell::from(time.format("%H:%M:%S%.3f").to_string()),
+                    method,
+                    target,
+                    Cell::from(row.provider.map(|p| store.text(p).to_owned()).unwrap_or_default()),
+                    Cell::from(event),
+                    signature,
+                    delivery,
+                ],
+            });
             if row.status >= 400 {
                 line = line.style(Style::new().fg(Color::Red));
             }
@@ -236,17 +246,32 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
             }
             Some(line)
         });
-    let header = Row::new(["Time", "Method", "Path", "Provider", "Event", "Signature", "App"])
-        .style(DIM.add_modifier(Modifier::BOLD));
-    let widths = [
-        Constraint::Length(12),
-        Constraint::Length(7),
-        Constraint::Fill(2),
-        Constraint::Length(10),
-        Constraint::Fill(1),
-        Constraint::Length(11),
-        Constraint::Length(4),
-    ];
+    let (header, widths) = match narrow {
+        // A small terminal keeps what tells captures apart: when, what, where, and the verdict.
+        true => (
+            Row::new(["Time", "Method", "Path", "", "App"]),
+            vec![
+                Constraint::Length(8),
+                Constraint::Length(6),
+                Constraint::Fill(1),
+                Constraint::Length(1),
+                Constraint::Length(3),
+            ],
+        ),
+        false => (
+            Row::new(["Time", "Method", "Path", "Provider", "Event", "Signature", "App"]),
+            vec![
+                Constraint::Length(12),
+                Constraint::Length(7),
+                Constraint::Fill(2),
+                Constraint::Length(10),
+                Constraint::Fill(1),
+                Constraint::Length(11),
+                Constraint::Length(4),
+            ],
+        ),
+    };
+    let header = header.style(DIM.add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)

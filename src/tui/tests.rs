@@ -1,0 +1,350 @@
+//! The inspector driven like a person drives it: synthetic captures and key presses, each step
+//! drawn to a `TestBackend` and snapshotted (times and ids masked), as gitui does.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, TimeZone, Utc};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+
+use super::app::{App, Context, Effect, Focus};
+use super::store::Store;
+use super::ui;
+use crate::analysis::Analyzer;
+use crate::capture::{Capture, CaptureId, Derived, Header, Via};
+use crate::config::Keys;
+use crate::provider::Catalog;
+use crate::verify::{Request, Secret, SigningKey};
+
+const SECRET: &str = "dolby_sec_test";
+
+fn analyzer() -> Arc<Analyzer> {
+    let catalog = Catalog::builtin();
+    let keys = Keys::load(&catalog, &[("optiview".into(), SECRET.into())], None).expect("keys");
+    Arc::new(Analyzer::new(catalog, keys))
+}
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, second)
+        .single()
+        .expect("a valid time")
+}
+
+/// A capture as the server would hand it to the hub, analyzed like the hub does.
+fn capture(n: u32, path: &str, headers: Vec<Header>, body: &[u8]) -> Arc<Capture> {
+    let mut capture = Capture {
+        id: format!("01KAW0000000000000000000{n:02}")
+            .parse::<CaptureId>()
+            .expect("a ulid"),
+        received_at: at(n),
+        remote_addr: "127.0.0.1:50412".into(),
+        via: Via::Direct,
+        method: "POST".into(),
+        path: path.into(),
+        query: None,
+        version: "HTTP/1.1".into(),
+        headers,
+        body: Bytes::copy_from_slice(body),
+        status: 200,
+        note: None,
+        derived: Derived::default(),
+    };
+    capture.derived = analyzer().analyze(&capture).0;
+    Arc::new(capture)
+}
+
+/// An OptiView event signed with `secret` at the capture's own time.
+fn optiview(n: u32, event: &str, secret: &str) -> Arc<Capture> {
+    let body = format!(
+        r#"{{"type":"{event}","created":{},"object":{{"type":"channel","id":"ch_{n}"}},"data":{{"status":"OFFLINE"}}}}"#,
+        at(n).timestamp()
+    );
+    let catalog = Catalog::builtin();
+    let profile = catalog.get("optiview").expect("optiview profile");
+    let mut headers = vec![Header::new("Content-Type", "application/json")];
+    let request = Request {
+        method: "POST",
+        path: "/hooks",
+        headers: &headers,
+        body: body.as_bytes(),
+    };
+    let key = SigningKey::Secret(Secret::new(secret));
+    let signed =
+        crate::verify::sign(&profile.scheme, &request, &key, at(n).timestamp(), "id").expect("signs");
+    headers.extend(signed);
+    capture(n, "/hooks", headers, body.as_bytes())
+}
+
+fn app(listen: bool) -> App {
+    let context = Context {
+        listen: listen.then(|| "http://127.0.0.1:8080".to_owned()),
+        journal: "captures.jsonl".into(),
+        ..Context::default()
+    };
+    App::new(Store::new(None), analyzer(), context)
+}
+
+fn session() -> App {
+    let mut app = app(true);
+    app.on_capture(optiview(1, "channel.stopped", SECRET));
+    app.on_capture(optiview(2, "engine.error", "not-the-secret"));
+    app.on_capture(capture(
+        3,
+        "/hooks/dolby",
+        vec![
+            Header::new("Content-Type", "application/json"),
+            Header::new(
+                "X-Millicast-Signature",
+                "sha1=0123456789abcdef0123456789abcdef01234567",
+            ),
+        ],
+        br#"{"type":"feeds","event":"started","timestamp":1795456803000,"data":{"streamId":"abc"}}"#,
+    ));
+    app.on_capture(capture(
+        4,
+        "/upload",
+        vec![Header::new("Content-Type", "image/gif")],
+        b"GIF89a\x40\x01\xb4\x00\x00\xff",
+    ));
+    app.on_tick(at(5));
+    app
+}
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+fn press(app: &mut App, keys: &str) {
+    for c in keys.chars() {
+        app.on_key(key(KeyCode::Char(c)));
+    }
+}
+
+/// Draws `app` at `width`×`height` and returns the screen as text.
+fn draw(app: &mut App, width: u16, height: u16) -> String {
+    app.on_resize(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    terminal.draw(|frame| ui::render(frame, app)).expect("draws");
+    terminal.backend().to_string()
+}
+
+macro_rules! snapshot {
+    ($name:expr, $screen:expr) => {
+        insta::with_settings!({
+            filters => vec![
+                (r"\d\d:\d\d:\d\d\.\d{3}", "hh:mm:ss.mmm"),
+                (r"\b\d\d:\d\d:\d\d\b", "hh:mm:ss"),
+                (r"01KAW0000000000000000000\d\d", "[ULID....................]"),
+            ],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, $screen);
+        });
+    };
+}
+
+#[test]
+fn empty_state_says_how_to_send_something() {
+    snapshot!("empty", draw(&mut app(true), 100, 16));
+}
+
+#[test]
+fn captures_appear_live_and_the_newest_is_followed() {
+    let mut app = session();
+    assert_eq!(app.selected, Some(3), "following the newest");
+    snapshot!("live_list", draw(&mut app, 120, 30));
+}
+
+#[test]
+fn each_detail_tab() {
+    let mut app = session();
+    press(&mut app, "g");
+    assert_eq!(app.selected, Some(0));
+    assert!(!app.follow, "moving away from the newest stops following");
+    snapshot!("tab_body", draw(&mut app, 120, 30));
+    press(&mut app, "2");
+    assert_eq!(app.focus, Focus::Detail);
+    snapshot!("tab_headers", draw(&mut app, 120, 30));
+    press(&mut app, "3");
+    snapshot!("tab_signature_valid", draw(&mut app, 120, 30));
+    app.on_key(key(KeyCode::Tab));
+    snapshot!("tab_deliveries", draw(&mut app, 120, 30));
+    // Back to the list, down to the badly signed one: its signature tab explains why.
+    app.on_key(key(KeyCode::Tab));
+    assert_eq!(app.focus, Focus::List);
+    press(&mut app, "j3");
+    snapshot!("tab_signature_invalid", draw(&mut app, 120, 30));
+    // The image upload shows its type and dimensions.
+    app.on_key(key(KeyCode::Tab));
+    app.on_key(key(KeyCode::Tab));
+    press(&mut app, "jj1");
+    let screen = draw(&mut app, 120, 30);
+    assert!(screen.contains("image/gif image, 12 B, 320×180"), "{screen}");
+}
+
+#[test]
+fn filter_narrows_live_and_points_at_mistakes() {
+    let mut app = session();
+    press(&mut app, "/sig:invalid");
+    assert_eq!(app.view.len(), 1, "filtered as typed");
+    snapshot!("filter_results", draw(&mut app, 120, 20));
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.filter_text, "sig:invalid");
+    // A new capture that does not match stays out of the view; one that does comes in.
+    app.on_capture(optiview(6, "channel.started", SECRET));
+    assert_eq!(app.view.len(), 1);
+    app.on_capture(optiview(7, "channel.error", "wrong"));
+    assert_eq!(app.view.len(), 2);
+
+    press(&mut app, "/");
+    for _ in 0.."sig:invalid".len() {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    press(&mut app, "type:channel.* sig:bogus");
+    assert!(app.filter_error.is_some());
+    snapshot!("filter_error", draw(&mut app, 120, 20));
+    // Esc clears the filter altogether.
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.filter_text, "");
+    assert_eq!(app.view.len(), 6);
+}
+
+#[test]
+fn help_overlay_lists_every_key() {
+    let mut app = session();
+    press(&mut app, "?");
+    let screen = draw(&mut app, 100, 34);
+    for binding in super::keymap::KEYMAP {
+        assert!(
+            screen.contains(binding.help),
+            "{} missing from help",
+            binding.help
+        );
+    }
+    snapshot!("help", screen);
+    press(&mut app, "x");
+    assert!(!app.help, "any key closes it");
+    assert!(!app.quit);
+}
+
+#[test]
+fn a_tiny_terminal_still_works() {
+    let mut app = session();
+    snapshot!("tiny_list", draw(&mut app, 40, 10));
+    app.on_key(key(KeyCode::Tab));
+    snapshot!("tiny_detail", draw(&mut app, 40, 10));
+    for (w, h) in [(1, 1), (2, 3), (10, 4), (20, 2), (300, 5)] {
+        draw(&mut app, w, h);
+    }
+    press(&mut app, "?");
+    draw(&mut app, 12, 6);
+}
+
+#[test]
+fn escape_sequences_in_a_payload_are_drawn_harmlessly() {
+    let hostile = "\x1b]0;pwned\x07\x1b[2J\u{202e}evil\u{9b}31m\r\n";
+    let mut app = app(true);
+    app.on_capture(capture(
+        1,
+        "/hooks/\x1b[31mred",
+        vec![
+            Header::new("Content-Type", "text/plain"),
+            Header::new("X-Evil\x1b[1m", format!("v{hostile}")),
+        ],
+        format!("body{hostile}more").as_bytes(),
+    ));
+    for tab in ["1", "2", "3", "4"] {
+        press(&mut app, tab);
+        let screen = draw(&mut app, 120, 24);
+        assert!(
+            !screen
+                .chars()
+                .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{202e}' | '\u{9b}')),
+            "tab {tab}: {screen:?}"
+        );
+    }
+    press(&mut app, "1");
+    let screen = draw(&mut app, 120, 24);
+    assert!(
+        screen.contains(r"body\x1b]0;pwned\x07\x1b[2J\u{202e}evil\x9b31m"),
+        "{screen}"
+    );
+    assert!(screen.contains(r"/hooks/\x1b[31mred"), "{screen}");
+}
+
+#[test]
+fn pause_holds_the_view_and_clear_empties_it() {
+    let mut app = session();
+    press(&mut app, "p");
+    app.on_capture(optiview(6, "channel.started", SECRET));
+    assert_eq!(app.view.len(), 4, "paused: the view holds still");
+    assert_eq!(app.store.len(), 5, "capture goes on");
+    assert!(draw(&mut app, 120, 20).contains("PAUSED +1"));
+    press(&mut app, "p");
+    assert_eq!(app.view.len(), 5);
+    assert_eq!(app.selected, Some(4), "still following");
+    press(&mut app, "c");
+    assert!(app.view.is_empty());
+    app.on_capture(optiview(7, "channel.started", SECRET));
+    assert_eq!(app.view.len(), 1, "new captures show after a clear");
+    press(&mut app, "/");
+    app.on_key(key(KeyCode::Esc));
+    assert_eq!(app.view.len(), 1, "refiltering keeps the cleared ones out");
+}
+
+#[test]
+fn copy_save_and_replay_are_effects() {
+    let mut app = session();
+    press(&mut app, "gy");
+    let effects = app.take_effects();
+    assert!(
+        matches!(&effects[..], [Effect::Copy(script)] if script.contains("curl") && script.contains("Dolby-Signature")),
+        "{effects:?}"
+    );
+    press(&mut app, "s");
+    match &app.take_effects()[..] {
+        [Effect::Save { path, body }] => {
+            assert!(
+                path.starts_with("hookscope-01KAW") && path.ends_with(".json"),
+                "{path}"
+            );
+            assert!(body.starts_with(b"{\"type\":\"channel.stopped\""));
+        }
+        other => panic!("{other:?}"),
+    }
+    press(&mut app, "r");
+    assert!(
+        app.take_effects().is_empty(),
+        "no forward target: nothing to replay to"
+    );
+    assert!(app.message.as_deref().is_some_and(|m| m.contains("--forward")));
+}
+
+#[test]
+fn mouse_selects_and_scrolls() {
+    let mut app = session();
+    draw(&mut app, 120, 30);
+    let click = |column, row| MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    // Row 0 is the status bar, then the list's border and header: the second capture is on row 4.
+    app.on_mouse(click(20, 4));
+    assert_eq!(app.selected, Some(1));
+    let areas = ui::areas(app.size, &app);
+    let detail = areas.detail.expect("room for the detail");
+    // The tabs line is the detail's first inner row; "Headers" is the second title.
+    app.on_mouse(click(detail.x + 12, detail.y + 1));
+    assert_eq!((app.focus, app.tab), (Focus::Detail, 1));
+    app.on_mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 20,
+        row: 5,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.selected, Some(3));
+}
