@@ -41,6 +41,12 @@ pub async fn run(
     if let Err(err) = execute!(std::io::stdout(), EnableMouseCapture) {
         tracing::warn!(%err, "no mouse support");
     }
+    // ratatui's hook restores the screen on a panic; mouse reporting must be turned off too.
+    let restore = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(std::io::stdout(), DisableMouseCapture);
+        restore(info);
+    }));
     let (input_tx, mut input) = mpsc::unbounded_channel();
     let reading = Arc::new(AtomicBool::new(true));
     let reader = spawn_input(input_tx, reading.clone());

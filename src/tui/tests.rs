@@ -193,9 +193,9 @@ fn filter_narrows_live_and_points_at_mistakes() {
     app.on_key(key(KeyCode::Enter));
     assert_eq!(app.filter_text, "sig:invalid");
     // A new capture that does not match stays out of the view; one that does comes in.
-    app.on_capture(optiview(6, "channel.started", SECRET));
+    app.on_capture(optiview(6, "channel.created", SECRET));
     assert_eq!(app.view.len(), 1);
-    app.on_capture(optiview(7, "channel.error", "wrong"));
+    app.on_capture(optiview(7, "channel.deleted", "wrong"));
     assert_eq!(app.view.len(), 2);
 
     press(&mut app, "/");
@@ -278,7 +278,7 @@ fn escape_sequences_in_a_payload_are_drawn_harmlessly() {
 fn pause_holds_the_view_and_clear_empties_it() {
     let mut app = session();
     press(&mut app, "p");
-    app.on_capture(optiview(6, "channel.started", SECRET));
+    app.on_capture(optiview(6, "channel.created", SECRET));
     assert_eq!(app.view.len(), 4, "paused: the view holds still");
     assert_eq!(app.store.len(), 5, "capture goes on");
     assert!(draw(&mut app, 120, 20).contains("PAUSED +1"));
@@ -287,7 +287,7 @@ fn pause_holds_the_view_and_clear_empties_it() {
     assert_eq!(app.selected, Some(4), "still following");
     press(&mut app, "c");
     assert!(app.view.is_empty());
-    app.on_capture(optiview(7, "channel.started", SECRET));
+    app.on_capture(optiview(7, "channel.created", SECRET));
     assert_eq!(app.view.len(), 1, "new captures show after a clear");
     press(&mut app, "/");
     app.on_key(key(KeyCode::Esc));

@@ -1,0 +1,252 @@
+//! The inspector in a real pseudo-terminal: `hookscope listen` started on a pty, webhooks sent
+//! to it, a filter typed, and the screen read back through a terminal emulator (vt100), as a
+//! person would see it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
+
+/// A program running on a pty, with the screen it draws.
+struct Terminal {
+    screen: Arc<Mutex<vt100::Parser>>,
+    writer: Box<dyn Write + Send>,
+    child: Box<dyn Child + Send + Sync>,
+    _master: Box<dyn MasterPty + Send>,
+}
+
+impl Terminal {
+    fn start(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("a pty");
+        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_hookscope"));
+        command.args(args);
+        command.cwd(dir);
+        command.env("TERM", "xterm-256color");
+        command.env("XDG_STATE_HOME", dir); // the inspector's log file goes here
+        let child = pair
+            .slave
+            .spawn_command(command)
+            .expect("spawn hookscope on the pty");
+        drop(pair.slave);
+        let size = |n: u16| std::num::NonZeroU16::new(n).expect("a non-zero size");
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
+        let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let parser = screen.clone();
+        thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                parser.lock().expect("screen lock").process(&buffer[..n]);
+            }
+        });
+        let writer = pair.master.take_writer().expect("pty writer");
+        Self {
+            screen,
+            writer,
+            child,
+            _master: pair.master,
+        }
+    }
+
+    fn contents(&self) -> String {
+        self.screen.lock().expect("screen lock").screen().contents()
+    }
+
+    /// Waits until the screen satisfies `ready`, and returns it.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.contents();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; the screen:\n{screen}"
+            );
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn type_keys(&mut self, keys: &str) {
+        self.writer.write_all(keys.as_bytes()).expect("type");
+        self.writer.flush().expect("flush");
+    }
+}
+
+fn send(url: &str, provider: &str, event: &str, secret: &str) {
+    let status = common::binary()
+        .args(["send", provider, event, "--to", url, "--secret", secret])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run hookscope send");
+    assert!(status.success());
+}
+
+#[test]
+fn listen_shows_captures_live_and_filters_as_you_type() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut term = Terminal::start(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--secret",
+            "optiview=dolby_sec_test",
+        ],
+        dir.path(),
+        130,
+        36,
+    );
+    let screen = term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:"));
+    let url = screen
+        .split("● ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listen address on the status bar")
+        .to_owned();
+    assert!(screen.contains("Waiting for webhooks"), "{screen}");
+
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "channel.stopped",
+        "dolby_sec_test",
+    );
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "engine.error",
+        "a-wrong-secret",
+    );
+    let hostile = common::post(
+        "/evil",
+        &[("Content-Type", "text/plain")],
+        b"before\x1b[2J\x1b]0;pwned\x07after",
+    );
+    let addr = url.trim_start_matches("http://").parse().expect("an address");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime
+        .block_on(common::send_raw(addr, &hostile))
+        .expect("send the hostile request");
+
+    let screen = term.wait_for("three captures", |s| s.contains("captured 3"));
+    assert!(
+        screen.contains("channel.stopped") && screen.contains("✓ valid"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("engine.error") && screen.contains("✗ invalid"),
+        "{screen}"
+    );
+    // The newest is followed: its body is in the detail pane, escapes shown, not obeyed.
+    assert!(screen.contains(r"before\x1b[2J\x1b]0;pwned\x07after"), "{screen}");
+    assert!(screen.contains("/evil"), "the screen was not cleared: {screen}");
+
+    term.type_keys("/sig:invalid\r");
+    let screen = term.wait_for("the filter to apply", |s| s.contains("shown 1"));
+    assert!(screen.contains("engine.error"), "{screen}");
+    assert!(!screen.contains("channel.stopped"), "{screen}");
+    assert!(screen.contains("filter sig:invalid"), "{screen}");
+
+    // The signature tab explains the verdict.
+    term.type_keys("3");
+    let screen = term.wait_for("the signature tab", |s| s.contains("why"));
+    assert!(
+        screen.contains("HMAC-SHA256") && screen.contains("wrong secret"),
+        "{screen}"
+    );
+
+    // A mistake in the filter is pointed at, and nothing breaks.
+    term.type_keys("/ sig:bogus");
+    let screen = term.wait_for("the parse error", |s| s.contains("no verdict is `bogus`"));
+    assert!(screen.contains("at column"), "{screen}");
+    term.type_keys("\x1b"); // Esc clears the filter
+    term.wait_for("the filter cleared", |s| s.contains("shown 3"));
+
+    term.type_keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = term.child.try_wait().expect("wait for hookscope") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "hookscope did not quit; the screen:\n{}",
+            term.contents()
+        );
+        thread::sleep(Duration::from_millis(25));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let screen = term.wait_for("the summary on the normal screen", |s| {
+        s.contains("captured 3 requests")
+    });
+    assert!(
+        !screen.contains("Captures"),
+        "the inspector left the alternate screen: {screen}"
+    );
+    let captures = common::captures_in(&dir.path().join("captures.jsonl"));
+    assert_eq!(captures.len(), 3);
+}
+
+#[test]
+fn open_browses_a_saved_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("saved.jsonl");
+    let mut listener = common::Listener::start_with_journal(&journal, &["--headless"]);
+    let url = format!("http://{}/hooks", listener.addr);
+    for event in ["channel.stopped", "channel.created", "engine.error"] {
+        send(&url, "optiview", event, "dolby_sec_test");
+    }
+    listener.stop();
+    // A damaged line is reported, not fatal.
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .expect("journal");
+    file.write_all(b"{\"v\":1,\"kind\":\"capture\",\"id\":\"broken\n")
+        .expect("damage it");
+
+    let mut term = Terminal::start(
+        &[
+            "open",
+            journal.to_str().expect("utf-8 path"),
+            "--secret",
+            "optiview=dolby_sec_test",
+        ],
+        dir.path(),
+        130,
+        36,
+    );
+    let screen = term.wait_for("the journal's captures", |s| s.contains("captured 3"));
+    assert!(screen.contains("1 damaged line skipped"), "{screen}");
+    assert!(
+        screen.contains("Captures 1/3"),
+        "a saved journal opens at its first capture: {screen}"
+    );
+    assert!(screen.contains("\"type\": \"channel.stopped\""), "{screen}");
+    term.type_keys("/type:engine.*\r");
+    term.wait_for("the filter", |s| {
+        s.contains("shown 1") && s.contains("Captures 1/1")
+    });
+    term.type_keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while term.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "open did not quit");
+        thread::sleep(Duration::from_millis(25));
+    }
+}
