@@ -384,7 +384,13 @@ impl App {
                 return;
             }
             KeyCode::Enter => {
+                let text = editor.text.clone();
                 self.editor = None;
+                self.message = None;
+                if self.filter_error.is_none() && text != self.filter_text {
+                    // A filter that reads bodies on disk waited for Enter.
+                    self.apply_filter(text);
+                }
                 if self.filter_error.is_some() {
                     // Keep the last filter that parsed; the message says why.
                     self.message = self
@@ -424,10 +430,20 @@ impl App {
             _ => return,
         }
         let text = editor.text.clone();
-        self.apply_filter(text);
+        match Filter::parse(&text) {
+            // Searching bodies on disk takes a pass over the journal: not on every keystroke.
+            Ok(filter) if filter.needs_request() && self.store.on_disk() > 0 => {
+                self.filter_error = None;
+                self.message = Some(format!(
+                    "Enter searches {} captures' bodies in the journal",
+                    self.store.on_disk()
+                ));
+            }
+            _ => self.apply_filter(text),
+        }
     }
 
-    /// Filters the view by `text`, live; a parse error keeps the previous filter and is shown.
+    /// Filters the view by `text`; a parse error keeps the previous filter and is shown.
     pub fn apply_filter(&mut self, text: String) {
         match Filter::parse(&text) {
             Ok(filter) => {

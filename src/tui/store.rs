@@ -144,7 +144,7 @@ impl Subject for RowRef<'_> {
 pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
 
 /// Every capture of the session, and the view the list shows.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     rows: Vec<Row>,
     /// Index of each id's row.
@@ -153,6 +153,10 @@ pub struct Store {
     tracker: Tracker,
     /// The journal the rows come from, for reading whole captures back.
     journal: Option<PathBuf>,
+    /// Rows whose capture is not in memory.
+    on_disk: usize,
+    /// How many body bytes of live captures to hold in memory.
+    budget: u64,
     /// Body bytes held in memory, and the first row that may still hold some.
     held: u64,
     oldest_held: usize,
@@ -162,9 +166,22 @@ impl Store {
     /// An empty store whose evicted or journal-backed captures are read from `journal`.
     pub fn new(journal: Option<PathBuf>) -> Self {
         Self {
+            rows: Vec::new(),
+            by_id: HashMap::new(),
+            symbols: Symbols::default(),
+            tracker: Tracker::default(),
             journal,
-            ..Self::default()
+            on_disk: 0,
+            budget: MEMORY_BUDGET,
+            held: 0,
+            oldest_held: 0,
         }
+    }
+
+    /// Holds at most `budget` bytes of live bodies in memory (default [`MEMORY_BUDGET`]).
+    pub fn with_budget(mut self, budget: u64) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Reads a whole journal into rows; bodies stay on disk. Returns the skipped lines too.
@@ -216,6 +233,9 @@ impl Store {
             source,
         };
         let index = self.rows.len();
+        if !matches!(row.source, Source::Memory(_)) {
+            self.on_disk += 1;
+        }
         self.by_id.insert(row.id, index as u32);
         self.rows.push(row);
         index
@@ -223,11 +243,12 @@ impl Store {
 
     /// Leaves the oldest live captures to the journal once more than the budget is held.
     fn evict(&mut self) {
-        while self.held > MEMORY_BUDGET && self.oldest_held < self.rows.len() {
+        while self.held > self.budget && self.oldest_held < self.rows.len() {
             let row = &mut self.rows[self.oldest_held];
             if let Source::Memory(capture) = &row.source {
                 self.held = self.held.saturating_sub(capture.body.len() as u64);
                 row.source = Source::Unlocated;
+                self.on_disk += 1;
             }
             self.oldest_held += 1;
         }
@@ -241,6 +262,11 @@ impl Store {
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// How many captures would have to be read back from the journal to filter by body.
+    pub fn on_disk(&self) -> usize {
+        self.on_disk
     }
 
     /// The row at `index`.
@@ -390,5 +416,111 @@ impl Store {
                 row.source = Source::Journal(entry.offset);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::{Derived, Via};
+    use bytes::Bytes;
+
+    fn capture(n: usize) -> Capture {
+        let mut capture = crate::codec::tests::sample_capture();
+        let types = ["engine.error", "channel.stopped", "feeds.started"];
+        capture.method = ["POST", "PUT"][n % 2].into();
+        capture.path = format!("/hooks/{}", ["a", "b", "c"][n % 3]);
+        capture.via = if n % 4 == 0 {
+            Via::Relay("dev".into())
+        } else {
+            Via::Direct
+        };
+        capture.derived = Derived {
+            provider: Some(["optiview", "millicast"][n % 2].into()),
+            event_type: Some(types[n % 3].into()),
+            event_time: chrono::DateTime::from_timestamp(1_795_000_000 - (n as i64 % 5), 0),
+            event_id: Some(format!("evt_{}", n % 7)),
+            object: Some(format!("ch_{}", n % 2)),
+            verdict: Some(["valid", "invalid", "no-secret", "stale"][n % 4].into()),
+            verdict_detail: None,
+        };
+        capture
+    }
+    #[test]
+    fn the_index_filters_exactly_as_the_whole_capture_does() {
+        let captures: Vec<Capture> = (0..60).map(capture).collect();
+        let mut store = Store::new(None);
+        for capture in &captures {
+            store.push(Arc::new(capture.clone()));
+        }
+        for text in [
+            "type:engine.*",
+            "sig:valid",
+            "!provider:optiview",
+            "method:put path:/hooks/b",
+            "via:relay:*",
+            "via:direct !sig:inval*",
+            "dup",
+            "late !dup",
+            "status:none",
+            "status:2xx",
+        ] {
+            let filter = Filter::parse(text).expect("parses");
+            assert!(!filter.needs_request(), "{text}");
+            let mut tracker = Tracker::default();
+            let expected: Vec<u32> = captures
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| filter.matches(*c, &tracker.observe(c)))
+                .map(|(i, _)| i as u32)
+                .collect();
+            let index_only = (0..store.len()).filter(|&i| {
+                let row = store.row(i).expect("a row");
+                filter.matches(
+                    &RowRef {
+                        row,
+                        symbols: &store.symbols,
+                    },
+                    &row.marks,
+                )
+            });
+            assert_eq!(
+                index_only.map(|i| i as u32).collect::<Vec<_>>(),
+                expected,
+                "{text}"
+            );
+            assert_eq!(store.select(0, &filter), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn live_captures_past_the_budget_are_read_back_from_the_journal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        let mut store = Store::new(Some(path.clone())).with_budget(1000);
+        let mut journal = Vec::new();
+        let big = Bytes::from(vec![b'x'; 501]);
+        for n in 0..3 {
+            let mut capture = capture(n);
+            capture.id = CaptureId::generate();
+            capture.body = match n {
+                0 => Bytes::from_static(b"the first, evicted later"),
+                _ => big.clone(),
+            };
+            journal.extend(codec::encode_capture(&capture));
+            std::fs::write(&path, &journal).expect("journal");
+            store.push(Arc::new(capture));
+        }
+        assert!(matches!(store.row(0).map(|r| &r.source), Some(Source::Unlocated)));
+        assert!(matches!(store.row(2).map(|r| &r.source), Some(Source::Memory(_))));
+        assert_eq!(store.on_disk(), 2);
+        let first = store.load(0).expect("found by a scan of the journal");
+        assert_eq!(&first.body[..], b"the first, evicted later");
+        assert!(matches!(
+            store.row(0).map(|r| &r.source),
+            Some(Source::Journal(0))
+        ));
+        let needle = Filter::parse("body:evicted").expect("parses");
+        assert_eq!(store.select(0, &needle), vec![0]);
     }
 }

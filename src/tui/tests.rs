@@ -348,3 +348,48 @@ fn mouse_selects_and_scrolls() {
     });
     assert_eq!(app.selected, Some(3));
 }
+
+#[test]
+fn a_saved_journal_reads_bodies_back_and_searches_them_on_enter() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("captures.jsonl");
+    let captures = [
+        optiview(1, "channel.stopped", SECRET),
+        optiview(2, "engine.error", SECRET),
+        capture(3, "/plain", vec![], b"needle in a haystack"),
+    ];
+    let lines: Vec<u8> = captures
+        .iter()
+        .flat_map(|c| crate::codec::encode_capture(c))
+        .collect();
+    std::fs::write(&path, lines).expect("write the journal");
+    let (store, problems) = Store::open(&path).expect("open");
+    assert!(problems.is_empty());
+    assert_eq!(store.on_disk(), 3, "nothing of a saved journal is held in memory");
+    let mut app = App::new(store, analyzer(), Context::default());
+    assert_eq!(
+        app.selected,
+        Some(0),
+        "a saved journal opens at its first capture"
+    );
+    let detail = app
+        .detail
+        .as_ref()
+        .and_then(|d| d.capture.clone())
+        .expect("read back by offset");
+    assert_eq!(detail.body, captures[0].body);
+    // Index fields filter as you type; a body search waits for Enter.
+    press(&mut app, "/type:engine.*");
+    assert_eq!(app.view.len(), 1);
+    for _ in 0.."type:engine.*".len() {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    press(&mut app, "needle");
+    assert_eq!(app.view.len(), 3, "not yet: the bodies are on disk");
+    assert!(draw(&mut app, 100, 16).contains("Enter searches 3 captures' bodies"));
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.view, vec![2]);
+    assert_eq!(app.filter_text, "needle");
+    press(&mut app, "3");
+    assert!(draw(&mut app, 100, 16).contains("No provider recognised"));
+}

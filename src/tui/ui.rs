@@ -357,9 +357,13 @@ fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
         if editor.cursor >= chars.len() {
             spans.push(Span::styled(" ", Style::new().add_modifier(Modifier::REVERSED)));
         }
-        match &app.filter_error {
-            Some(err) => spans.push(Span::styled(format!("  {err}"), Style::new().fg(Color::Red))),
-            None => spans.push(Span::styled(format!("  {} match", app.view.len()), DIM)),
+        match (&app.filter_error, &app.message) {
+            (Some(err), _) => spans.push(Span::styled(format!("  {err}"), Style::new().fg(Color::Red))),
+            (None, Some(pending)) if editor.text != app.filter_text => spans.push(Span::styled(
+                format!("  {}", sanitize::line(pending)),
+                Style::new().fg(Color::Yellow),
+            )),
+            (None, _) => spans.push(Span::styled(format!("  {} match", app.view.len()), DIM)),
         }
         Line::from(spans)
     } else if let Some(message) = &app.message {

@@ -1,0 +1,228 @@
+//! Inspector at scale: open a journal of a million 1 KiB captures, filter it, scroll it, and
+//! report load time, filter time, frame time and resident memory.
+//!
+//! ```sh
+//! cargo bench --bench tui_scale                          # 1,000,000 captures
+//! HOOKSCOPE_BENCH_CAPTURES=100000 cargo bench --bench tui_scale
+//! ```
+//!
+//! The journal is written once to `target/tmp/tui-scale-<N>.jsonl` (reused when it is there):
+//! OptiView channel and engine events with 1 KiB JSON bodies, a third of them `valid`, a third
+//! `invalid`, a third `no-secret`. The bench then does what `hookscope open` does: builds the
+//! compact index ([`Store::open`]), and drives the real [`App`] with key presses, drawing every
+//! step to a 200×50 `TestBackend` (the frame time is the time to handle the key, work out the
+//! selected capture's detail, reading its body back from the journal, and render: everything but
+//! the terminal's own output). Memory is the process's resident set (`VmRSS`, `VmHWM` for the
+//! peak) from `/proc/self/status`.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{TimeZone, Utc};
+use hookscope::analysis::Analyzer;
+use hookscope::capture::{Capture, CaptureId, Derived, Header, Via};
+use hookscope::codec;
+use hookscope::config::Keys;
+use hookscope::filter::Filter;
+use hookscope::provider::Catalog;
+use hookscope::tui::app::{App, Context};
+use hookscope::tui::store::Store;
+use hookscope::tui::ui;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+const TYPES: [&str; 8] = [
+    "engine.playing",
+    "engine.stopped",
+    "engine.error",
+    "engine.ingesting",
+    "channel.created",
+    "channel.stopped",
+    "channel.deploying",
+    "channel.updated",
+];
+const VERDICTS: [&str; 3] = ["valid", "invalid", "no-secret"];
+
+fn capture(n: u64) -> Capture {
+    let event = TYPES[(n % TYPES.len() as u64) as usize];
+    let time = Utc
+        .timestamp_opt(1_795_000_000 + (n / 100) as i64, 0)
+        .single()
+        .unwrap_or_default();
+    let mut body = format!(
+        r#"{{"type":"{event}","created":{},"object":{{"type":"channel","id":"ch_{:06}"}},"data":{{"status":"OFFLINE","region":"europe-west","note":""#,
+        time.timestamp(),
+        n % 5000
+    );
+    let pad = 1024usize.saturating_sub(body.len() + 3);
+    body.push_str(&"x".repeat(pad));
+    body.push_str("\"}}");
+    Capture {
+        id: CaptureId::generate(),
+        received_at: time,
+        remote_addr: "127.0.0.1:50412".into(),
+        via: Via::Direct,
+        method: "POST".into(),
+        path: "/hooks/optiview".into(),
+        query: None,
+        version: "HTTP/1.1".into(),
+        headers: vec![
+            Header::new("Host", "127.0.0.1:8080"),
+            Header::new("Content-Type", "application/json"),
+            Header::new("Dolby-Signature", format!("t={},h={:064x}", time.timestamp(), n)),
+        ],
+        body: Bytes::from(body),
+        status: 200,
+        note: None,
+        derived: Derived {
+            provider: Some("optiview".into()),
+            event_type: Some(event.into()),
+            event_time: Some(time),
+            event_id: None,
+            object: Some(format!("ch_{:06}", n % 5000)),
+            verdict: Some(VERDICTS[(n % 3) as usize].into()),
+            verdict_detail: None,
+        },
+    }
+}
+
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            / 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let count: u64 = std::env::var("HOOKSCOPE_BENCH_CAPTURES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("tui-scale-{count}.jsonl"));
+    if !path.exists() {
+        let started = Instant::now();
+        let partial = path.with_extension("partial");
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&partial)?);
+        for n in 0..count {
+            out.write_all(&codec::encode_capture(&capture(n)))?;
+        }
+        out.flush()?;
+        drop(out);
+        std::fs::rename(&partial, &path)?;
+        println!("wrote {} in {:.1?}", path.display(), started.elapsed());
+    }
+    let size = std::fs::metadata(&path)?.len();
+    println!(
+        "journal: {count} captures, {:.0} MiB",
+        size as f64 / (1 << 20) as f64
+    );
+
+    let (rss_before, _) = memory();
+    let started = Instant::now();
+    let (store, problems) = Store::open(&path)?;
+    let load = started.elapsed();
+    anyhow::ensure!(
+        problems.is_empty() && store.len() as u64 == count,
+        "the journal did not load whole"
+    );
+    let (rss_loaded, peak_loaded) = memory();
+    println!(
+        "load (index {count} captures): {load:.2?}; resident {rss_loaded} MiB (index {} MiB over the {rss_before} MiB before), peak {peak_loaded} MiB",
+        rss_loaded.saturating_sub(rss_before)
+    );
+
+    let filter = Filter::parse("type:engine.* sig:valid").map_err(anyhow::Error::msg)?;
+    let mut filter_times = Vec::new();
+    let mut matched = 0;
+    for _ in 0..5 {
+        let started = Instant::now();
+        matched = store.select(0, &filter).len();
+        filter_times.push(started.elapsed());
+    }
+    filter_times.sort();
+    println!(
+        "filter `type:engine.* sig:valid` over {count}: {matched} match; median {:.1?}, best {:.1?} (5 runs)",
+        filter_times[2], filter_times[0]
+    );
+    let body_filter = Filter::parse("body:ch_004999").map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let body_matched = store.select(0, &body_filter).len();
+    println!(
+        "filter `body:ch_004999` (reads every body back from the journal): {body_matched} match in {:.2?}",
+        started.elapsed()
+    );
+
+    let catalog = Catalog::builtin();
+    let keys = Keys::load(&catalog, &[], None).map_err(anyhow::Error::msg)?;
+    let context = Context {
+        journal: path.display().to_string(),
+        ..Context::default()
+    };
+    let mut app = App::new(store, Arc::new(Analyzer::new(catalog, keys)), context);
+    let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
+    let mut frame = |app: &mut App, key: Option<KeyCode>| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        if let Some(code) = key {
+            app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+        }
+        terminal.draw(|f| ui::render(f, app))?;
+        Ok(started.elapsed())
+    };
+    app.on_resize(200, 50);
+    frame(&mut app, None)?;
+    let mut times = Vec::new();
+    for step in 0..300 {
+        let key = match step % 30 {
+            0 => KeyCode::PageDown,
+            1..=20 => KeyCode::Down,
+            21 => KeyCode::End,
+            22 => KeyCode::Home,
+            _ => KeyCode::Up,
+        };
+        times.push(frame(&mut app, Some(key))?);
+    }
+    let started = Instant::now();
+    for c in "/type:engine.* sig:valid".chars() {
+        app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    }
+    app.on_key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let typed = started.elapsed();
+    anyhow::ensure!(
+        app.view.len() == matched,
+        "the app's view disagrees with the store's filter"
+    );
+    for step in 0..100 {
+        let key = if step % 10 == 0 {
+            KeyCode::PageDown
+        } else {
+            KeyCode::Down
+        };
+        times.push(frame(&mut app, Some(key))?);
+    }
+    times.sort();
+    let pick = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "frames (key + detail + render at 200x50, {} steps): p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+        times.len(),
+        pick(0.5),
+        pick(0.99),
+        times[times.len() - 1]
+    );
+    println!("typing the filter live, 24 keys, each refiltering {count} rows: {typed:.2?} in all");
+    let (rss, peak) = memory();
+    println!("resident at the end: {rss} MiB, peak {peak} MiB");
+    Ok(())
+}
