@@ -430,7 +430,7 @@ mod tests {
         let types = ["engine.error", "channel.stopped", "feeds.started"];
         capture.method = ["POST", "PUT"][n % 2].into();
         capture.path = format!("/hooks/{}", ["a", "b", "c"][n % 3]);
-        capture.via = if n % 4 == 0 {
+        capture.via = if n.is_multiple_of(4) {
             Via::Relay("dev".into())
         } else {
             Via::Direct
