@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::analysis::Analyzer;
 use crate::cli::ListenArgs;
 use crate::config::Keys;
+use crate::forward::{self, ForwardConfig, Forwarder};
 use crate::headless::{self, Format};
 use crate::hub::Hub;
 use crate::journal::{Journal, WriteOptions};
@@ -27,6 +28,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))?;
     let configured = keys.summary();
     let analyzer = std::sync::Arc::new(Analyzer::new(catalog, keys));
+    let forwarder = match &args.forward {
+        Some(target) => Some(Forwarder::new(forward_config(&args, target), analyzer.catalog())?),
+        None => None,
+    };
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
@@ -54,13 +59,27 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         if interactive { " (Ctrl-C to stop)" } else { "" }
     );
     eprintln!("verifying signatures: {configured}");
+    if let Some(forwarder) = &forwarder {
+        eprintln!(
+            "forwarding to {} (retry {}, timeout {:?})",
+            forwarder.config().target,
+            forwarder.config().retry,
+            forwarder.config().timeout
+        );
+    }
 
     let hub = Hub::new(journal.appender(), analyzer);
     let printer = headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
         .context("cannot start the printer")?;
+    let forwarding = forwarder.map(|f| forward::task::spawn(f, hub.clone()));
     let started = Instant::now();
     server::serve(listener, config, hub.clone(), shutdown_signal()).await;
 
+    // Deliveries in progress get a moment to finish and journal their attempts.
+    let forwarded = match forwarding {
+        Some(forwarding) => Some(forwarding.finish(args.forward_timeout.min(FORWARD_GRACE)).await),
+        None => None,
+    };
     let totals = hub.totals();
     drop(hub); // the printer ends once the last hub handle is gone
     let stats = journal.close().await;
@@ -75,6 +94,25 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     if std::io::stderr().is_terminal() {
         eprintln!(); // after the terminal's echoed ^C
     }
+    if let Some(summary) = forwarded {
+        let mut line = format!(
+            "forwarded {} capture{} ({} attempt{})",
+            summary.deliveries,
+            if summary.deliveries == 1 { "" } else { "s" },
+            totals.attempts,
+            if totals.attempts == 1 { "" } else { "s" },
+        );
+        if summary.missed > 0 {
+            line.push_str(&format!(
+                ", {} missed (forwarding fell behind; replay them)",
+                summary.missed
+            ));
+        }
+        if summary.abandoned > 0 {
+            line.push_str(&format!(", {} abandoned at shutdown", summary.abandoned));
+        }
+        eprintln!("{line}");
+    }
     eprintln!(
         "captured {} request{} ({} of bodies) in {:.1?} into {}{failed}",
         totals.captures,
@@ -84,6 +122,21 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         args.out.display(),
     );
     Ok(())
+}
+
+/// The longest shutdown waits for deliveries in progress.
+const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn forward_config(args: &ListenArgs, target: &str) -> ForwardConfig {
+    ForwardConfig {
+        exact: args.forward_exact,
+        preserve_host: args.preserve_host,
+        timeout: args.forward_timeout,
+        retry: args.retry.clone(),
+        max_in_flight: args.max_in_flight as usize,
+        body_limit: usize::try_from(args.forward_body_limit).unwrap_or(usize::MAX),
+        ..ForwardConfig::new(target)
+    }
 }
 
 fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {

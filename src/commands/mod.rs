@@ -5,5 +5,6 @@ pub mod keygen;
 pub mod listen;
 pub mod log;
 pub mod providers;
+pub mod replay;
 pub mod send;
 pub mod verify;

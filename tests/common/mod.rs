@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use hookscope::capture::Capture;
+use hookscope::capture::{Attempt, Capture};
 use hookscope::codec::Record;
 use hookscope::journal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -141,15 +141,46 @@ impl Drop for Listener {
 
 /// Every capture in a journal file, asserting that no line had to be skipped.
 pub fn captures_in(path: &Path) -> Vec<Capture> {
-    let loaded = journal::load(path).expect("read journal");
-    assert!(loaded.problems.is_empty(), "skipped lines: {:?}", loaded.problems);
-    loaded
-        .entries
+    records_in(path)
         .into_iter()
-        .map(|entry| match entry.record {
-            Record::Capture(capture) => capture,
+        .filter_map(|record| match record {
+            Record::Capture(capture) => Some(capture),
+            Record::Attempt(_) => None,
         })
         .collect()
+}
+
+/// Every delivery attempt in a journal file, asserting that no line had to be skipped.
+pub fn attempts_in(path: &Path) -> Vec<Attempt> {
+    records_in(path)
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Attempt(attempt) => Some(attempt),
+            Record::Capture(_) => None,
+        })
+        .collect()
+}
+
+/// Every record in a journal file, asserting that no line had to be skipped.
+pub fn records_in(path: &Path) -> Vec<Record> {
+    let loaded = journal::load(path).expect("read journal");
+    assert!(loaded.problems.is_empty(), "skipped lines: {:?}", loaded.problems);
+    loaded.entries.into_iter().map(|entry| entry.record).collect()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A response as read off the wire.
