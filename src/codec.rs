@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 
-mod attempt;
+pub(crate) mod attempt;
 
 pub use self::attempt::encode_attempt;
 
