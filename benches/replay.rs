@@ -32,14 +32,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use chrono::Utc;
+use hookscope::capture::{Capture, CaptureId, Derived, Header, Via};
+use hookscope::codec::{self, Record};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hookscope::capture::{Capture, CaptureId, Derived, Header, Via};
-use hookscope::codec::{self, Record};
 
 /// The argument that turns this binary into the local app.
 const APP_FLAG: &str = "--app";
@@ -123,7 +123,11 @@ async fn plain(addr: SocketAddr, captures: Arc<Vec<Capture>>, concurrency: usize
             tokio::spawn(async move {
                 while let Some(capture) = captures.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let mut builder = Request::post(format!("http://{addr}{}", capture.path));
-                    for header in capture.headers.iter().filter(|h| !hookscope::export::is_hop_by_hop(&h.name)) {
+                    for header in capture
+                        .headers
+                        .iter()
+                        .filter(|h| !hookscope::export::is_hop_by_hop(&h.name))
+                    {
                         builder = builder.header(header.name.as_str(), header.value.as_ref());
                     }
                     let Ok(request) = builder.body(Full::new(capture.body.clone())) else {
@@ -207,7 +211,9 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
 
-    println!("replay bench: {n} captures of ~1 KiB, concurrency {concurrency}, {rounds} rounds, app at {addr}");
+    println!(
+        "replay bench: {n} captures of ~1 KiB, concurrency {concurrency}, {rounds} rounds, app at {addr}"
+    );
     println!("| round | plain req/s | replay req/s | replay / plain | journal check |");
     println!("| ----: | ----------: | -----------: | -------------: | ------------- |");
     let mut ratios = Vec::new();
@@ -227,7 +233,12 @@ fn main() -> ExitCode {
         let status = Command::new(env!("CARGO_BIN_EXE_hookscope"))
             .arg("replay")
             .arg(&journal)
-            .args(["--to", &format!("http://{addr}"), "--concurrency", &concurrency.to_string()])
+            .args([
+                "--to",
+                &format!("http://{addr}"),
+                "--concurrency",
+                &concurrency.to_string(),
+            ])
             .stderr(Stdio::null())
             .status();
         let elapsed = started.elapsed();

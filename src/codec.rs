@@ -32,6 +32,9 @@ pub use self::attempt::encode_attempt;
 pub const VERSION: u32 = 1;
 
 /// One decoded journal line.
+// Most records are captures, read one at a time: boxing them would cost an allocation each to
+// save space only on the rarer attempts.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A request as it arrived.
@@ -210,6 +213,7 @@ impl Serialize for HeaderOut<'_> {
 
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // decoded one at a time and converted at once
 enum RecordIn {
     Capture(CaptureIn),
     Attempt(attempt::AttemptIn),

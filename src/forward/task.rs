@@ -81,6 +81,11 @@ async fn run(forwarder: Forwarder, hub: Hub, mut stopped: oneshot::Receiver<Dura
         tokio::select! {
             grace = &mut stopped => break grace.unwrap_or_default(),
             event = events.recv() => match event {
+                // A refused request (body over --max-body) was not received whole: sending what
+                // was kept would show the app a request nobody made.
+                Ok(HubEvent::Capture(capture)) if capture.note.is_some() => {
+                    tracing::info!(id = %capture.id, "incomplete capture not forwarded");
+                }
                 Ok(HubEvent::Capture(capture)) => {
                     summary.deliveries += 1;
                     start(&mut deliveries, capture);
@@ -96,7 +101,9 @@ async fn run(forwarder: Forwarder, hub: Hub, mut stopped: oneshot::Receiver<Dura
     };
     // Captures published before the stop are still forwarded.
     while let Ok(event) = events.try_recv() {
-        if let HubEvent::Capture(capture) = event {
+        if let HubEvent::Capture(capture) = event
+            && capture.note.is_none()
+        {
             summary.deliveries += 1;
             start(&mut deliveries, capture);
         }
