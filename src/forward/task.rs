@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -36,7 +36,9 @@ pub struct Summary {
 /// Starts forwarding every capture recorded on `hub` from now on.
 pub fn spawn(forwarder: Forwarder, hub: Hub) -> Forwarding {
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(forwarder, hub, stopped));
+    // Subscribe now, not when the task first runs: a capture recorded in between would be missed.
+    let events = hub.subscribe();
+    let task = tokio::spawn(run(forwarder, hub, events, stopped));
     Forwarding { stop, task }
 }
 
@@ -55,8 +57,12 @@ impl Forwarding {
     }
 }
 
-async fn run(forwarder: Forwarder, hub: Hub, mut stopped: oneshot::Receiver<Duration>) -> Summary {
-    let mut events = hub.subscribe();
+async fn run(
+    forwarder: Forwarder,
+    hub: Hub,
+    mut events: broadcast::Receiver<HubEvent>,
+    mut stopped: oneshot::Receiver<Duration>,
+) -> Summary {
     let mut deliveries = JoinSet::new();
     let mut summary = Summary::default();
     let start = |deliveries: &mut JoinSet<()>, capture: std::sync::Arc<crate::capture::Capture>| {
