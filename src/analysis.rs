@@ -22,6 +22,16 @@ impl Analyzer {
         Self { catalog, keys }
     }
 
+    /// The configured keys (secrets and routes).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The provider catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// The profile that applies to `capture`: its route, else its headers.
     pub fn profile_for(&self, capture: &Capture) -> Option<&Profile> {
         match self.keys.route(&capture.path) {

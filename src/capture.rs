@@ -11,6 +11,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
+pub use crate::attempt::{Attempt, AttemptKind, Outcome};
+
 /// One incoming request, exactly as received, and the status we answered it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capture {

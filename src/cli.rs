@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use hyper::header::{HeaderName, HeaderValue};
 
 use crate::filter::Filter;
+use crate::forward::RetryPolicy;
 use crate::{config, units};
 
 /// Catch, verify, inspect and replay webhooks on your laptop.
@@ -40,6 +41,72 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Export captures as HAR 1.2, a curl script that replays them byte for byte, or .http requests.
     Export(ExportArgs),
+    /// Deliver saved captures to the local app again, as captured or re-signed.
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay(ReplayArgs),
+}
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  hookscope replay captures.jsonl --to http://127.0.0.1:3000
+  hookscope replay captures.jsonl --to http://127.0.0.1:3000/api --filter 'type:engine.* !status:2xx'
+  hookscope replay captures.jsonl --to http://127.0.0.1:3000 --resign --secret optiview=env:OPTIVIEW_SECRET
+  hookscope replay captures.jsonl --to http://127.0.0.1:3000 --in-order --rate 5";
+
+/// Options of `hookscope replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The journal to replay; each attempt is appended to it.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The local app: each capture's path and query are appended to this URL's path.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Send to --to exactly as given, without appending the captured path and query.
+    #[arg(long)]
+    pub exact: bool,
+
+    /// Pass on the captured Host header instead of the target's.
+    #[arg(long)]
+    pub preserve_host: bool,
+
+    /// Replay only the captures that match: `provider:stripe`, `!status:2xx` (last delivery).
+    #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
+    pub filter: Filter,
+
+    /// Sign each capture again with a fresh timestamp and id, with the configured secret, so
+    /// schemes with replay protection accept it.
+    #[arg(long)]
+    pub resign: bool,
+
+    /// At most N requests per second (default: as fast as the app answers).
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+
+    /// How many deliveries run at once.
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+
+    /// One delivery at a time, in journal order (same as --concurrency 1).
+    #[arg(long)]
+    pub in_order: bool,
+
+    /// How long one attempt may take.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub timeout: Duration,
+
+    /// How failed deliveries are retried: none, fixed:3x3s, exp:5, provider (the sender's own).
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    pub retry: RetryPolicy,
+
+    /// Exit with status 0 even when some deliveries failed.
+    #[arg(long)]
+    pub allow_failures: bool,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// Options of `hookscope export`.
@@ -192,7 +259,9 @@ Examples:
   hookscope listen                          capture on 127.0.0.1:8080 into captures.jsonl
   hookscope listen --addr 0.0.0.0:9000 --out today.jsonl
   hookscope listen --json | jq .path        one JSON record per capture on stdout
-  hookscope listen --respond-status 202 --respond-body '' --respond-header 'X-Env: dev'";
+  hookscope listen --respond-status 202 --respond-body '' --respond-header 'X-Env: dev'
+  hookscope listen --forward http://127.0.0.1:3000/api   deliver each capture to the local app
+  hookscope listen --forward http://127.0.0.1:3000 --retry fixed:3x3s --forward-timeout 5s";
 
 /// Options of `hookscope listen`.
 #[derive(Debug, Args)]
@@ -241,6 +310,35 @@ pub struct ListenArgs {
     /// Show only the captures that match (the journal keeps all): `type:engine.* sig:invalid`.
     #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
     pub filter: Filter,
+
+    /// Deliver every capture to the local app at this URL (its path is prefixed to the captured
+    /// path); each attempt is journaled.
+    #[arg(long, value_name = "URL")]
+    pub forward: Option<String>,
+
+    /// Deliver to --forward exactly as given, without appending the captured path and query.
+    #[arg(long, requires = "forward")]
+    pub forward_exact: bool,
+
+    /// Pass on the captured Host header instead of the local app's.
+    #[arg(long, requires = "forward")]
+    pub preserve_host: bool,
+
+    /// How long one delivery attempt may take.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub forward_timeout: Duration,
+
+    /// How failed deliveries are retried: none, fixed:3x3s, exp:5, provider (the sender's own).
+    #[arg(long, default_value = "none", value_name = "POLICY")]
+    pub retry: RetryPolicy,
+
+    /// How many delivery attempts may be in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_in_flight: u32,
+
+    /// How much of each response body is journaled.
+    #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = units::parse_size)]
+    pub forward_body_limit: u64,
 
     #[command(flatten)]
     pub keys: KeyArgs,

@@ -24,14 +24,23 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 
+pub(crate) mod attempt;
+
+pub use self::attempt::encode_attempt;
+
 /// The format version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;
 
 /// One decoded journal line.
+// Most records are captures, read one at a time: boxing them would cost an allocation each to
+// save space only on the rarer attempts.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A request as it arrived.
     Capture(Capture),
+    /// A delivery of a capture to the local app (see [`encode_attempt`] for its line).
+    Attempt(crate::attempt::Attempt),
 }
 
 /// Why a journal line could not be decoded.
@@ -55,10 +64,7 @@ pub enum DecodeError {
 
 /// Encodes a capture as one journal line, newline included.
 pub fn encode_capture(capture: &Capture) -> Vec<u8> {
-    let (body_encoding, body) = match std::str::from_utf8(&capture.body) {
-        Ok(text) => (BodyEncoding::Utf8, Cow::Borrowed(text)),
-        Err(_) => (BodyEncoding::Base64, Cow::Owned(BASE64.encode(&capture.body))),
-    };
+    let (body_encoding, body) = body_text(&capture.body);
     let wire = CaptureOut {
         v: VERSION,
         kind: "capture",
@@ -97,7 +103,52 @@ pub fn encode_capture(capture: &Capture) -> Vec<u8> {
 pub fn decode_line(line: &[u8]) -> Result<Record, DecodeError> {
     match serde_json::from_slice::<RecordIn>(line)? {
         RecordIn::Capture(wire) => wire.into_capture().map(Record::Capture),
+        RecordIn::Attempt(wire) => wire.into_attempt().map(Record::Attempt),
     }
+}
+
+/// A body as journal text: itself when it is UTF-8, base64 otherwise.
+fn body_text(body: &[u8]) -> (BodyEncoding, Cow<'_, str>) {
+    match std::str::from_utf8(body) {
+        Ok(text) => (BodyEncoding::Utf8, Cow::Borrowed(text)),
+        Err(_) => (BodyEncoding::Base64, Cow::Owned(BASE64.encode(body))),
+    }
+}
+
+/// The body bytes back from their journal text.
+fn body_bytes(encoding: BodyEncoding, text: String) -> Result<Bytes, DecodeError> {
+    match encoding {
+        BodyEncoding::Utf8 => Ok(Bytes::from(text)),
+        BodyEncoding::Base64 => BASE64
+            .decode(text)
+            .map(Bytes::from)
+            .map_err(|e| DecodeError::BadField {
+                field: "body",
+                reason: e.to_string(),
+            }),
+    }
+}
+
+/// Headers back from their journal form.
+fn headers_in(headers: Vec<(String, HeaderValueIn)>) -> Result<Vec<Header>, DecodeError> {
+    headers
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                HeaderValueIn::Text(text) => Bytes::from(text),
+                HeaderValueIn::Bytes { base64 } => {
+                    BASE64
+                        .decode(base64)
+                        .map(Bytes::from)
+                        .map_err(|e| DecodeError::BadField {
+                            field: "headers",
+                            reason: format!("{name}: {e}"),
+                        })?
+                }
+            };
+            Ok(Header { name, value })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,8 +213,10 @@ impl Serialize for HeaderOut<'_> {
 
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // decoded one at a time and converted at once
 enum RecordIn {
     Capture(CaptureIn),
+    Attempt(attempt::AttemptIn),
 }
 
 #[derive(Deserialize)]
@@ -215,27 +268,8 @@ impl CaptureIn {
         let bad = |field: &'static str| move |reason: String| DecodeError::BadField { field, reason };
         let id: CaptureId = self.id.parse().map_err(|e| bad("id")(format!("{e}")))?;
         let via: Via = self.via.parse().map_err(bad("via"))?;
-        let headers = self
-            .headers
-            .into_iter()
-            .map(|(name, value)| {
-                let value = match value {
-                    HeaderValueIn::Text(text) => Bytes::from(text),
-                    HeaderValueIn::Bytes { base64 } => BASE64
-                        .decode(base64)
-                        .map(Bytes::from)
-                        .map_err(|e| bad("headers")(format!("{name}: {e}")))?,
-                };
-                Ok(Header { name, value })
-            })
-            .collect::<Result<Vec<_>, DecodeError>>()?;
-        let body = match self.body_encoding {
-            BodyEncoding::Utf8 => Bytes::from(self.body),
-            BodyEncoding::Base64 => BASE64
-                .decode(self.body)
-                .map(Bytes::from)
-                .map_err(|e| bad("body")(format!("{e}")))?,
-        };
+        let headers = headers_in(self.headers)?;
+        let body = body_bytes(self.body_encoding, self.body)?;
         Ok(Capture {
             id,
             received_at: self.received_at,
@@ -293,7 +327,7 @@ pub(crate) mod tests {
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
         match decode_line(&line) {
             Ok(Record::Capture(c)) => c,
-            Err(err) => panic!("decoding our own line failed: {err}"),
+            other => panic!("decoding our own line gave {other:?}"),
         }
     }
 

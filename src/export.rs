@@ -1,8 +1,9 @@
 //! Export: captures as HAR 1.2, a curl script or `.http` requests. Pure: text in memory.
 //!
 //! - **HAR** (browsers' devtools, Charles, Insomnia): one entry per capture. The request is as
-//!   received; the response is what hookscope answered the sender (status), until deliveries to
-//!   the local app exist. A body that is not UTF-8 is base64 in `postData.text` with
+//!   received; the response is the local app's answer to the last delivery of the capture when
+//!   there was one (with its timing), else what hookscope answered the sender (status). A body
+//!   that is not UTF-8 is base64 in `postData.text` / `content.text` with
 //!   `"_encoding": "base64"` (HAR allows `_`-prefixed custom fields).
 //! - **curl**: a bash script that replays every capture to `$1` (default `http://127.0.0.1:8080`)
 //!   byte-identically: text bodies in ANSI-C quoting, binary ones (or with NUL bytes, which bash
@@ -18,7 +19,10 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-use crate::capture::Capture;
+use std::collections::HashMap;
+
+use crate::attempt::{Attempt, Outcome};
+use crate::capture::{Capture, CaptureId};
 
 /// Headers a replay must not copy: the transport sets them for the new connection.
 const HOP_BY_HOP: [&str; 8] = [
@@ -37,9 +41,19 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h))
 }
 
-/// The captures as a HAR 1.2 document.
-pub fn har(captures: &[Capture]) -> Value {
-    let entries: Vec<Value> = captures.iter().map(har_entry).collect();
+/// The captures as a HAR 1.2 document; `deliveries` holds each capture's last delivery to the
+/// local app, whose answer becomes the entry's response.
+pub fn har(captures: &[Capture], deliveries: &HashMap<CaptureId, Attempt>) -> Value {
+    let entries: Vec<Value> = captures
+        .iter()
+        .map(|c| {
+            let mut entry = har_entry(c);
+            if let Some(attempt) = deliveries.get(&c.id) {
+                delivered(&mut entry, attempt);
+            }
+            entry
+        })
+        .collect();
     json!({
         "log": {
             "version": "1.2",
@@ -115,6 +129,78 @@ fn har_entry(capture: &Capture) -> Value {
         "comment": capture_comment(capture),
         "_hookscope": { "id": capture.id.to_string(), "verdict": capture.derived.verdict },
     })
+}
+
+/// Puts the local app's answer to `attempt` in place of hookscope's own answer.
+fn delivered(entry: &mut Value, attempt: &Attempt) {
+    let millis = attempt.latency.as_secs_f64() * 1000.0;
+    entry["time"] = json!(millis);
+    entry["timings"] = json!({ "send": 0, "wait": millis, "receive": 0 });
+    entry["_hookscope"]["delivery"] = json!({
+        "target": attempt.target,
+        "kind": attempt.kind.name(),
+        "attempt": attempt.number,
+        "startedDateTime": attempt.started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    let response = match &attempt.outcome {
+        Outcome::Response {
+            status,
+            headers,
+            body,
+            truncated,
+        } => {
+            let headers: Vec<Value> = headers
+                .iter()
+                .map(|h| json!({ "name": h.name, "value": String::from_utf8_lossy(&h.value) }))
+                .collect();
+            let mime = headers
+                .iter()
+                .find(|h| {
+                    h["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("content-type"))
+                })
+                .and_then(|h| h["value"].as_str())
+                .unwrap_or("")
+                .to_owned();
+            let mut content = match std::str::from_utf8(body) {
+                Ok(text) => json!({ "size": body.len(), "mimeType": mime, "text": text }),
+                Err(_) => {
+                    json!({ "size": body.len(), "mimeType": mime, "text": BASE64.encode(body), "encoding": "base64" })
+                }
+            };
+            if *truncated {
+                content["comment"] = json!("cut at hookscope's response body limit");
+            }
+            json!({
+                "status": status,
+                "statusText": hyper::StatusCode::from_u16(*status).ok().and_then(|s| s.canonical_reason()).unwrap_or(""),
+                "httpVersion": "HTTP/1.1",
+                "cookies": [],
+                "headers": headers,
+                "content": content,
+                "redirectURL": "",
+                "headersSize": -1,
+                "bodySize": body.len(),
+                "comment": format!("the local app's answer to delivery {} to {}", attempt.number, attempt.target),
+            })
+        }
+        // HAR's convention for a request that got no answer: status 0, the error in a comment.
+        Outcome::Failed(error) => json!({
+            "status": 0,
+            "statusText": "",
+            "httpVersion": "",
+            "cookies": [],
+            "headers": [],
+            "content": { "size": 0, "mimeType": "" },
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+            "comment": format!("delivery {} to {} failed: {error}", attempt.number, attempt.target),
+            "_error": error,
+        }),
+    };
+    entry["response"] = response;
 }
 
 fn capture_comment(capture: &Capture) -> String {
@@ -268,6 +354,29 @@ mod tests {
         assert_eq!(ansi_c(b"it's \\ \"q\"\n"), Some("$'it\\'s \\\\ \"q\"\\n'".into()));
         assert_eq!(ansi_c("é\x1b".as_bytes()), Some("$'\\xc3\\xa9\\x1b'".into()));
         assert_eq!(ansi_c(b"a\0b"), None);
+    }
+
+    #[test]
+    fn har_responses_are_the_last_delivery_where_there_is_one() {
+        let delivered = crate::codec::tests::sample_capture();
+        let undelivered = crate::codec::tests::sample_capture();
+        let mut attempt = crate::codec::attempt::tests::sample_attempt();
+        attempt.capture = delivered.id;
+        let mut failed = attempt.clone();
+        failed.outcome = Outcome::Failed("connection refused".into());
+        let mut deliveries = HashMap::from([(delivered.id, attempt)]);
+        let har = har(&[delivered.clone(), undelivered], &deliveries);
+        let entries = &har["log"]["entries"];
+        assert_eq!(entries[0]["response"]["status"], 503);
+        assert_eq!(entries[0]["response"]["content"]["text"], "{\"ok\":false}");
+        assert_eq!(entries[0]["time"], 12.345);
+        assert_eq!(entries[1]["response"]["status"], 200, "hookscope's own answer");
+
+        deliveries.insert(delivered.id, failed);
+        let har = super::har(&[delivered], &deliveries);
+        let response = &har["log"]["entries"][0]["response"];
+        assert_eq!(response["status"], 0);
+        assert_eq!(response["_error"], "connection refused");
     }
 
     #[test]

@@ -142,6 +142,13 @@ impl Filter {
             .any(|t| matches!(t.predicate, Predicate::Dup | Predicate::Late))
     }
 
+    /// Whether any term reads the delivery status, which changes as attempts come in.
+    pub fn reads_deliveries(&self) -> bool {
+        self.terms
+            .iter()
+            .any(|t| matches!(t.predicate, Predicate::Status(_)))
+    }
+
     /// Whether any term reads the headers or the body, which a compact index (the TUI's, at
     /// scale) does not hold: such a filter needs the whole capture.
     pub fn needs_request(&self) -> bool {

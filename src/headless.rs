@@ -2,23 +2,27 @@
 //!
 //! The human format is one sanitized line (time, method, target, body size, content type, and
 //! the status when it was not the configured answer); `--json` prints the journal's own record
-//! instead, so `hookscope listen --json | jq` sees exactly what the journal holds.
+//! instead, so `hookscope listen --json | jq` sees exactly what the journal holds. Each delivery
+//! attempt to the local app gets an indented line of its own under the captures.
 
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::thread;
 
 use chrono::Local;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::attempt::{Attempt, Outcome};
 use crate::capture::Capture;
 use crate::codec;
 use crate::filter::{Filter, Tracker};
+use crate::hub::HubEvent;
 use crate::sanitize;
 use crate::units::format_size;
 
 /// How long the printer rests after emptying its queue, so it wakes once per burst.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(5);
+/// How many recently printed captures have their delivery attempts printed too.
+const SHOWN: usize = 4096;
 
 /// How each capture is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +67,23 @@ pub fn human_line(capture: &Capture) -> String {
     line
 }
 
+/// The one human line for a delivery attempt, sanitized:
+///
+/// `  → 200 12ms http://127.0.0.1:3000/hooks` or `  ✗ connection refused http://127.0.0.1:3000/hooks`
+pub fn attempt_line(attempt: &Attempt) -> String {
+    let retry = match attempt.number {
+        1 => String::new(),
+        n => format!(" (try {n})"),
+    };
+    let target = sanitize::line(&attempt.target);
+    match &attempt.outcome {
+        Outcome::Response { status, .. } => {
+            format!("  → {status} {}ms {target}{retry}", attempt.latency.as_millis())
+        }
+        Outcome::Failed(error) => format!("  ✗ {} {target}{retry}", sanitize::line(error)),
+    }
+}
+
 /// A symbol that reads at a glance: ✓ authentic, ✗ not, ! stale, - unsigned, ? no key.
 pub fn verdict_symbol(label: &str) -> &'static str {
     match label {
@@ -83,11 +104,19 @@ pub fn write(out: &mut impl Write, capture: &Capture, format: Format) -> io::Res
     }
 }
 
-/// Prints every capture published on `captures` that `filter` lets through to stdout, on a
-/// thread of its own so a slow terminal never holds up capture. Ends when the hub is gone or
-/// stdout is closed.
+/// Writes `attempt` in `format`, newline included.
+pub fn write_attempt(out: &mut impl Write, attempt: &Attempt, format: Format) -> io::Result<()> {
+    match format {
+        Format::Human => writeln!(out, "{}", attempt_line(attempt)),
+        Format::Json => out.write_all(&codec::encode_attempt(attempt)),
+    }
+}
+
+/// Prints every capture published on `events` that `filter` lets through to stdout, and the
+/// delivery attempts of those, on a thread of its own so a slow terminal never holds up capture.
+/// Ends when the hub is gone or stdout is closed.
 pub fn spawn_printer(
-    mut captures: broadcast::Receiver<Arc<Capture>>,
+    mut captures: broadcast::Receiver<HubEvent>,
     format: Format,
     filter: Filter,
 ) -> io::Result<thread::JoinHandle<()>> {
@@ -95,21 +124,33 @@ pub fn spawn_printer(
         let stdout = io::stdout();
         let mut out = io::BufWriter::new(stdout.lock());
         let mut tracker = Tracker::default();
+        // The captures printed lately, so that their attempts are printed and the others' not.
+        let mut shown = std::collections::VecDeque::with_capacity(SHOWN);
         loop {
             let result = match captures.blocking_recv() {
-                Ok(capture) => {
+                Ok(HubEvent::Capture(capture)) => {
                     let marks = match filter.needs_tracker() {
                         true => tracker.observe(&capture),
                         false => Default::default(),
                     };
                     match filter.is_empty() || filter.matches(&*capture, &marks) {
-                        true => write(&mut out, &capture, format),
+                        true => {
+                            if shown.len() == SHOWN {
+                                shown.pop_front();
+                            }
+                            shown.push_back(capture.id);
+                            write(&mut out, &capture, format)
+                        }
                         false => Ok(()),
                     }
                 }
+                Ok(HubEvent::Attempt(attempt)) => match shown.contains(&attempt.capture) {
+                    true => write_attempt(&mut out, &attempt, format),
+                    false => Ok(()),
+                },
                 Err(RecvError::Lagged(missed)) => writeln!(
                     out,
-                    "… {missed} captures not printed (output too slow); they are in the journal"
+                    "… {missed} captures or attempts not printed (output too slow); they are in the journal"
                 ),
                 Err(RecvError::Closed) => break,
             };

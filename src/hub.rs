@@ -1,10 +1,11 @@
-//! The hub: where every capture goes once it has arrived.
+//! The hub: where every capture and every delivery attempt goes once it has happened.
 //!
 //! The server (and later the relay client) hands each capture to [`Hub::record`], which analyzes
 //! it (provider, event, signature verdict), writes it to the journal and only then publishes it
-//! to subscribers (the headless printer, the TUI, the
-//! forwarder). Nothing is published that is not durable, and no subscriber can slow capture
-//! down: a subscriber that falls behind is told how many captures it missed.
+//! to subscribers (the headless printer, the TUI, the forwarder). The forwarder hands back each
+//! delivery attempt through [`Hub::record_attempt`], journaled and published the same way.
+//! Nothing is published that is not durable, and no subscriber can slow capture down: a
+//! subscriber that falls behind is told how many events it missed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,25 +13,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::broadcast;
 
 use crate::analysis::Analyzer;
+use crate::attempt::Attempt;
 use crate::capture::Capture;
 use crate::codec;
 use crate::journal::{AppendError, Appender};
 
-/// How many captures a subscriber may fall behind before it starts missing some.
+/// How many events a subscriber may fall behind before it starts missing some.
 const BACKLOG: usize = 16 * 1024;
+
+/// What the hub publishes.
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    /// A capture, once journaled.
+    Capture(Arc<Capture>),
+    /// A delivery attempt of a capture to the local app, once journaled.
+    Attempt(Arc<Attempt>),
+}
 
 /// Journals captures, then publishes them.
 #[derive(Clone)]
 pub struct Hub {
     appender: Appender,
     analyzer: Arc<Analyzer>,
-    published: broadcast::Sender<Arc<Capture>>,
+    published: broadcast::Sender<HubEvent>,
     counts: Arc<Counts>,
 }
 
 #[derive(Default)]
 struct Counts {
     captures: AtomicU64,
+    attempts: AtomicU64,
     body_bytes: AtomicU64,
 }
 
@@ -41,6 +53,8 @@ pub struct Totals {
     pub captures: u64,
     /// Body bytes of those captures.
     pub body_bytes: u64,
+    /// Delivery attempts journaled.
+    pub attempts: u64,
 }
 
 impl Hub {
@@ -65,12 +79,21 @@ impl Hub {
             .fetch_add(capture.body.len() as u64, Ordering::Relaxed);
         let capture = Arc::new(capture);
         // No subscriber is not an error: capture-to-file alone is a valid session.
-        let _ = self.published.send(capture.clone());
+        let _ = self.published.send(HubEvent::Capture(capture.clone()));
         Ok(capture)
     }
 
-    /// Receives every capture recorded from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Capture>> {
+    /// Journals `attempt` and, once it is durable, publishes it to every subscriber.
+    pub async fn record_attempt(&self, attempt: Attempt) -> Result<Arc<Attempt>, AppendError> {
+        self.appender.append(codec::encode_attempt(&attempt)).await?;
+        self.counts.attempts.fetch_add(1, Ordering::Relaxed);
+        let attempt = Arc::new(attempt);
+        let _ = self.published.send(HubEvent::Attempt(attempt.clone()));
+        Ok(attempt)
+    }
+
+    /// Receives every capture and attempt recorded from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.published.subscribe()
     }
 
@@ -79,6 +102,7 @@ impl Hub {
         Totals {
             captures: self.counts.captures.load(Ordering::Relaxed),
             body_bytes: self.counts.body_bytes.load(Ordering::Relaxed),
+            attempts: self.counts.attempts.load(Ordering::Relaxed),
         }
     }
 }

@@ -489,6 +489,7 @@ mod tests {
             .iter()
             .map(|e| match &e.record {
                 Record::Capture(c) => c.path.clone(),
+                Record::Attempt(a) => a.target.clone(),
             })
             .collect()
     }

@@ -2,11 +2,13 @@
 //!
 //! The library holds everything; `main.rs` only parses the command line. The pure parts
 //! ([`capture`], [`codec`], [`sanitize`], [`tap`]'s scanner, [`units`]) know nothing of sockets
-//! or terminals; [`server`], [`journal`] and [`hub`] are the capture pipeline; [`commands`] is
+//! or terminals; [`server`], [`journal`] and [`hub`] are the capture pipeline; [`forward`] and [`replay`]
+//! deliver captures to the local app; [`commands`] is
 //! the glue behind each subcommand.
 #![forbid(unsafe_code)]
 
 pub mod analysis;
+pub mod attempt;
 pub mod capture;
 pub mod cli;
 pub mod codec;
@@ -14,10 +16,12 @@ pub mod commands;
 pub mod config;
 pub mod export;
 pub mod filter;
+pub mod forward;
 pub mod headless;
 pub mod hub;
 pub mod journal;
 pub mod provider;
+pub mod replay;
 pub mod sample;
 pub mod sanitize;
 pub mod server;

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Providers(args) => commands::providers::run(args),
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Replay(args) => runtime().and_then(|rt| rt.block_on(commands::replay::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,6 +56,9 @@ pub struct Profile {
     pub event: EventSpec,
     /// The sender's retry policy, as written in the profile (`none`, `fixed:3x3s`, `exp:5`).
     pub retry: String,
+    /// Whether the sender retries any answer but a 2xx (`[retry] on = "non-2xx"`), rather than
+    /// only errors, timeouts and 5xx.
+    pub retry_non_2xx: bool,
     /// Sample events, one per documented event type.
     pub samples: Vec<Sample>,
 }
@@ -425,12 +428,15 @@ impl OneOrMany {
 #[serde(deny_unknown_fields)]
 struct RawRetry {
     policy: String,
+    #[serde(default)]
+    on: Option<String>,
 }
 
 impl Default for RawRetry {
     fn default() -> Self {
         Self {
             policy: "none".into(),
+            on: None,
         }
     }
 }
@@ -570,6 +576,11 @@ impl RawProfile {
             scheme,
             tolerance,
             event,
+            retry_non_2xx: match self.retry.on.as_deref() {
+                None | Some("5xx") => false,
+                Some("non-2xx") => true,
+                Some(other) => return Err(format!("retry.on: expected 5xx or non-2xx, got {other:?}")),
+            },
             retry: self.retry.policy,
             samples,
         })

@@ -132,6 +132,7 @@ async fn a_damaged_journal_loads_every_good_record_and_grows_cleanly() {
         .iter()
         .map(|e| match &e.record {
             hookscope::codec::Record::Capture(c) => c.path.clone(),
+            hookscope::codec::Record::Attempt(a) => a.target.clone(),
         })
         .collect();
     assert_eq!(paths, ["/good/1", "/good/3", "/good/4"]);

@@ -15,13 +15,17 @@ use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system}
 /// A program running on a pty, with the screen it draws.
 struct Terminal {
     screen: Arc<Mutex<vt100::Parser>>,
-    writer: Box<dyn Write + Send>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
     child: Box<dyn Child + Send + Sync>,
     _master: Box<dyn MasterPty + Send>,
 }
 
 impl Terminal {
     fn start(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
+        Self::start_with(args, dir, cols, rows, &[])
+    }
+
+    fn start_with(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -35,6 +39,9 @@ impl Terminal {
         command.cwd(dir);
         command.env("TERM", "xterm-256color");
         command.env("XDG_STATE_HOME", dir); // the inspector's log file goes here
+        for (name, value) in env {
+            command.env(name, value);
+        }
         let child = pair
             .slave
             .spawn_command(command)
@@ -43,17 +50,25 @@ impl Terminal {
         let size = |n: u16| std::num::NonZeroU16::new(n).expect("a non-zero size");
         let screen = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
         let mut reader = pair.master.try_clone_reader().expect("pty reader");
+        let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("pty writer")));
         let parser = screen.clone();
+        let answer = writer.clone();
         thread::spawn(move || {
             let mut buffer = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buffer) {
                 if n == 0 {
                     break;
                 }
-                parser.lock().expect("screen lock").process(&buffer[..n]);
+                let mut screen = parser.lock().expect("screen lock");
+                screen.process(&buffer[..n]);
+                // Answer a cursor position query as a real terminal does (crossterm asks).
+                if buffer[..n].windows(4).any(|w| w == b"\x1b[6n") {
+                    let (row, col) = screen.screen().cursor_position();
+                    let reply = format!("\x1b[{};{}R", row + 1, col + 1);
+                    let _ = answer.lock().expect("writer lock").write_all(reply.as_bytes());
+                }
             }
         });
-        let writer = pair.master.take_writer().expect("pty writer");
         Self {
             screen,
             writer,
@@ -83,8 +98,9 @@ impl Terminal {
     }
 
     fn type_keys(&mut self, keys: &str) {
-        self.writer.write_all(keys.as_bytes()).expect("type");
-        self.writer.flush().expect("flush");
+        let mut writer = self.writer.lock().expect("writer lock");
+        writer.write_all(keys.as_bytes()).expect("type");
+        writer.flush().expect("flush");
     }
 }
 
@@ -249,4 +265,90 @@ fn open_browses_a_saved_journal() {
         assert!(Instant::now() < deadline, "open did not quit");
         thread::sleep(Duration::from_millis(25));
     }
+}
+
+#[test]
+fn forwarded_then_replayed_resigned_and_edited_from_the_inspector() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The app fails the first delivery, then is fixed.
+    let app = common::LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("address"),
+        Arc::new(|_, n| (if n == 0 { 500 } else { 200 }, Duration::ZERO)),
+    );
+    let target = app.url();
+    let mut term = Terminal::start_with(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--forward",
+            &target,
+            "--secret",
+            "optiview=dolby_sec_test",
+        ],
+        dir.path(),
+        130,
+        36,
+        // The "editor" changes the event's type in place, as a person would.
+        &[
+            ("EDITOR", "sed -i s/channel.stopped/channel.EDITED/"),
+            ("VISUAL", ""),
+        ],
+    );
+    let screen = term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:"));
+    assert!(
+        screen.contains(&format!("→ {target}")),
+        "the forward target is shown: {screen}"
+    );
+    let url = screen
+        .split("● ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listen address")
+        .to_owned();
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "channel.stopped",
+        "dolby_sec_test",
+    );
+    term.type_keys("4");
+    let screen = term.wait_for("the failed forward", |s| s.contains("→ 500  forward"));
+    assert!(screen.contains(" 500 "), "the App column shows it: {screen}");
+
+    term.type_keys("r");
+    term.wait_for("the replay", |s| s.contains("→ 200  replay"));
+    term.type_keys("R");
+    term.wait_for("the re-signed replay", |s| s.contains("→ 200  resigned"));
+    term.type_keys("e");
+    term.wait_for("the edited replay", |s| s.contains("→ 200  edited"));
+
+    let seen = common::wait_for("four requests at the app", Duration::from_secs(20), || {
+        let seen = app.seen();
+        (seen.len() == 4).then_some(seen)
+    });
+    assert_eq!(seen[0].body, seen[1].body, "a replay is byte-identical");
+    assert_eq!(
+        seen[0].header("dolby-signature"),
+        seen[1].header("dolby-signature")
+    );
+    assert!(
+        String::from_utf8_lossy(&seen[3].body).contains("channel.EDITED"),
+        "the edit was sent"
+    );
+    assert_ne!(
+        seen[3].header("dolby-signature"),
+        seen[0].header("dolby-signature"),
+        "re-signed after the edit"
+    );
+
+    term.type_keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while term.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "hookscope did not quit");
+        thread::sleep(Duration::from_millis(25));
+    }
+    let attempts = common::attempts_in(&dir.path().join("captures.jsonl"));
+    let kinds: Vec<&str> = attempts.iter().map(|a| a.kind.name()).collect();
+    assert_eq!(kinds, ["forward", "replay", "resigned", "edited"]);
 }

@@ -1,5 +1,6 @@
 //! `hookscope export FILE --format har|curl|http`: captures for other tools.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -16,7 +17,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let path = &args.file;
     let mut reader = JournalReader::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut tracker = Tracker::default();
-    let mut captures = Vec::new();
+    let mut all = Vec::new();
+    // The last delivery of each capture: attempts follow their capture in the journal, so the
+    // filter (`status:5xx`) can only be applied once the whole file is read.
+    let mut last = HashMap::new();
     while let Some(next) = reader
         .next_entry()
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -24,18 +28,32 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         match next {
             Ok(entry) => match entry.record {
                 Record::Capture(capture) => {
-                    if args.filter.matches(&capture, &tracker.observe(&capture)) {
-                        captures.push(capture);
-                    }
+                    let marks = tracker.observe(&capture);
+                    all.push((capture, marks));
+                }
+                Record::Attempt(attempt) => {
+                    last.insert(attempt.capture, attempt);
                 }
             },
             Err(problem) => eprintln!("warning: {}: {problem}", path.display()),
         }
     }
+    let mut captures = Vec::new();
+    let mut deliveries = HashMap::new();
+    for (capture, mut marks) in all {
+        let delivery = last.remove(&capture.id);
+        marks.delivery = delivery.as_ref().and_then(|a| a.status());
+        if args.filter.matches(&capture, &marks) {
+            if let Some(delivery) = delivery {
+                deliveries.insert(capture.id, delivery);
+            }
+            captures.push(capture);
+        }
+    }
     let text = match args.format {
         ExportFormat::Har => {
-            let mut text =
-                serde_json::to_string_pretty(&export::har(&captures)).context("cannot encode HAR")?;
+            let mut text = serde_json::to_string_pretty(&export::har(&captures, &deliveries))
+                .context("cannot encode HAR")?;
             text.push('\n');
             text
         }

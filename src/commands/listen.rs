@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use std::sync::Arc;
 
 use crate::cli::ListenArgs;
+use crate::forward::{self, ForwardConfig, Forwarder};
 use crate::headless::{self, Format};
 use crate::hub::Hub;
 use crate::journal::{Journal, WriteOptions};
@@ -24,6 +25,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let config = server_config(&args)?;
     let (analyzer, configured) = args.keys.analyzer()?;
     let analyzer = Arc::new(analyzer);
+    let forwarder = match &args.forward {
+        Some(target) => Some(Forwarder::new(forward_config(&args, target), analyzer.catalog())?),
+        None => None,
+    };
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
@@ -40,6 +45,14 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .context("cannot read the listening address")?;
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
+    let forwarding_to = forwarder.as_ref().map(|f| {
+        let config = f.config();
+        format!(
+            "forwarding to {} (retry {}, timeout {:?})",
+            config.target, config.retry, config.timeout
+        )
+    });
+    let forwarding = forwarder.map(|f| forward::task::spawn(f, hub.clone()));
     let started = Instant::now();
     let interactive = args.interactive();
     let mut printer = None;
@@ -47,8 +60,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let context = tui::Context {
             listen: Some(format!("http://{addr}")),
             journal: args.out.display().to_string(),
+            forward: args.forward.clone(),
             ..tui::Context::default()
         };
+        let app_analyzer = analyzer.clone();
         let mut app = App::new(Store::new(Some(args.out.clone())), analyzer, context);
         app.apply_filter(args.filter.text().to_owned());
         app.message = Some(format!(
@@ -64,7 +79,12 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
                 _ = quitting.changed() => {}
             }
         }));
-        let shown = tui::run(app, Some(hub.subscribe()), shutdown_signal()).await;
+        let configured = args
+            .forward
+            .as_deref()
+            .map(|target| forward_config(&args, target));
+        let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured);
+        let shown = tui::run(app, Some(hub.subscribe()), Some(replayer), shutdown_signal()).await;
         drop(quit);
         server.await.context("the server task failed")?;
         shown?;
@@ -78,6 +98,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             args.out.display()
         );
         eprintln!("verifying signatures: {configured}");
+        if let Some(line) = &forwarding_to {
+            eprintln!("{line}");
+        }
         printer = Some(
             headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
                 .context("cannot start the printer")?,
@@ -85,6 +108,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         server::serve(listener, config, hub.clone(), shutdown_signal()).await;
     }
 
+    // Deliveries in progress get a moment to finish and journal their attempts.
+    let forwarded = match forwarding {
+        Some(forwarding) => Some(forwarding.finish(args.forward_timeout.min(FORWARD_GRACE)).await),
+        None => None,
+    };
     let totals = hub.totals();
     drop(hub); // the printer ends once the last hub handle is gone
     let stats = journal.close().await;
@@ -99,6 +127,25 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     if std::io::stderr().is_terminal() && !interactive {
         eprintln!(); // after the terminal's echoed ^C
     }
+    if let Some(summary) = forwarded {
+        let mut line = format!(
+            "forwarded {} capture{} ({} attempt{})",
+            summary.deliveries,
+            if summary.deliveries == 1 { "" } else { "s" },
+            totals.attempts,
+            if totals.attempts == 1 { "" } else { "s" },
+        );
+        if summary.missed > 0 {
+            line.push_str(&format!(
+                ", {} missed (forwarding fell behind; replay them)",
+                summary.missed
+            ));
+        }
+        if summary.abandoned > 0 {
+            line.push_str(&format!(", {} abandoned at shutdown", summary.abandoned));
+        }
+        eprintln!("{line}");
+    }
     eprintln!(
         "captured {} request{} ({} of bodies) in {:.1?} into {}{failed}",
         totals.captures,
@@ -108,6 +155,21 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         args.out.display(),
     );
     Ok(())
+}
+
+/// The longest shutdown waits for deliveries in progress.
+const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn forward_config(args: &ListenArgs, target: &str) -> ForwardConfig {
+    ForwardConfig {
+        exact: args.forward_exact,
+        preserve_host: args.preserve_host,
+        timeout: args.forward_timeout,
+        retry: args.retry.clone(),
+        max_in_flight: args.max_in_flight as usize,
+        body_limit: usize::try_from(args.forward_body_limit).unwrap_or(usize::MAX),
+        ..ForwardConfig::new(target)
+    }
 }
 
 fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {

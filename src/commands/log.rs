@@ -1,5 +1,9 @@
 //! `hookscope log FILE`: print a saved journal, reporting the lines it skips.
+//!
+//! Delivery attempts are printed under the captures they belong to, as `listen` prints them,
+//! when that capture was printed.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 
 use anyhow::Context as _;
@@ -22,6 +26,7 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
     let mut out = io::BufWriter::new(stdout.lock());
     let (mut shown, mut skipped) = (0u64, 0u64);
     let mut tracker = Tracker::default();
+    let mut printed = HashSet::new();
     while let Some(next) = reader
         .next_entry()
         .with_context(|| format!("cannot read {}", path.display()))?
@@ -34,11 +39,16 @@ pub fn run(args: LogArgs) -> anyhow::Result<()> {
                     match args.filter.matches(capture, &marks) {
                         true => {
                             shown += 1;
+                            printed.insert(capture.id);
                             headless::write(&mut out, capture, format)
                         }
                         false => Ok(()),
                     }
                 }
+                Record::Attempt(attempt) => match printed.contains(&attempt.capture) {
+                    true => headless::write_attempt(&mut out, attempt, format),
+                    false => Ok(()),
+                },
             },
             Err(problem) => {
                 skipped += 1;

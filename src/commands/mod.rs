@@ -6,5 +6,6 @@ pub mod listen;
 pub mod log;
 pub mod open;
 pub mod providers;
+pub mod replay;
 pub mod send;
 pub mod verify;

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::cli::OpenArgs;
+use crate::hub::Hub;
+use crate::journal::{Journal, WriteOptions};
 use crate::tui::store::Store;
 use crate::tui::{self, App, Context};
 
@@ -17,6 +19,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
         args.file.display()
     );
     let (analyzer, _) = args.keys.analyzer()?;
+    let analyzer = Arc::new(analyzer);
     let (store, problems) =
         Store::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     for problem in &problems {
@@ -26,7 +29,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
         journal: args.file.display().to_string(),
         ..Context::default()
     };
-    let mut app = App::new(store, Arc::new(analyzer), context);
+    let mut app = App::new(store, analyzer.clone(), context);
     if !args.filter.is_empty() {
         app.apply_filter(args.filter.text().to_owned());
     }
@@ -38,5 +41,14 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
             problems[0]
         ));
     }
-    tui::run(app, None, std::future::pending()).await
+    // Replays are journaled beside the captures they replay, so the next `open` shows them too.
+    let journal = Journal::open(&args.file, WriteOptions { fsync: false })
+        .with_context(|| format!("cannot open {} to append replays to it", args.file.display()))?;
+    let hub = Hub::new(journal.appender(), analyzer.clone());
+    let replayer = tui::Replayer::new(hub.clone(), analyzer, None);
+    let events = hub.subscribe();
+    let shown = tui::run(app, Some(events), Some(replayer), std::future::pending()).await;
+    drop(hub);
+    journal.close().await;
+    shown
 }

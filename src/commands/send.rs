@@ -10,13 +10,13 @@ use hyper::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::capture::{CaptureId, Header};
+use crate::capture::Header;
 use crate::cli::SendArgs;
 use crate::config;
 use crate::provider::{Catalog, Profile, Sample, user_dir};
 use crate::sample;
 use crate::sanitize;
-use crate::verify::{self, Request, Scheme, SigningKey};
+use crate::verify::{self, Scheme, SigningKey};
 
 /// The environment variable holding Dyte's private signing key for `send --all`.
 pub const DYTE_PRIVATE_KEY_ENV: &str = "HOOKSCOPE_DYTE_PRIVATE_KEY";
@@ -152,16 +152,16 @@ async fn send_one(
         sample::render(sample, now, &args.set).map_err(|e| anyhow!("{}: {e}", sample.event_type))?;
     let mut headers = rendered.headers;
     if let Some(key) = key {
-        let request = Request {
-            method: "POST",
-            path: target.path(),
-            headers: &headers,
-            body: &rendered.body,
-        };
-        let id = format!("msg_{}", CaptureId::generate());
-        let signature =
-            verify::sign(&profile.scheme, &request, key, now.timestamp(), &id).map_err(|e| anyhow!(e))?;
-        headers.extend(signature);
+        verify::sign_headers(
+            &profile.scheme,
+            "POST",
+            target.path(),
+            &mut headers,
+            &rendered.body,
+            key,
+            now.timestamp(),
+        )
+        .map_err(|e| anyhow!(e))?;
     }
     if !headers.iter().any(|h| h.name.eq_ignore_ascii_case("user-agent")) {
         headers.push(Header::new(

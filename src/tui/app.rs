@@ -33,16 +33,28 @@ pub enum Focus {
     Detail,
 }
 
-/// The filter being typed.
-#[derive(Debug, Clone, Default)]
+/// A line being typed in the bottom bar.
+#[derive(Debug, Clone)]
 pub struct Editor {
+    /// What it is for.
+    pub purpose: Prompt,
     /// The text so far.
     pub text: String,
     /// The cursor, in characters.
     pub cursor: usize,
-    /// The filter in force before editing began (restored by nothing: Esc clears).
-    pub before: String,
 }
+
+/// What the bottom bar is asking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prompt {
+    /// The filter (live).
+    Filter,
+    /// Where to replay to, for a replay waiting on the answer.
+    Target(ReplayMode),
+}
+
+/// Where a replay goes when nothing was configured, as the prompt's first guess.
+const DEFAULT_TARGET: &str = "http://127.0.0.1:3000";
 
 /// How a replay re-sends a capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,8 +79,8 @@ pub enum Effect {
         /// What.
         body: bytes::Bytes,
     },
-    /// Replay a capture to the local app.
-    Replay(Arc<Capture>, ReplayMode),
+    /// Replay a capture to the local app at this target.
+    Replay(Arc<Capture>, ReplayMode, String),
 }
 
 /// What the status bar says about where captures come from.
@@ -268,13 +280,7 @@ impl App {
                 self.focus = Focus::Detail;
                 self.scroll = 0;
             }
-            Action::Filter => {
-                self.editor = Some(Editor {
-                    cursor: self.filter_text.chars().count(),
-                    text: self.filter_text.clone(),
-                    before: self.filter_text.clone(),
-                });
-            }
+            Action::Filter => self.prompt(Prompt::Filter, self.filter_text.clone()),
             Action::Follow => {
                 self.follow = !self.follow;
                 if self.follow {
@@ -328,13 +334,41 @@ impl App {
         }
     }
 
+    fn prompt(&mut self, purpose: Prompt, text: String) {
+        self.editor = Some(Editor {
+            purpose,
+            cursor: text.chars().count(),
+            text,
+        });
+    }
+
     fn replay(&mut self, mode: ReplayMode) {
-        if self.context.forward.is_none() {
-            self.message = Some("nowhere to replay to: start with --forward URL".into());
+        let Some(capture) = self.selected_capture() else {
+            return;
+        };
+        match &self.context.forward {
+            Some(target) => self.effects.push(Effect::Replay(capture, mode, target.clone())),
+            // No --forward: ask where to, once; the answer holds for the session.
+            None => self.prompt(Prompt::Target(mode), DEFAULT_TARGET.into()),
+        }
+    }
+
+    /// A delivery attempt was journaled.
+    pub fn on_attempt(&mut self, attempt: Arc<crate::attempt::Attempt>) {
+        let id = attempt.capture;
+        if self.store.add_attempt(attempt).is_none() {
             return;
         }
-        if let Some(capture) = self.selected_capture() {
-            self.effects.push(Effect::Replay(capture, mode));
+        if self.filter.reads_deliveries() {
+            self.refilter();
+        }
+        if self
+            .detail
+            .as_ref()
+            .and_then(|d| d.capture.as_ref())
+            .is_some_and(|c| c.id == id)
+        {
+            self.refresh_detail();
         }
     }
 
@@ -377,6 +411,28 @@ impl App {
         };
         let byte_at =
             |text: &str, chars: usize| text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i);
+        if let Prompt::Target(mode) = editor.purpose {
+            match key.code {
+                KeyCode::Esc => {
+                    self.editor = None;
+                    self.message = Some("replay cancelled".into());
+                    return;
+                }
+                KeyCode::Enter => {
+                    let target = editor.text.trim().to_owned();
+                    self.editor = None;
+                    match target.parse::<hyper::Uri>() {
+                        Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {
+                            self.context.forward = Some(target);
+                            self.replay(mode);
+                        }
+                        _ => self.message = Some(format!("not an http:// URL: {target}")),
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
         match key.code {
             KeyCode::Esc => {
                 self.editor = None;
@@ -428,6 +484,9 @@ impl App {
             KeyCode::Home => editor.cursor = 0,
             KeyCode::End => editor.cursor = editor.text.chars().count(),
             _ => return,
+        }
+        if editor.purpose != Prompt::Filter {
+            return;
         }
         let text = editor.text.clone();
         match Filter::parse(&text) {
@@ -572,7 +631,17 @@ impl App {
     fn refresh_detail(&mut self) {
         self.detail = self.selected_row().map(|row| {
             let capture = self.store.load(row);
-            Detail::build(row, capture, &self.analyzer, &self.context)
+            let attempts = match &capture {
+                Ok(capture) => self.store.attempts(capture.id),
+                Err(_) => &[],
+            };
+            Detail::build(
+                row,
+                capture.as_ref().map(Arc::clone),
+                attempts,
+                &self.analyzer,
+                &self.context,
+            )
         });
     }
 }

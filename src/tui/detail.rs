@@ -8,6 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use crate::analysis::Analyzer;
+use crate::attempt::{Attempt, Outcome};
 use crate::capture::Capture;
 use crate::sanitize;
 
@@ -31,7 +32,8 @@ impl Detail {
     /// Works out the detail of row `row`, whose capture was read as `capture`.
     pub fn build(
         row: usize,
-        capture: io::Result<Arc<Capture>>,
+        capture: Result<Arc<Capture>, &io::Error>,
+        attempts: &[Arc<Attempt>],
         analyzer: &Analyzer,
         context: &Context,
     ) -> Self {
@@ -68,7 +70,7 @@ impl Detail {
                 body_lines,
                 headers(&capture),
                 signature(&capture, analyzer),
-                deliveries(context),
+                deliveries(attempts, context),
             ],
             capture: Some(capture),
         }
@@ -183,17 +185,92 @@ fn signature(capture: &Capture, analyzer: &Analyzer) -> Vec<Line<'static>> {
     lines
 }
 
-fn deliveries(context: &Context) -> Vec<Line<'static>> {
-    match &context.forward {
-        None => vec![
-            Line::styled("No deliveries.", Style::new().add_modifier(Modifier::BOLD)),
-            Line::raw(""),
-            Line::raw("Start with --forward http://127.0.0.1:3000 to deliver every capture to your"),
-            Line::raw("app; each attempt (status, latency, response) shows here."),
-        ],
-        Some(target) => vec![Line::raw(format!(
-            "Not delivered to {} yet.",
-            sanitize::line(target)
-        ))],
+fn deliveries(attempts: &[Arc<Attempt>], context: &Context) -> Vec<Line<'static>> {
+    if attempts.is_empty() {
+        return match &context.forward {
+            None => vec![
+                Line::styled("No deliveries.", Style::new().add_modifier(Modifier::BOLD)),
+                Line::raw(""),
+                Line::raw("Start with --forward http://127.0.0.1:3000 to deliver every capture to your"),
+                Line::raw("app, or press r to replay this one; each attempt (status, latency, response)"),
+                Line::raw("shows here."),
+            ],
+            Some(target) => vec![Line::raw(format!(
+                "Not delivered to {} yet.",
+                sanitize::line(target)
+            ))],
+        };
     }
+    let mut lines = Vec::new();
+    // Newest first: the one just made is what the developer is looking for.
+    for attempt in attempts.iter().rev() {
+        let time = attempt
+            .started_at
+            .with_timezone(&chrono::Local)
+            .format("%H:%M:%S%.3f");
+        let verdict = match &attempt.outcome {
+            Outcome::Response { status, .. } => Span::styled(
+                format!("→ {status}"),
+                match status {
+                    200..=299 => Style::new().fg(Color::Green).add_modifier(Modifier::BOLD),
+                    _ => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                },
+            ),
+            Outcome::Failed(why) => Span::styled(
+                format!("✗ {}", sanitize::line(why)),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ),
+        };
+        let retry = match attempt.number {
+            1 => String::new(),
+            n => format!(" (try {n})"),
+        };
+        lines.push(Line::from(vec![
+            verdict,
+            Span::styled(
+                format!(
+                    "  {} {time}{retry}  {:.1?}  ",
+                    attempt.kind.name(),
+                    attempt.latency
+                ),
+                LABEL,
+            ),
+            Span::raw(sanitize::line(&attempt.target).into_owned()),
+        ]));
+        if let Outcome::Response {
+            headers,
+            body,
+            truncated,
+            ..
+        } = &attempt.outcome
+        {
+            for h in headers {
+                lines.push(Line::from(vec![
+                    Span::styled(
+                        format!("  {}", sanitize::line(&h.name)),
+                        Style::new().fg(Color::Cyan),
+                    ),
+                    Span::styled(": ", LABEL),
+                    Span::raw(sanitize::bytes_line(&h.value)),
+                ]));
+            }
+            let content_type = headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+                .map(|h| String::from_utf8_lossy(&h.value).into_owned());
+            let shown = body::render(body, content_type.as_deref());
+            lines.extend(shown.lines.into_iter().take(40).map(|mut line| {
+                line.spans.insert(0, Span::raw("  "));
+                line
+            }));
+            if *truncated {
+                lines.push(Line::styled(
+                    "  … the response body was cut at the forwarder's limit",
+                    LABEL,
+                ));
+            }
+        }
+        lines.push(Line::raw(""));
+    }
+    lines
 }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod body;
 pub mod detail;
 pub mod keymap;
+pub mod replayer;
 pub mod store;
 pub mod ui;
 
@@ -25,16 +26,19 @@ use ratatui::crossterm::execute;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 
-use crate::capture::Capture;
-pub use app::{App, Context, Effect};
+use crate::hub::HubEvent;
+pub use app::{App, Context, Effect, ReplayMode};
+pub use replayer::Replayer;
 
 /// At most this often the screen is drawn (captures arriving faster are drawn in batches).
 const FRAME: Duration = Duration::from_millis(16);
 
-/// Runs the inspector until the user quits or `stop` completes.
+/// Runs the inspector over the hub's `events` until the user quits or `stop` completes;
+/// `replayer` carries out replays.
 pub async fn run(
     mut app: App,
-    mut captures: Option<broadcast::Receiver<Arc<Capture>>>,
+    mut events: Option<broadcast::Receiver<HubEvent>>,
+    mut replayer: Option<Replayer>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
@@ -70,12 +74,13 @@ pub async fn run(
                     }
                     dirty = true;
                 }
-                received = next_capture(&mut captures) => {
+                received = next_event(&mut events) => {
                     match received {
-                        Ok(capture) => app.on_capture(capture),
+                        Ok(HubEvent::Capture(capture)) => app.on_capture(capture),
+                        Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
                         Err(RecvError::Lagged(missed)) => app.missed += missed,
                         // The hub is gone: capture has stopped; the view stays until `q`.
-                        Err(RecvError::Closed) => captures = None,
+                        Err(RecvError::Closed) => events = None,
                     }
                     dirty = true;
                 }
@@ -89,7 +94,26 @@ pub async fn run(
                 }
             }
             for effect in app.take_effects() {
-                carry_out(effect, &mut app);
+                if let Effect::Replay(capture, ReplayMode::Edited, target) = &effect {
+                    // The editor needs the terminal: hand it over, then take it back.
+                    let _ = execute!(std::io::stdout(), DisableMouseCapture);
+                    ratatui::restore();
+                    let edited = tokio::task::block_in_place(|| replayer::edit_body(capture));
+                    terminal = ratatui::try_init().context("cannot take the terminal back")?;
+                    let _ = execute!(std::io::stdout(), EnableMouseCapture);
+                    terminal.clear()?;
+                    app.message = Some(match (edited, replayer.as_mut()) {
+                        (Ok(body), Some(replayer)) => {
+                            replayer.start(capture, ReplayMode::Edited, target, Some(body))
+                        }
+                        (Ok(_), None) => "replay is not available here".into(),
+                        (Err(err), _) => format!("not replayed: {err}"),
+                    });
+                    dirty = true;
+                    continue;
+                }
+                carry_out(effect, &mut app, replayer.as_mut());
+                dirty = true;
             }
             if app.quit {
                 break;
@@ -121,10 +145,8 @@ pub fn log_file() -> Option<std::fs::File> {
         .ok()
 }
 
-async fn next_capture(
-    captures: &mut Option<broadcast::Receiver<Arc<Capture>>>,
-) -> Result<Arc<Capture>, RecvError> {
-    match captures {
+async fn next_event(events: &mut Option<broadcast::Receiver<HubEvent>>) -> Result<HubEvent, RecvError> {
+    match events {
         Some(receiver) => receiver.recv().await,
         None => std::future::pending().await,
     }
@@ -159,7 +181,7 @@ fn spawn_input(
     })
 }
 
-fn carry_out(effect: Effect, app: &mut App) {
+fn carry_out(effect: Effect, app: &mut App, replayer: Option<&mut Replayer>) {
     match effect {
         Effect::Copy(text) => {
             // OSC 52: the terminal puts it on the system clipboard, over SSH too.
@@ -175,8 +197,11 @@ fn carry_out(effect: Effect, app: &mut App) {
                 Err(err) => format!("cannot save {path}: {err}"),
             });
         }
-        Effect::Replay(_, _) => {
-            app.message = Some("replay needs forwarding, which this build does not have yet".into());
+        Effect::Replay(capture, mode, target) => {
+            app.message = Some(match replayer {
+                Some(replayer) => replayer.start(&capture, mode, &target, None),
+                None => "replay is not available here".into(),
+            });
         }
     }
 }

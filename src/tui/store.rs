@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::attempt::Attempt;
 use crate::capture::{Capture, CaptureId, Header};
 use crate::codec::{self, Record};
 use crate::filter::{Filter, Marks, Subject, Tracker};
@@ -149,6 +150,8 @@ pub struct Store {
     rows: Vec<Row>,
     /// Index of each id's row.
     by_id: HashMap<CaptureId, u32>,
+    /// Deliveries to the local app, by capture.
+    attempts: HashMap<CaptureId, Vec<Arc<Attempt>>>,
     symbols: Symbols,
     tracker: Tracker,
     /// The journal the rows come from, for reading whole captures back.
@@ -168,6 +171,7 @@ impl Store {
         Self {
             rows: Vec::new(),
             by_id: HashMap::new(),
+            attempts: HashMap::new(),
             symbols: Symbols::default(),
             tracker: Tracker::default(),
             journal,
@@ -194,6 +198,9 @@ impl Store {
                 Ok(entry) => match entry.record {
                     Record::Capture(capture) => {
                         store.insert(&capture, Source::Journal(entry.offset));
+                    }
+                    Record::Attempt(attempt) => {
+                        store.add_attempt(Arc::new(attempt));
                     }
                 },
                 Err(problem) => problems.push(problem),
@@ -279,11 +286,20 @@ impl Store {
         self.by_id.get(&id).map(|&i| i as usize)
     }
 
-    /// Records the status of a delivery of capture `id` to the local app.
-    pub fn set_delivery(&mut self, id: CaptureId, status: Option<u16>) -> Option<usize> {
+    /// Records a delivery attempt; the last one's status is its capture's delivery status.
+    /// Returns the capture's row, when the capture is in the store.
+    pub fn add_attempt(&mut self, attempt: Arc<Attempt>) -> Option<usize> {
+        let id = attempt.capture;
+        let status = attempt.status();
+        self.attempts.entry(id).or_default().push(attempt);
         let index = self.index_of(id)?;
         self.rows[index].marks.delivery = status;
         Some(index)
+    }
+
+    /// The delivery attempts of capture `id`, oldest first.
+    pub fn attempts(&self, id: CaptureId) -> &[Arc<Attempt>] {
+        self.attempts.get(&id).map_or(&[], Vec::as_slice)
     }
 
     /// The text of a symbol.
@@ -346,7 +362,9 @@ impl Store {
         // among other sessions' captures, which have no row here.
         while let Ok(Some(entry)) = reader.next_entry() {
             let Ok(entry) = entry else { continue };
-            let Record::Capture(capture) = &entry.record;
+            let Record::Capture(capture) = &entry.record else {
+                continue;
+            };
             if let Some(&i) = self.by_id.get(&capture.id)
                 && i as usize >= from
                 && filter.matches(capture, &self.rows[i as usize].marks)
@@ -394,6 +412,7 @@ impl Store {
         file.read_until(b'\n', &mut line)?;
         match codec::decode_line(line.trim_ascii()) {
             Ok(Record::Capture(capture)) => Ok(Arc::new(capture)),
+            Ok(Record::Attempt(_)) => Err(io::Error::new(io::ErrorKind::InvalidData, "not a capture's line")),
             Err(err) => Err(io::Error::new(io::ErrorKind::InvalidData, err)),
         }
     }
@@ -408,7 +427,9 @@ impl Store {
         };
         while let Ok(Some(entry)) = reader.next_entry() {
             let Ok(entry) = entry else { continue };
-            let Record::Capture(capture) = &entry.record;
+            let Record::Capture(capture) = &entry.record else {
+                continue;
+            };
             if let Some(&i) = self.by_id.get(&capture.id)
                 && let Some(row) = self.rows.get_mut(i as usize)
                 && matches!(row.source, Source::Unlocated)

@@ -9,10 +9,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
-use super::app::{App, Context, Effect, Focus};
+use super::app::{App, Context, Effect, Focus, ReplayMode};
 use super::store::Store;
 use super::ui;
 use crate::analysis::Analyzer;
+use crate::attempt::{Attempt, AttemptKind, Outcome};
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 use crate::config::Keys;
 use crate::provider::Catalog;
@@ -314,12 +315,98 @@ fn copy_save_and_replay_are_effects() {
         }
         other => panic!("{other:?}"),
     }
+    // No --forward: `r` asks where to, once.
     press(&mut app, "r");
+    assert!(app.take_effects().is_empty());
+    assert!(draw(&mut app, 100, 16).contains("replay to: http://127.0.0.1:3000"));
+    for _ in 0..4 {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    press(&mut app, "9999");
+    app.on_key(key(KeyCode::Enter));
+    match &app.take_effects()[..] {
+        [Effect::Replay(capture, ReplayMode::AsIs, target)] => {
+            assert_eq!(capture.id, app.store.row(0).expect("row").id);
+            assert_eq!(target, "http://127.0.0.1:9999");
+        }
+        other => panic!("{other:?}"),
+    }
+    press(&mut app, "R");
     assert!(
-        app.take_effects().is_empty(),
-        "no forward target: nothing to replay to"
+        matches!(&app.take_effects()[..], [Effect::Replay(_, ReplayMode::Resigned, t)] if t == "http://127.0.0.1:9999")
     );
-    assert!(app.message.as_deref().is_some_and(|m| m.contains("--forward")));
+    press(&mut app, "e");
+    assert!(matches!(
+        &app.take_effects()[..],
+        [Effect::Replay(_, ReplayMode::Edited, _)]
+    ));
+    // A target that is not a URL is refused, and nothing is sent.
+    let mut other = session();
+    press(&mut other, "r");
+    other.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    press(&mut other, "localhost:3000");
+    other.on_key(key(KeyCode::Enter));
+    assert!(other.take_effects().is_empty());
+    assert!(
+        other
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("not an http:// URL"))
+    );
+}
+
+fn attempt(capture: &Capture, kind: AttemptKind, outcome: Outcome) -> Arc<Attempt> {
+    Arc::new(Attempt {
+        capture: capture.id,
+        kind,
+        number: 1,
+        target: "http://127.0.0.1:3000/hooks".into(),
+        started_at: capture.received_at,
+        latency: std::time::Duration::from_millis(12),
+        outcome,
+    })
+}
+
+#[test]
+fn deliveries_show_in_the_list_and_their_tab() {
+    let mut app = session();
+    let first = app.store.capture(0).expect("held");
+    app.on_attempt(attempt(
+        &first,
+        AttemptKind::Forward,
+        Outcome::Failed("connection refused".into()),
+    ));
+    app.on_attempt(attempt(
+        &first,
+        AttemptKind::Replay,
+        Outcome::Response {
+            status: 500,
+            headers: vec![Header::new("Content-Type", "application/json")],
+            body: Bytes::from_static(br#"{"error":"boom \u001b[31m"}"#),
+            truncated: false,
+        },
+    ));
+    let second = app.store.capture(1).expect("held");
+    app.on_attempt(attempt(
+        &second,
+        AttemptKind::Forward,
+        Outcome::Failed("timed out after 30s".into()),
+    ));
+    press(&mut app, "g4");
+    snapshot!("tab_deliveries_attempts", draw(&mut app, 120, 30));
+    // status: sees the last delivery, and follows new attempts.
+    app.on_key(key(KeyCode::Tab));
+    press(&mut app, "/status:5xx");
+    app.on_key(key(KeyCode::Enter));
+    assert_eq!(app.view, vec![0]);
+    let fixed = Outcome::Response {
+        status: 200,
+        headers: vec![],
+        body: Bytes::new(),
+        truncated: false,
+    };
+    app.on_attempt(attempt(&first, AttemptKind::Replay, fixed));
+    assert!(app.view.is_empty(), "fixed: no longer a 5xx");
 }
 
 #[test]

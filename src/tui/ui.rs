@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Focus, TABS};
+use super::app::{App, Focus, Prompt, TABS};
 use super::detail::verdict_style;
 use super::keymap::KEYMAP;
 use crate::headless::verdict_symbol;
@@ -205,12 +205,14 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
             if row.marks.late {
                 event.push_str(" late");
             }
-            let delivery = match row.marks.delivery {
-                Some(status) => Cell::from(status.to_string()).style(match status {
+            let delivery = match (row.marks.delivery, store.attempts(row.id).is_empty()) {
+                (Some(status), _) => Cell::from(status.to_string()).style(match status {
                     200..=299 => Style::new().fg(Color::Green),
                     _ => Style::new().fg(Color::Red),
                 }),
-                None => Cell::from("—").style(DIM),
+                // Attempted, but no answer: refused, timed out, reset.
+                (None, false) => Cell::from("✗").style(Style::new().fg(Color::Red)),
+                (None, true) => Cell::from("—").style(DIM),
             };
             let time = row.received_at.with_timezone(&Local);
             let signature = match verdict {
@@ -338,7 +340,11 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
 
 fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
     let line = if let Some(editor) = &app.editor {
-        let mut spans = vec![Span::styled("/", Style::new().fg(Color::Cyan).bold())];
+        let prefix = match editor.purpose {
+            Prompt::Filter => "/",
+            Prompt::Target(_) => "replay to: ",
+        };
+        let mut spans = vec![Span::styled(prefix, Style::new().fg(Color::Cyan).bold())];
         let chars: Vec<char> = editor.text.chars().collect();
         let error_at = app
             .filter_error
@@ -358,6 +364,9 @@ fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
             spans.push(Span::styled(" ", Style::new().add_modifier(Modifier::REVERSED)));
         }
         match (&app.filter_error, &app.message) {
+            _ if editor.purpose != Prompt::Filter => {
+                spans.push(Span::styled("  Enter sends, Esc cancels", DIM));
+            }
             (Some(err), _) => spans.push(Span::styled(format!("  {err}"), Style::new().fg(Color::Red))),
             (None, Some(pending)) if editor.text != app.filter_text => spans.push(Span::styled(
                 format!("  {}", sanitize::line(pending)),

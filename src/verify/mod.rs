@@ -333,6 +333,39 @@ pub fn sign(
     }
 }
 
+/// Signs a request the way its sender would, in place: computes the signature headers of
+/// `scheme` at `now` (Unix seconds) with a fresh message id, replaces any headers of the same
+/// names where they stand (a re-signed replay keeps its header order) and appends the others.
+/// `send` signs its samples with this and `replay --resign` re-signs captures with it.
+pub fn sign_headers(
+    scheme: &Scheme,
+    method: &str,
+    path: &str,
+    headers: &mut Vec<Header>,
+    body: &[u8],
+    key: &SigningKey,
+    now: i64,
+) -> Result<(), String> {
+    let id = format!("msg_{}", crate::capture::CaptureId::generate());
+    let request = Request {
+        method,
+        path,
+        headers: headers.as_slice(),
+        body,
+    };
+    let signature = sign(scheme, &request, key, now, &id)?;
+    for fresh in signature {
+        match headers
+            .iter_mut()
+            .find(|h| h.name.eq_ignore_ascii_case(&fresh.name))
+        {
+            Some(old) => old.value = fresh.value,
+            None => headers.push(fresh),
+        }
+    }
+    Ok(())
+}
+
 /// Runs every scheme over signature headers and a body cut from `data`: the body of the fuzz
 /// target `signature_headers` and of the no-panic test. Bytes before the first `0xff` are the
 /// signature headers' value, up to the second the timestamp and id headers', the rest the body.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
-use hookscope::capture::Capture;
+use hookscope::capture::{Attempt, Capture};
 use hookscope::codec::Record;
 use hookscope::journal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -141,15 +141,46 @@ impl Drop for Listener {
 
 /// Every capture in a journal file, asserting that no line had to be skipped.
 pub fn captures_in(path: &Path) -> Vec<Capture> {
-    let loaded = journal::load(path).expect("read journal");
-    assert!(loaded.problems.is_empty(), "skipped lines: {:?}", loaded.problems);
-    loaded
-        .entries
+    records_in(path)
         .into_iter()
-        .map(|entry| match entry.record {
-            Record::Capture(capture) => capture,
+        .filter_map(|record| match record {
+            Record::Capture(capture) => Some(capture),
+            Record::Attempt(_) => None,
         })
         .collect()
+}
+
+/// Every delivery attempt in a journal file, asserting that no line had to be skipped.
+pub fn attempts_in(path: &Path) -> Vec<Attempt> {
+    records_in(path)
+        .into_iter()
+        .filter_map(|record| match record {
+            Record::Attempt(attempt) => Some(attempt),
+            Record::Capture(_) => None,
+        })
+        .collect()
+}
+
+/// Every record in a journal file, asserting that no line had to be skipped.
+pub fn records_in(path: &Path) -> Vec<Record> {
+    let loaded = journal::load(path).expect("read journal");
+    assert!(loaded.problems.is_empty(), "skipped lines: {:?}", loaded.problems);
+    loaded.entries.into_iter().map(|entry| entry.record).collect()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics with `what` after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A response as read off the wire.
@@ -233,4 +264,174 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+/// A request as the local app received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The method.
+    pub method: String,
+    /// Path and query as requested.
+    pub target: String,
+    /// Headers in the order hyper hands them over (names lowercased).
+    pub headers: Vec<(String, Vec<u8>)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+    /// When the request head arrived.
+    pub at: std::time::Instant,
+}
+
+impl Seen {
+    /// The first value of header `name`, as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+    }
+}
+
+/// What the local app answers: status and how long it waits first.
+pub type Answer = Arc<dyn Fn(&Seen, usize) -> (u16, Duration) + Send + Sync>;
+
+/// A local app under development: a hyper server on its own thread and runtime that records
+/// every request and answers as told.
+pub struct LocalApp {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl LocalApp {
+    /// An app on a free port answering 200 `{"received":true}` to everything.
+    pub fn start() -> Self {
+        Self::start_on(
+            "127.0.0.1:0".parse().expect("address"),
+            Arc::new(|_, _| (200, Duration::ZERO)),
+        )
+    }
+
+    /// An app on `addr` (port 0: a free one) answering with `answer`.
+    pub fn start_on(addr: SocketAddr, answer: Answer) -> Self {
+        let listener = std::net::TcpListener::bind(addr).expect("bind the local app");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("local addr");
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let log = seen.clone();
+        let thread = thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                loop {
+                    let stream = tokio::select! {
+                        _ = &mut stopped => return,
+                        accepted = listener.accept() => match accepted {
+                            Ok((stream, _)) => stream,
+                            Err(_) => continue,
+                        },
+                    };
+                    let (log, answer) = (log.clone(), answer.clone());
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(
+                            move |request: hyper::Request<hyper::body::Incoming>| {
+                                let (log, answer) = (log.clone(), answer.clone());
+                                async move {
+                                    Ok::<_, std::convert::Infallible>(serve(request, &log, &answer).await)
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Self {
+            addr,
+            seen,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// The app's base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+async fn serve(
+    request: hyper::Request<hyper::body::Incoming>,
+    log: &Mutex<Vec<Seen>>,
+    answer: &Answer,
+) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    use http_body_util::BodyExt;
+    let at = std::time::Instant::now();
+    let (head, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let seen = Seen {
+        method: head.method.to_string(),
+        target: head
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: head
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+        body,
+        at,
+    };
+    let index = {
+        let mut log = log.lock().expect("lock");
+        log.push(seen.clone());
+        log.len() - 1
+    };
+    let (status, delay) = answer(&seen, index);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("x-app", "test")
+        .body(http_body_util::Full::new(bytes::Bytes::from(format!(
+            "{{\"received\":{index}}}"
+        ))))
+        .expect("response")
+}
+
+impl Drop for LocalApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A port that was free a moment ago (for an app that is down, then comes up there).
+pub fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
 }

@@ -1,0 +1,127 @@
+//! Replays from the inspector: a capture as it came, re-signed, or with a body edited in
+//! `$EDITOR`, delivered once through a forwarder and journaled through the hub, so the attempt
+//! comes back to the view (the list's App column, the Deliveries tab) like any other.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::analysis::Analyzer;
+use crate::attempt::AttemptKind;
+use crate::capture::Capture;
+use crate::forward::{ForwardConfig, Forwarder};
+use crate::hub::Hub;
+use crate::replay;
+
+use super::app::ReplayMode;
+
+/// Starts replays; one forwarder per target, made on first use.
+pub struct Replayer {
+    hub: Hub,
+    analyzer: Arc<Analyzer>,
+    /// `listen --forward`'s settings (exact, preserve-host, timeout) for its own target.
+    configured: Option<ForwardConfig>,
+    forwarders: HashMap<String, Forwarder>,
+}
+
+impl Replayer {
+    /// Replays journaled through `hub`, re-signed with `analyzer`'s keys; `configured` is the
+    /// forwarding configuration of `listen --forward`, if any.
+    pub fn new(hub: Hub, analyzer: Arc<Analyzer>, configured: Option<ForwardConfig>) -> Self {
+        Self {
+            hub,
+            analyzer,
+            configured,
+            forwarders: HashMap::new(),
+        }
+    }
+
+    fn forwarder(&mut self, target: &str) -> anyhow::Result<Forwarder> {
+        if let Some(forwarder) = self.forwarders.get(target) {
+            return Ok(forwarder.clone());
+        }
+        let config = match &self.configured {
+            Some(config) if config.target == target => config.clone(),
+            _ => ForwardConfig::new(target),
+        };
+        let forwarder = Forwarder::new(config, self.analyzer.catalog())?;
+        self.forwarders.insert(target.to_owned(), forwarder.clone());
+        Ok(forwarder)
+    }
+
+    /// Prepares the request (re-signing it, or putting `edited` in as its body) and starts its
+    /// delivery in the background. Returns the line for the status bar.
+    pub fn start(
+        &mut self,
+        capture: &Capture,
+        mode: ReplayMode,
+        target: &str,
+        edited: Option<Bytes>,
+    ) -> String {
+        let forwarder = match self.forwarder(target) {
+            Ok(forwarder) => forwarder,
+            Err(err) => return format!("cannot replay to {target}: {err:#}"),
+        };
+        let now = chrono::Utc::now();
+        let (request, kind, note) = match (mode, edited) {
+            (ReplayMode::AsIs, _) => (capture.clone(), AttemptKind::Replay, String::new()),
+            (ReplayMode::Resigned, _) => match replay::resign(capture, &self.analyzer, now) {
+                Ok(request) => (request, AttemptKind::Resigned, String::new()),
+                Err(err) => return format!("not replayed: cannot re-sign: {err}"),
+            },
+            (ReplayMode::Edited, None) => return "not replayed: the edited body could not be read".into(),
+            (ReplayMode::Edited, Some(body)) => {
+                let edited = replay::with_body(capture, body);
+                match replay::resign(&edited, &self.analyzer, now) {
+                    Ok(request) => (request, AttemptKind::Edited, String::new()),
+                    // Sending an edit with its old signature is still worth it (how does the app
+                    // react to a bad one?), but say so.
+                    Err(err) => (edited, AttemptKind::Edited, format!(" (not re-signed: {err})")),
+                }
+            }
+        };
+        let hub = self.hub.clone();
+        tokio::spawn(async move {
+            let attempt = forwarder.send_once(&request, kind).await;
+            if let Err(err) = hub.record_attempt(attempt).await {
+                tracing::warn!(%err, "cannot journal a replay's attempt");
+            }
+        });
+        format!("{} to {target}…{note}", kind.name())
+    }
+}
+
+/// Opens `capture`'s body in `$VISUAL`, `$EDITOR` or `vi` and returns it as saved. The caller
+/// has handed the terminal over (left raw mode and the alternate screen).
+pub fn edit_body(capture: &Capture) -> std::io::Result<Bytes> {
+    let extension = match capture.content_type().as_deref() {
+        Some(t) if t.contains("json") => "json",
+        _ => "txt",
+    };
+    let path = std::env::temp_dir().join(format!("hookscope-edit-{}.{extension}", capture.id));
+    std::fs::write(&path, &capture.body)?;
+    // An empty variable is as good as unset (`VISUAL= hookscope listen`).
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "vi".into());
+    // `code --wait`, `emacsclient -t`: the editor may come with arguments.
+    let mut words = editor.split_whitespace();
+    let program = words.next().unwrap_or("vi");
+    let status = std::process::Command::new(program)
+        .args(words)
+        .arg(&path)
+        .status();
+    let body = match status {
+        Ok(status) if status.success() => std::fs::read(&path).map(Bytes::from),
+        Ok(status) => Err(std::io::Error::other(format!("{editor} exited with {status}"))),
+        Err(err) => Err(std::io::Error::new(
+            err.kind(),
+            format!("cannot run {editor}: {err}"),
+        )),
+    };
+    let _ = std::fs::remove_file(&path);
+    body
+}

@@ -1,0 +1,277 @@
+//! `listen --forward`: every capture delivered to a real local app (a hyper server in the test),
+//! each attempt journaled; the app being slow, failing or down is shown and never fatal.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Listener, LocalApp, attempts_in, free_port, noise, post, send_raw, wait_for};
+use hookscope::capture::{Attempt, AttemptKind, Outcome};
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Waits until the listener's journal holds `n` attempts.
+fn attempts(listener: &Listener, n: usize) -> Vec<Attempt> {
+    wait_for(&format!("{n} attempts"), PATIENCE, || {
+        let attempts = attempts_in(&listener.journal);
+        (attempts.len() >= n).then_some(attempts)
+    })
+}
+
+#[tokio::test]
+async fn deliveries_are_byte_identical_with_joined_paths_and_no_hop_by_hop_headers() {
+    let app = LocalApp::start();
+    let base = format!("{}/api", app.url());
+    let mut listener = Listener::start(&["--headless", "--forward", &base]);
+    let body = noise(70_000, 5);
+    let request = post(
+        "/hooks/dolby?a=1&b=%20",
+        &[
+            ("X-Second", "2"),
+            ("Connection", "keep-alive, X-Private"),
+            ("X-Private", "hop"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-First", "1"),
+            ("X-Second-Again", "3"),
+        ],
+        &body,
+    );
+    let response = send_raw(listener.addr, &request).await.expect("send");
+    assert_eq!(response.status, 200);
+    // The same request chunked: the body still arrives byte for byte, with a length of its own.
+    let chunked = b"POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\n\x00\xff\r\n0\r\n\r\n";
+    assert_eq!(send_raw(listener.addr, chunked).await.expect("send").status, 200);
+
+    let attempts = attempts(&listener, 2);
+    let captures = listener.captures();
+    for attempt in &attempts {
+        assert_eq!((attempt.kind, attempt.number), (AttemptKind::Forward, 1));
+        assert!(captures.iter().any(|c| c.id == attempt.capture));
+        match &attempt.outcome {
+            Outcome::Response {
+                status,
+                headers,
+                body,
+                truncated,
+            } => {
+                assert_eq!(*status, 200);
+                assert!(headers.iter().any(|h| h.name == "x-app"), "{headers:?}");
+                assert!(body.starts_with(b"{\"received\":"), "{body:?}");
+                assert!(!truncated);
+            }
+            Outcome::Failed(error) => panic!("delivery failed: {error}"),
+        }
+    }
+    let targets: Vec<&str> = attempts.iter().map(|a| a.target.as_str()).collect();
+    assert!(
+        targets.contains(&format!("{base}/hooks/dolby?a=1&b=%20").as_str()),
+        "{targets:?}"
+    );
+
+    let seen = app.seen();
+    assert_eq!(seen.len(), 2);
+    let hook = seen
+        .iter()
+        .find(|s| s.target.starts_with("/api/hooks"))
+        .expect("the hook");
+    assert_eq!(hook.target, "/api/hooks/dolby?a=1&b=%20");
+    assert_eq!(hook.method, "POST");
+    assert!(hook.body == body, "body changed on the way");
+    let names: Vec<&str> = hook.headers.iter().map(|(n, _)| n.as_str()).collect();
+    for hop in ["connection", "keep-alive", "x-private", "transfer-encoding"] {
+        assert!(!names.contains(&hop), "{hop} was forwarded: {names:?}");
+    }
+    let position = |name: &str| names.iter().position(|n| *n == name);
+    assert!(
+        position("x-second") < position("x-first"),
+        "order kept: {names:?}"
+    );
+    assert!(
+        position("x-first") < position("x-second-again"),
+        "order kept: {names:?}"
+    );
+    assert_eq!(
+        hook.header("host"),
+        Some(app.addr.to_string()),
+        "the target's Host"
+    );
+    assert_eq!(hook.header("content-length"), Some(body.len().to_string()));
+    let chunked = seen
+        .iter()
+        .find(|s| s.target == "/api/chunked")
+        .expect("the chunked one");
+    assert_eq!(chunked.body, b"abc\x00\xff");
+
+    let (status, stdout, stderr) = listener.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("  → 200 "), "{stdout}");
+    assert!(stderr.contains("forwarded 2 captures (2 attempts)"), "{stderr}");
+    // `log` shows the attempts under their captures.
+    let log = common::binary()
+        .arg("log")
+        .arg(&listener.journal)
+        .output()
+        .expect("log");
+    assert!(String::from_utf8_lossy(&log.stdout).matches("  → 200 ").count() == 2);
+}
+
+#[tokio::test]
+async fn forward_exact_and_preserve_host() {
+    let app = LocalApp::start();
+    let target = format!("{}/only/here", app.url());
+    let listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &target,
+        "--forward-exact",
+        "--preserve-host",
+    ]);
+    send_raw(listener.addr, &post("/hooks?x=1", &[], b"{}"))
+        .await
+        .expect("send");
+    let attempts = attempts(&listener, 1);
+    assert_eq!(attempts[0].target, target);
+    let seen = app.seen();
+    assert_eq!(seen[0].target, "/only/here");
+    assert_eq!(
+        seen[0].header("host").as_deref(),
+        Some("test"),
+        "the captured Host"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_app_times_out_and_capture_goes_on() {
+    let slow: common::Answer = Arc::new(|seen, _| match seen.target.as_str() {
+        "/slow" => (200, Duration::from_secs(5)),
+        _ => (200, Duration::ZERO),
+    });
+    let app = LocalApp::start_on("127.0.0.1:0".parse().expect("addr"), slow);
+    let listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &app.url(),
+        "--forward-timeout",
+        "300ms",
+    ]);
+    let response = send_raw(listener.addr, &post("/slow", &[], b"1"))
+        .await
+        .expect("send");
+    assert_eq!(
+        response.status, 200,
+        "the sender is answered at once, whatever the app does"
+    );
+    send_raw(listener.addr, &post("/fast", &[], b"2"))
+        .await
+        .expect("send");
+    let attempts = attempts(&listener, 2);
+    let slow = attempts
+        .iter()
+        .find(|a| a.target.ends_with("/slow"))
+        .expect("slow attempt");
+    assert_eq!(slow.outcome, Outcome::Failed("timed out after 300ms".into()));
+    assert!(slow.latency >= Duration::from_millis(290), "{:?}", slow.latency);
+    let fast = attempts
+        .iter()
+        .find(|a| a.target.ends_with("/fast"))
+        .expect("fast attempt");
+    assert_eq!(fast.status(), Some(200));
+}
+
+#[tokio::test]
+async fn retries_are_counted_and_spaced_as_the_policy_says() {
+    // 503, 503, then 200 for /flaky; 404 always for /missing.
+    let flaky = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = flaky.clone();
+    let answer: common::Answer = Arc::new(move |seen, _| match seen.target.as_str() {
+        "/missing" => (404, Duration::ZERO),
+        _ => match count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 1 => (503, Duration::ZERO),
+            _ => (200, Duration::ZERO),
+        },
+    });
+    let app = LocalApp::start_on("127.0.0.1:0".parse().expect("addr"), answer);
+    let listener = Listener::start(&["--headless", "--forward", &app.url(), "--retry", "fixed:3x200ms"]);
+    send_raw(listener.addr, &post("/flaky", &[], b"{}"))
+        .await
+        .expect("send");
+    let flaky_attempts = attempts(&listener, 3);
+    assert_eq!(
+        flaky_attempts.len(),
+        3,
+        "stops at the first 2xx: {flaky_attempts:?}"
+    );
+    let numbers: Vec<u32> = flaky_attempts.iter().map(|a| a.number).collect();
+    assert_eq!(numbers, [1, 2, 3]);
+    let statuses: Vec<Option<u16>> = flaky_attempts.iter().map(Attempt::status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
+    for pair in flaky_attempts.windows(2) {
+        let gap = (pair[1].started_at - pair[0].started_at)
+            .to_std()
+            .expect("ordered");
+        assert!(
+            gap >= Duration::from_millis(190),
+            "retries 200 ms apart, got {gap:?}"
+        );
+    }
+    let seen = app.seen();
+    assert!(seen[2].at.duration_since(seen[1].at) >= Duration::from_millis(190));
+
+    // A 4xx is the app saying the request is wrong: not retried.
+    send_raw(listener.addr, &post("/missing", &[], b"{}"))
+        .await
+        .expect("send");
+    let all = attempts(&listener, 4);
+    let missing: Vec<&Attempt> = all.iter().filter(|a| a.target.ends_with("/missing")).collect();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].status(), Some(404));
+}
+
+#[tokio::test]
+async fn an_app_that_is_down_then_comes_up_loses_nothing() {
+    let addr = free_port();
+    let url = format!("http://{addr}");
+    let mut listener = Listener::start(&["--headless", "--forward", &url, "--retry", "fixed:10x300ms"]);
+    let response = send_raw(listener.addr, &post("/first", &[], b"{\"n\":1}"))
+        .await
+        .expect("send");
+    assert_eq!(response.status, 200, "captured even though the app is down");
+    let refused = attempts(&listener, 1);
+    assert_eq!(refused[0].outcome, Outcome::Failed("connection refused".into()));
+
+    // The developer starts the app; the retries reach it.
+    let app = LocalApp::start_on(addr, Arc::new(|_, _| (200, Duration::ZERO)));
+    let delivered = wait_for("a delivered retry", PATIENCE, || {
+        let attempts = attempts_in(&listener.journal);
+        attempts
+            .iter()
+            .any(|a| a.status() == Some(200))
+            .then_some(attempts)
+    });
+    let last = delivered.last().expect("an attempt");
+    assert!(last.number >= 2, "{delivered:?}");
+    assert!(
+        delivered[..delivered.len() - 1]
+            .iter()
+            .all(|a| a.status().is_none())
+    );
+    assert_eq!(app.seen()[0].body, b"{\"n\":1}");
+
+    // Down again: shown, not fatal.
+    drop(app);
+    let response = send_raw(listener.addr, &post("/second", &[], b"{\"n\":2}"))
+        .await
+        .expect("send");
+    assert_eq!(response.status, 200);
+    wait_for("a refused attempt for /second", PATIENCE, || {
+        attempts_in(&listener.journal)
+            .iter()
+            .any(|a| a.target.ends_with("/second") && a.status().is_none())
+            .then_some(())
+    });
+    let (status, stdout, stderr) = listener.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.contains("  ✗ connection refused"), "{stdout}");
+    assert_eq!(listener.captures().len(), 2, "nothing captured is lost");
+}

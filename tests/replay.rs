@@ -1,0 +1,246 @@
+//! `hookscope replay`: saved captures delivered again, as captured or re-signed, with a summary
+//! and an exit status; every attempt appended to the journal.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use common::{Listener, LocalApp, attempts_in, binary, captures_in};
+use hookscope::capture::{AttemptKind, Capture, CaptureId, Derived, Header, Via};
+use hookscope::provider::Catalog;
+use hookscope::{codec, config, sample, verify};
+
+const SECRETS: [(&str, &str); 3] = [
+    ("optiview", "dolby_sec_test"),
+    ("stripe", "whsec_stripe_test"),
+    ("standard-webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+];
+
+fn capture(path: &str, headers: Vec<Header>, body: Bytes, at: chrono::DateTime<Utc>) -> Capture {
+    Capture {
+        id: CaptureId::generate(),
+        received_at: at,
+        remote_addr: "203.0.113.7:443".into(),
+        via: Via::Direct,
+        method: "POST".into(),
+        path: path.into(),
+        query: None,
+        version: "HTTP/1.1".into(),
+        headers,
+        body,
+        status: 200,
+        note: None,
+        derived: Derived::default(),
+    }
+}
+
+/// A journal of one event per provider, each signed correctly an hour ago.
+fn hour_old_signed_journal(dir: &Path) -> PathBuf {
+    let catalog = Catalog::builtin();
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    let mut lines = Vec::new();
+    for (provider, secret) in SECRETS {
+        let profile = catalog.get(provider).expect("profile");
+        let rendered = sample::render(&profile.samples[0], hour_ago, &[]).expect("renders");
+        let mut headers = rendered.headers;
+        let key = config::signing_key(profile, secret).expect("key");
+        let path = format!("/hooks/{provider}");
+        verify::sign_headers(
+            &profile.scheme,
+            "POST",
+            &path,
+            &mut headers,
+            &rendered.body,
+            &key,
+            hour_ago.timestamp(),
+        )
+        .expect("signs");
+        lines.extend(codec::encode_capture(&capture(
+            &path,
+            headers,
+            rendered.body,
+            hour_ago,
+        )));
+    }
+    let file = dir.join("old.jsonl");
+    std::fs::write(&file, lines).expect("write journal");
+    file
+}
+
+fn replay(file: &Path, to: &str, extra: &[&str]) -> (bool, String) {
+    let output = binary()
+        .arg("replay")
+        .arg(file)
+        .args(["--to", to])
+        .args(extra)
+        .output()
+        .expect("run replay");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn verdicts(captures: &[Capture]) -> Vec<(String, String)> {
+    let mut verdicts: Vec<(String, String)> = captures
+        .iter()
+        .map(|c| {
+            (
+                c.derived.provider.clone().unwrap_or_default(),
+                c.derived.verdict.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    verdicts.sort();
+    verdicts
+}
+
+#[test]
+fn a_resigned_replay_of_a_stale_event_verifies_and_a_plain_one_is_stale() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = hour_old_signed_journal(dir.path());
+    let secret_flags: Vec<String> = SECRETS.iter().map(|(p, s)| format!("{p}={s}")).collect();
+    let mut receiver_args = vec!["--headless"];
+    for flag in &secret_flags {
+        receiver_args.extend(["--secret", flag.as_str()]);
+    }
+    // The receiver is hookscope itself, verifying with the secrets as the real app would.
+    let plain_receiver = Listener::start(&receiver_args);
+    let (ok, stderr) = replay(&file, &format!("http://{}", plain_receiver.addr), &[]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 3 captures"), "{stderr}");
+    let expected = |verdict: &str| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = SECRETS
+            .iter()
+            .map(|(p, _)| (p.to_string(), verdict.to_string()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(verdicts(&plain_receiver.captures()), expected("stale"));
+
+    let resigned_receiver = Listener::start(&receiver_args);
+    let mut args = vec!["--resign"];
+    for flag in &secret_flags {
+        args.extend(["--secret", flag.as_str()]);
+    }
+    let (ok, stderr) = replay(&file, &format!("http://{}", resigned_receiver.addr), &args);
+    assert!(ok, "{stderr}");
+    let received = resigned_receiver.captures();
+    assert_eq!(verdicts(&received), expected("valid"));
+    // The bodies are the captured ones, byte for byte.
+    let originals = captures_in(&file);
+    for original in &originals {
+        assert!(
+            received
+                .iter()
+                .any(|r| r.body == original.body && r.path == original.path)
+        );
+    }
+
+    // Both replays are in the replayed journal, against the captures they delivered.
+    let attempts = attempts_in(&file);
+    let kinds: Vec<AttemptKind> = attempts.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| **k == AttemptKind::Replay).count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == AttemptKind::Resigned).count(), 3);
+    assert!(
+        attempts
+            .iter()
+            .all(|a| originals.iter().any(|c| c.id == a.capture))
+    );
+    assert!(attempts.iter().all(|a| a.status() == Some(200)));
+}
+
+#[test]
+fn resigning_without_a_secret_fails_before_sending_anything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = hour_old_signed_journal(dir.path());
+    let app = LocalApp::start();
+    let (ok, stderr) = replay(&file, &app.url(), &["--resign"]);
+    assert!(!ok);
+    assert!(stderr.contains("no secret configured for"), "{stderr}");
+    assert!(app.seen().is_empty());
+}
+
+/// A journal of captures to `/ok/N` and `/fail/N`, in that order.
+fn plain_journal(dir: &Path, paths: &[&str]) -> PathBuf {
+    let mut lines = Vec::new();
+    for path in paths {
+        let body = Bytes::from(format!("{{\"path\":\"{path}\"}}"));
+        lines.extend(codec::encode_capture(&capture(path, vec![], body, Utc::now())));
+    }
+    let file = dir.join("plain.jsonl");
+    std::fs::write(&file, lines).expect("write journal");
+    file
+}
+
+fn ok_or_fail() -> LocalApp {
+    LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(|seen, _| match seen.target.starts_with("/fail") {
+            true => (500, Duration::ZERO),
+            false => (200, Duration::ZERO),
+        }),
+    )
+}
+
+#[test]
+fn the_summary_counts_statuses_and_failures_set_the_exit_status() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = plain_journal(dir.path(), &["/ok/1", "/fail/1", "/ok/2"]);
+    let app = ok_or_fail();
+    let (ok, stderr) = replay(&file, &app.url(), &[]);
+    assert!(!ok, "a failed delivery fails the command");
+    assert!(stderr.contains("replayed 3 captures"), "{stderr}");
+    assert!(
+        stderr.contains("2 × 200, 1 × 500; 1 failed; latency p50"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 of 3 deliveries failed"), "{stderr}");
+    assert!(!stderr.contains('\r'), "no progress bar in a pipe: {stderr:?}");
+
+    let (ok, stderr) = replay(&file, &app.url(), &["--allow-failures"]);
+    assert!(ok, "{stderr}");
+
+    // The filter sees each capture's last delivery: only the failed one is replayed.
+    let (ok, stderr) = replay(
+        &file,
+        &format!("{}/v2", app.url()),
+        &["--filter", "status:5xx", "--allow-failures"],
+    );
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("replayed 1 capture "), "{stderr}");
+    assert_eq!(
+        app.seen().last().map(|s| s.target.clone()).as_deref(),
+        Some("/v2/fail/1")
+    );
+
+    // Nothing to do is not an error.
+    let (ok, stderr) = replay(&file, &app.url(), &["--filter", "path:/nowhere"]);
+    assert!(ok && stderr.contains("nothing to replay"), "{stderr}");
+}
+
+#[test]
+fn in_order_replays_one_at_a_time_in_journal_order_at_the_rate_asked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = ["/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6"];
+    let file = plain_journal(dir.path(), &paths);
+    let app = ok_or_fail();
+    let started = Instant::now();
+    let (ok, stderr) = replay(&file, &app.url(), &["--in-order", "--rate", "10"]);
+    assert!(ok, "{stderr}");
+    let seen: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(seen, paths);
+    // Six requests at 10/s: the first at once, then 100 ms apart.
+    assert!(
+        started.elapsed() >= Duration::from_millis(480),
+        "{:?}",
+        started.elapsed()
+    );
+    let at: Vec<Instant> = app.seen().into_iter().map(|s| s.at).collect();
+    assert!(at[5].duration_since(at[0]) >= Duration::from_millis(480));
+}
