@@ -522,11 +522,11 @@ impl App {
         let mut view = self.store.select(self.cleared, &self.filter);
         view.retain(|&i| (i as usize) < end);
         self.view = view;
-        let position = match (self.follow, keep) {
-            (true, _) | (false, None) => self.view.len().checked_sub(1).filter(|_| self.follow),
-            (false, Some(row)) => self.view.binary_search(&(row as u32)).ok(),
+        let position = match self.follow {
+            true => self.view.len().checked_sub(1),
+            false => keep.and_then(|row| self.view.binary_search(&(row as u32)).ok()),
         };
-        self.select(position.or(if self.view.is_empty() { None } else { Some(0) }));
+        self.select(position.or_else(|| (!self.view.is_empty()).then_some(0)));
     }
 
     fn cycle(&mut self, step: isize) {
@@ -578,9 +578,14 @@ impl App {
         self.scroll = to as u16;
     }
 
+    /// The scroll at which the tab's last line is at the bottom of the pane.
     fn max_scroll(&self) -> u16 {
         let lines = self.detail.as_ref().map_or(0, |d| d.lines(self.tab).len());
-        lines.saturating_sub(1).min(u16::MAX as usize) as u16
+        // The pane's border and tab line take three rows.
+        let height = ui::areas(self.size, self)
+            .detail
+            .map_or(1, |d| d.height.saturating_sub(3).max(1));
+        lines.saturating_sub(height as usize).min(u16::MAX as usize) as u16
     }
 
     /// How many rows a page is: the list's height.
@@ -594,9 +599,9 @@ impl App {
     }
 
     fn select(&mut self, position: Option<usize>) {
-        let changed = self.selected != position
-            || self.detail.as_ref().map(|d| d.row)
-                != position.and_then(|p| self.view.get(p)).map(|&r| r as usize);
+        // The detail is worked out again only when the selected capture changes, not its place.
+        let row = position.and_then(|p| self.view.get(p)).map(|&r| r as usize);
+        let changed = self.detail.as_ref().map(|d| d.row) != row;
         self.selected = position;
         self.keep_selection_visible();
         if changed {

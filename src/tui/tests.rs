@@ -480,3 +480,33 @@ fn a_saved_journal_reads_bodies_back_and_searches_them_on_enter() {
     press(&mut app, "3");
     assert!(draw(&mut app, 100, 16).contains("No provider recognised"));
 }
+
+#[test]
+fn the_detail_scrolls_by_line_and_stops_at_the_end() {
+    let mut app = app(true);
+    let body: String = (0..100).map(|n| format!("line {n:03}\n")).collect();
+    app.on_capture(capture(
+        1,
+        "/long",
+        vec![Header::new("Content-Type", "text/plain")],
+        body.as_bytes(),
+    ));
+    press(&mut app, "1");
+    for _ in 0..10 {
+        press(&mut app, "j");
+    }
+    let screen = draw(&mut app, 100, 30);
+    // Two lines (the request line and a blank) come before the body.
+    assert!(
+        screen.contains("line 008") && !screen.contains("line 007"),
+        "{screen}"
+    );
+    press(&mut app, "G");
+    let screen = draw(&mut app, 100, 30);
+    assert!(
+        screen.contains("line 099") && screen.contains("line 086") && !screen.contains("line 085"),
+        "a full last page: {screen}"
+    );
+    press(&mut app, "g");
+    assert_eq!(app.scroll, 0);
+}

@@ -333,9 +333,16 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
         );
         return;
     };
-    let lines = detail.lines(app.tab).to_vec();
-    let wrap = Wrap { trim: false };
-    frame.render_widget(Paragraph::new(lines).wrap(wrap).scroll((app.scroll, 0)), body);
+    // The scroll counts the tab's lines (not wrapped rows), so only the lines that can show are
+    // handed over: a frame costs the same for a 5,000-line body as for a short one.
+    let shown: Vec<Line> = detail
+        .lines(app.tab)
+        .iter()
+        .skip(app.scroll as usize)
+        .take(body.height as usize)
+        .cloned()
+        .collect();
+    frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), body);
 }
 
 fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
