@@ -1,0 +1,368 @@
+//! End-to-end tests of the tunnel: the real `hookscope relay` and `hookscope listen --relay`
+//! binaries and a local app, over loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use common::{Listener, LocalApp, binary, noise, post, send_raw, wait_for};
+use hookscope::capture::{Capture, Via};
+use hookscope::codec::Record;
+
+/// A running `hookscope relay`.
+struct Relay {
+    addr: SocketAddr,
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Relay {
+    fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = binary()
+            .args(["relay", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the relay");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready, address) = mpsc::channel();
+        let lines = child.stderr.take().expect("piped stderr");
+        let seen = stderr.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(lines).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = ready.send(rest.split(',').next().unwrap_or_default().to_owned());
+                }
+                seen.lock().expect("lock").push(line);
+            }
+        });
+        let addr = address
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the relay did not start: {:?}", stderr.lock()));
+        Self {
+            addr: addr.parse().expect("address"),
+            child,
+            stderr,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = &self.stderr;
+    }
+}
+
+/// Creates a token for `channel` with the real command and returns it.
+fn create_token(data_dir: &Path, channel: &str) -> String {
+    let output = binary()
+        .args(["relay", "token", "create", "--channel", channel, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+    let stored = std::fs::read_to_string(data_dir.join("tokens")).expect("token file");
+    assert!(!stored.contains(&token), "the token itself is never stored");
+    token
+}
+
+/// Starts a client of `relay` on `channel`, journaling to `journal`.
+fn client(journal: &Path, relay: &str, channel: &str, token: &str, extra: &[&str]) -> Listener {
+    let mut args = vec![
+        "--headless",
+        "--relay",
+        relay,
+        "--channel",
+        channel,
+        "--token",
+        token,
+    ];
+    args.extend_from_slice(extra);
+    Listener::start_with_journal(journal, &args)
+}
+
+fn wait_connected(client: &Listener) {
+    wait_for("the tunnel to connect", Duration::from_secs(20), || {
+        client.stderr_text().contains("relay: connected").then_some(())
+    });
+}
+
+/// The captures journaled so far, tolerating a line being written at this moment.
+fn journaled(path: &Path) -> Vec<Capture> {
+    let Ok(loaded) = hookscope::journal::load(path) else {
+        return Vec::new();
+    };
+    loaded
+        .entries
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Capture(c) => Some(c),
+            Record::Attempt(_) => None,
+        })
+        .collect()
+}
+
+fn wait_captures(path: &Path, count: usize) -> Vec<Capture> {
+    wait_for(
+        &format!("{count} captures in {}", path.display()),
+        Duration::from_secs(60),
+        || {
+            let captures = journaled(path);
+            (captures.len() >= count).then_some(captures)
+        },
+    )
+}
+
+/// The body of request number `n`: binary noise for odd, JSON text for even numbers.
+fn body(n: usize) -> Vec<u8> {
+    match n % 2 {
+        1 => noise(1000 + n % 300, n as u64),
+        _ => format!("{{\"n\":{n},\"text\":\"caf\u{e9} \u{1F3A5}\"}}").into_bytes(),
+    }
+}
+
+async fn send(relay: SocketAddr, channel: &str, n: usize) -> u16 {
+    let request = post(
+        &format!("/c/{channel}/hooks/{n}?n={n}"),
+        &[("X-Seq", &n.to_string())],
+        &body(n),
+    );
+    send_raw(relay, &request).await.expect("relay answers").status
+}
+
+/// Asserts `captures` are exactly requests `range`, in order, bodies byte-identical.
+fn assert_exactly(captures: &[Capture], range: std::ops::Range<usize>, channel: &str) {
+    let paths: Vec<&str> = captures.iter().map(|c| c.path.as_str()).collect();
+    let expected: Vec<String> = range.clone().map(|n| format!("/hooks/{n}")).collect();
+    assert_eq!(paths, expected, "every request once, in order");
+    for (capture, n) in captures.iter().zip(range) {
+        assert!(capture.body[..] == body(n)[..], "body of request {n} changed");
+        assert_eq!(capture.via, Via::Relay(channel.to_owned()));
+        assert_eq!(capture.query.as_deref(), Some(format!("n={n}").as_str()));
+        assert_eq!(capture.header("X-Seq"), Some(n.to_string().as_bytes()));
+    }
+}
+
+fn dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("relay");
+    let journal = dir.path().join("captures.jsonl");
+    (dir, data, journal)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_requests_arrive_byte_identical_in_order_and_are_forwarded() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let app = LocalApp::start();
+    let listener = client(
+        &journal,
+        &relay.url(),
+        "alpha",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    for n in 0..1000 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let captures = wait_captures(&journal, 1000);
+    assert_exactly(&captures, 0..1000, "alpha");
+    let seen = wait_for("the app to get all 1000", Duration::from_secs(60), || {
+        let seen = app.seen();
+        (seen.len() >= 1000).then_some(seen)
+    });
+    for request in seen {
+        let n: usize = request
+            .header("x-seq")
+            .and_then(|s| s.parse().ok())
+            .expect("x-seq");
+        assert!(request.body == body(n), "forwarded body of {n} changed");
+    }
+    assert!(listener.stderr_text().contains("relay: connected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_stream_and_restarted_gets_everything_once() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let mut first = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&first);
+    for n in 0..300 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&journal, 50);
+    first.kill9();
+    // Sent while no client is connected.
+    for n in 300..400 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let second = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&second);
+    let captures = wait_captures(&journal, 400);
+    // Give a duplicate the chance to show up, then check again: nothing twice.
+    assert_eq!(send(relay.addr, "alpha", 400).await, 202);
+    let captures_after = wait_captures(&journal, 401);
+    assert!(
+        captures.len() == 400 && captures_after.len() == 401,
+        "a duplicate was journaled"
+    );
+    assert_exactly(&captures_after, 0..401, "alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_and_restarted_loses_nothing_acknowledged() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let mut relay = Relay::start(&data, &[]);
+    for n in 0..50 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    relay.kill9();
+    let relay = Relay::start(&data, &[]);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    for n in 50..60 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let captures = wait_captures(&journal, 60);
+    assert_exactly(&captures, 0..60, "alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_gets_401_and_channels_are_isolated() {
+    let (dir, data, journal) = dir();
+    let alpha = create_token(&data, "alpha");
+    let beta = create_token(&data, "beta");
+    let relay = Relay::start(&data, &[]);
+    for (channel, token) in [("alpha", "wrong"), ("beta", alpha.as_str()), ("alpha", "")] {
+        let request = format!(
+            "GET /tunnel/{channel} HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        let response = send_raw(relay.addr, request.as_bytes()).await.expect("answer");
+        assert_eq!(response.status, 401, "{channel} with {token:?}");
+    }
+    // The binary reports it too.
+    let refused = client(
+        &dir.path().join("refused.jsonl"),
+        &relay.url(),
+        "beta",
+        &alpha,
+        &[],
+    );
+    wait_for("unauthorized", Duration::from_secs(20), || {
+        refused
+            .stderr_text()
+            .contains("relay: unauthorized")
+            .then_some(())
+    });
+    let beta_journal = dir.path().join("beta.jsonl");
+    let alpha_client = client(&journal, &relay.url(), "alpha", &alpha, &[]);
+    let beta_client = client(&beta_journal, &relay.url(), "beta", &beta, &[]);
+    wait_connected(&alpha_client);
+    wait_connected(&beta_client);
+    for n in 0..20 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    assert_eq!(send(relay.addr, "beta", 20).await, 202);
+    assert_exactly(&wait_captures(&journal, 20), 0..20, "alpha");
+    let beta_captures = wait_captures(&beta_journal, 1);
+    assert_exactly(&beta_captures, 20..21, "beta");
+    assert!(journaled(&dir.path().join("refused.jsonl")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_503_an_oversized_body_413_and_health_answers() {
+    let (_dir, data, _journal) = dir();
+    create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--queue-limit", "3", "--max-body", "2KiB"]);
+    for n in 0..3 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let full = send_raw(relay.addr, &post("/c/alpha/x", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(full.status, 503);
+    assert!(
+        full.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("retry-after") && !v.is_empty())
+    );
+    let large = send_raw(relay.addr, &post("/c/alpha/x", &[], &[b'a'; 3000]))
+        .await
+        .expect("answer");
+    assert_eq!(large.status, 413);
+    let unknown = send_raw(relay.addr, &post("/c/nobody/x", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status, 404);
+    let health = send_raw(relay.addr, b"GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n")
+        .await
+        .expect("answer");
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok\n"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_returns_the_local_apps_status_and_body() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--respond", "sync", "--sync-timeout", "10s"]);
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(|_, _| (201, Duration::ZERO)),
+    );
+    let listener = client(
+        &journal,
+        &relay.url(),
+        "alpha",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    let response = send_raw(relay.addr, &post("/c/alpha/hooks", &[], b"{\"a\":1}"))
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body, br#"{"received":0}"#);
+    assert!(response.headers.iter().any(|(n, v)| n == "x-app" && v == "test"));
+    assert_eq!(app.seen()[0].body, b"{\"a\":1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_without_a_client_times_out_with_504() {
+    let (_dir, data, _journal) = dir();
+    create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--respond", "sync", "--sync-timeout", "300ms"]);
+    let response = send_raw(relay.addr, &post("/c/alpha/hooks", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 504);
+}
