@@ -212,28 +212,33 @@ async fn a_client_killed_mid_stream_and_restarted_gets_everything_once() {
     let (_dir, data, journal) = dir();
     let token = create_token(&data, "alpha");
     let relay = Relay::start(&data, &[]);
-    let mut first = client(&journal, &relay.url(), "alpha", &token, &[]);
-    wait_connected(&first);
-    for n in 0..300 {
+    // Queue a backlog first, so the client is killed while deliveries are in flight.
+    for n in 0..2000 {
         assert_eq!(send(relay.addr, "alpha", n).await, 202);
     }
-    wait_captures(&journal, 50);
+    let mut first = client(&journal, &relay.url(), "alpha", &token, &["--fsync"]);
+    wait_captures(&journal, 100);
     first.kill9();
+    let at_kill = journaled(&journal).len();
+    assert!(
+        at_kill < 2000,
+        "the client was not killed mid-stream ({at_kill} journaled)"
+    );
     // Sent while no client is connected.
-    for n in 300..400 {
+    for n in 2000..2100 {
         assert_eq!(send(relay.addr, "alpha", n).await, 202);
     }
     let second = client(&journal, &relay.url(), "alpha", &token, &[]);
     wait_connected(&second);
-    let captures = wait_captures(&journal, 400);
-    // Give a duplicate the chance to show up, then check again: nothing twice.
-    assert_eq!(send(relay.addr, "alpha", 400).await, 202);
-    let captures_after = wait_captures(&journal, 401);
+    let captures = wait_captures(&journal, 2100);
+    // One more after everything: a late duplicate of the backlog would show before it.
+    assert_eq!(send(relay.addr, "alpha", 2100).await, 202);
+    let captures_after = wait_captures(&journal, 2101);
     assert!(
-        captures.len() == 400 && captures_after.len() == 401,
+        captures.len() == 2100 && captures_after.len() == 2101,
         "a duplicate was journaled"
     );
-    assert_exactly(&captures_after, 0..401, "alpha");
+    assert_exactly(&captures_after, 0..2101, "alpha");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
