@@ -105,8 +105,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             listen: Some(format!("http://{addr}")),
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
-            relay: relay_label.clone(),
-            ..tui::Context::default()
+            relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
+        };
+        let relay_states = match (&tunnel, &relay_label) {
+            (Some(tunnel), Some(label)) => Some(relay_status(tunnel.state.clone(), label.clone())),
+            _ => None,
         };
         let app_analyzer = analyzer.clone();
         let mut app = App::new(Store::new(Some(args.out.clone())), analyzer, context);
@@ -129,7 +132,14 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|target| forward_config(&args, target));
         let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured);
-        let shown = tui::run(app, Some(hub.subscribe()), Some(replayer), shutdown_signal()).await;
+        let shown = tui::run(
+            app,
+            Some(hub.subscribe()),
+            Some(replayer),
+            relay_states,
+            shutdown_signal(),
+        )
+        .await;
         drop(quit);
         server.await.context("the server task failed")?;
         shown?;
@@ -221,6 +231,23 @@ fn print_tunnel_states(mut states: tokio::sync::watch::Receiver<TunnelState>, la
             }
         }
     });
+}
+
+/// The tunnel's state as the status bar's text, kept current.
+fn relay_status(
+    mut states: tokio::sync::watch::Receiver<TunnelState>,
+    label: String,
+) -> tokio::sync::watch::Receiver<String> {
+    let (text, status) = tokio::sync::watch::channel(format!("connecting · {label}"));
+    tokio::spawn(async move {
+        loop {
+            let state = states.borrow_and_update().clone();
+            if text.send(format!("{state} · {label}")).is_err() || states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    status
 }
 
 /// The ids of the captures in `journal` that came through relay `channel` (none if the
