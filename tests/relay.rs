@@ -385,3 +385,146 @@ async fn sync_mode_without_a_client_times_out_with_504() {
         .expect("answer");
     assert_eq!(response.status, 504);
 }
+
+/// Percentile `p` (0..=100) of sorted `values`.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Sends requests `range` to `base` (`http://addr/prefix`) from `tasks` keep-alive clients,
+/// `rate` per second overall when given; returns when each was sent, by number.
+async fn load(
+    base: &str,
+    range: std::ops::Range<usize>,
+    tasks: usize,
+    rate: Option<u32>,
+) -> Vec<(usize, std::time::Instant)> {
+    use hyper_util::client::legacy::Client;
+    let client: Client<_, http_body_util::Full<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let payload = bytes::Bytes::from(noise(1024, 3));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(range.start));
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (client, payload, next, base) = (client.clone(), payload.clone(), next.clone(), base.to_owned());
+        let end = range.end;
+        let first = range.start;
+        handles.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= end {
+                    return sent;
+                }
+                if let Some(rate) = rate {
+                    let due = started + Duration::from_secs_f64((n - first) as f64 / f64::from(rate));
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let request = hyper::Request::post(format!("{base}/bench/{n}"))
+                    .header("x-seq", n.to_string())
+                    .body(http_body_util::Full::new(payload.clone()))
+                    .expect("request");
+                let at = std::time::Instant::now();
+                let response = client.request(request).await.expect("answer");
+                assert!(response.status().is_success(), "{}", response.status());
+                sent.push((n, at));
+            }
+        }));
+    }
+    let mut sent = Vec::new();
+    for handle in handles {
+        sent.extend(handle.await.expect("sender"));
+    }
+    sent
+}
+
+/// Latencies from sending to the local app receiving, in order.
+fn latencies(app: &LocalApp, sent: &[(usize, std::time::Instant)], count: usize) -> Vec<Duration> {
+    let seen = wait_for("the app to get everything", Duration::from_secs(120), || {
+        let seen = app.seen();
+        (seen.len() >= count).then_some(seen)
+    });
+    let sent: std::collections::HashMap<usize, std::time::Instant> = sent.iter().copied().collect();
+    let mut latencies: Vec<Duration> = seen
+        .iter()
+        .filter_map(|s| {
+            let n: usize = s.header("x-seq")?.parse().ok()?;
+            Some(s.at.saturating_duration_since(*sent.get(&n)?))
+        })
+        .collect();
+    latencies.sort();
+    latencies
+}
+
+/// The numbers in BENCHMARKS.md: `cargo test --release --test relay -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run in release"]
+async fn bench_relay_against_direct() {
+    const COUNT: usize = 5000;
+    let (dir, data, journal) = dir();
+    let token = create_token(&data, "bench");
+    let relay = Relay::start(&data, &[]);
+
+    // Throughput: 1 KB requests from 32 keep-alive senders, until the client has journaled all.
+    let direct = Listener::start_with_journal(&dir.path().join("direct.jsonl"), &["--headless"]);
+    let started = std::time::Instant::now();
+    load(&format!("http://{}", direct.addr), 0..COUNT, 32, None).await;
+    let direct_rate = COUNT as f64 / started.elapsed().as_secs_f64();
+    let listener = client(&journal, &relay.url(), "bench", &token, &[]);
+    wait_connected(&listener);
+    let started = std::time::Instant::now();
+    load(&format!("{}/c/bench", relay.url()), 0..COUNT, 32, None).await;
+    let accepted = started.elapsed();
+    wait_captures(&journal, COUNT);
+    let relay_rate = COUNT as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "throughput, {COUNT} x 1 KB, 32 senders: direct {direct_rate:.0}/s journaled; relay {:.0}/s accepted (202), \
+         {relay_rate:.0}/s journaled by the client",
+        COUNT as f64 / accepted.as_secs_f64()
+    );
+    drop(listener);
+    drop(direct);
+
+    // Latency at 500/s, sender to local app, direct listen --forward against relay + tunnel.
+    const PACED: usize = 2500;
+    let app = LocalApp::start();
+    let direct = Listener::start_with_journal(
+        &dir.path().join("direct2.jsonl"),
+        &["--headless", "--forward", &app.url()],
+    );
+    let sent = load(&format!("http://{}", direct.addr), 0..PACED, 16, Some(500)).await;
+    let direct_latency = latencies(&app, &sent, PACED);
+    drop(direct);
+    let app = LocalApp::start();
+    let listener = client(
+        &dir.path().join("paced.jsonl"),
+        &relay.url(),
+        "bench",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    let sent = load(
+        &format!("{}/c/bench", relay.url()),
+        PACED..2 * PACED,
+        16,
+        Some(500),
+    )
+    .await;
+    let relay_latency = latencies(&app, &sent, PACED);
+    let show = |l: &[Duration]| format!("p50 {:?}, p99 {:?}", percentile(l, 50), percentile(l, 99));
+    println!(
+        "latency at 500/s to the local app: direct {}",
+        show(&direct_latency)
+    );
+    println!(
+        "latency at 500/s to the local app: relay  {}",
+        show(&relay_latency)
+    );
+    println!(
+        "added by relay + tunnel: p50 {:?}, p99 {:?}",
+        percentile(&relay_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
+        percentile(&relay_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
+    );
+}

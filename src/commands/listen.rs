@@ -79,6 +79,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let tunnel = match (&args.relay, &args.channel, &args.token) {
         (Some(relay), Some(channel), Some(token)) => {
             anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");
+            anyhow::ensure!(
+                relay.starts_with("http://") || relay.starts_with("ws://"),
+                "--relay {relay}: only http:// (ws://) relays are supported so far; TLS (wss://) is not built yet"
+            );
             let config = TunnelConfig {
                 relay: relay.clone(),
                 channel: channel.clone(),
