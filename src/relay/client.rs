@@ -6,6 +6,8 @@
 //! whatever was not acknowledged, so the client drops any delivery it has seen before: by
 //! sequence number within a run, and by capture id (the relay assigns it) across restarts, the
 //! ids being read back from the journal. At-least-once on the wire, exactly once in the journal.
+//! Deliveries that arrive together are journaled with one write ([`Hub::record_all`]), in
+//! sequence order, and acknowledged with one cumulative ack.
 //!
 //! A lost connection is retried with exponential backoff and jitter; the backoff starts over
 //! once a connection has stayed up for a healthy period.
@@ -152,10 +154,10 @@ async fn run(
     loop {
         state.send_replace(TunnelState::Connecting);
         let started = Instant::now();
-        let ended = tokio::select! {
-            ended = session(&config, &hub, &mut progress, &state) => ended,
-            _ = stopping.wait_for(|&stop| stop) => return,
-        };
+        let ended = session(&config, &hub, &mut progress, &state, &mut stopping).await;
+        if *stopping.borrow() {
+            return;
+        }
         if started.elapsed() >= config.healthy_after {
             backoff = config.min_backoff;
         }
@@ -182,9 +184,14 @@ async fn run(
         backoff = (backoff * 2).min(config.max_backoff);
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            _ = stopping.wait_for(|&stop| stop) => return,
+            () = until_stopped(&mut stopping) => return,
         }
     }
+}
+
+/// Completes once `stopping` turns true (or its sender is gone).
+async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|&stop| stop).await;
 }
 
 /// `base` scaled by a random factor in [0.5, 1.5), so clients cut off together do not all
@@ -204,11 +211,34 @@ pub fn tunnel_url(base: &str, channel: &str) -> String {
     format!("{base}/tunnel/{channel}")
 }
 
+/// The most deliveries journaled with one write.
+const BATCH: usize = 256;
+
+/// A sync reply to send once the delivery is journaled.
+struct PendingReply {
+    seq: u64,
+    wire_id: String,
+    id: CaptureId,
+    /// Subscribed before recording, so the forwarder's attempt cannot be missed.
+    attempts: Option<tokio::sync::broadcast::Receiver<HubEvent>>,
+}
+
+/// Deliveries that arrived together, journaled with one write and acknowledged with one ack.
+#[derive(Default)]
+struct Batch {
+    captures: Vec<Capture>,
+    replies: Vec<PendingReply>,
+    /// The highest sequence number in it, duplicates included.
+    last_seq: u64,
+}
+
+/// Runs one connection until it fails or `stopping` turns true.
 async fn session(
     config: &TunnelConfig,
     hub: &Hub,
     progress: &mut Progress,
     state: &watch::Sender<TunnelState>,
+    stopping: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
     let mut request = tunnel_url(&config.relay, &config.channel)
         .into_client_request()
@@ -216,12 +246,16 @@ async fn session(
     let bearer = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
         .context("the token is not a valid header value")?;
     request.headers_mut().insert(AUTHORIZATION, bearer);
-    let (mut ws, _) = match tokio_tungstenite::connect_async(request).await {
-        Ok(connected) => connected,
-        Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
-            return Err(SessionError::Unauthorized);
-        }
-        Err(err) => return Err(anyhow::Error::new(err).context("cannot reach the relay").into()),
+    let connecting = tokio_tungstenite::connect_async(request);
+    let (mut ws, _) = tokio::select! {
+        connected = connecting => match connected {
+            Ok(connected) => connected,
+            Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
+                return Err(SessionError::Unauthorized);
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("cannot reach the relay").into()),
+        },
+        () = until_stopped(stopping) => return Ok(()),
     };
     send(
         &mut ws,
@@ -239,28 +273,43 @@ async fn session(
         tokio::select! {
             incoming = ws.next() => {
                 heard = Instant::now();
-                let (message, body) = match incoming {
-                    None | Some(Ok(Message::Close(_))) => return Ok(()),
-                    Some(Err(err)) => return Err(anyhow::Error::new(err).context("the tunnel broke").into()),
-                    Some(Ok(Message::Binary(frame))) => {
-                        protocol::decode::<ServerMessage>(frame).context("bad frame from the relay")?
-                    }
-                    Some(Ok(_)) => continue,
-                };
-                match message {
-                    ServerMessage::Welcome { resume_after } => {
-                        welcomed = true;
-                        tracing::info!(resume_after, "tunnel connected");
-                        state.send_replace(TunnelState::Connected);
-                    }
-                    ServerMessage::Heartbeat => {}
-                    ServerMessage::Deliver { seq, reply, request } => {
-                        if !welcomed {
-                            return Err(anyhow::anyhow!("delivery before welcome").into());
+                let mut batch = Batch::default();
+                let mut next = Some(incoming);
+                // Take every frame already here (up to a batch) before journaling: one write
+                // for all of them, in order.
+                while let Some(incoming) = next.take() {
+                    let (message, body) = match incoming {
+                        None | Some(Ok(Message::Close(_))) => {
+                            finish(config, hub, progress, batch, &replies_tx).await?;
+                            return Ok(());
                         }
-                        deliver(config, hub, progress, seq, reply, request, body, &replies_tx).await?;
-                        send(&mut ws, &ClientMessage::Ack { seq }, b"").await?;
+                        Some(Err(err)) => return Err(anyhow::Error::new(err).context("the tunnel broke").into()),
+                        Some(Ok(Message::Binary(frame))) => {
+                            protocol::decode::<ServerMessage>(frame).context("bad frame from the relay")?
+                        }
+                        Some(Ok(_)) => (ServerMessage::Heartbeat, Bytes::new()),
+                    };
+                    match message {
+                        ServerMessage::Welcome { resume_after } => {
+                            welcomed = true;
+                            tracing::info!(resume_after, "tunnel connected");
+                            state.send_replace(TunnelState::Connected);
+                        }
+                        ServerMessage::Heartbeat => {}
+                        ServerMessage::Deliver { seq, reply, request } => {
+                            if !welcomed {
+                                return Err(anyhow::anyhow!("delivery before welcome").into());
+                            }
+                            add(config, hub, progress, &mut batch, seq, reply, request, body)?;
+                        }
                     }
+                    if batch.captures.len() < BATCH {
+                        next = futures_util::FutureExt::now_or_never(ws.next());
+                    }
+                }
+                if batch.last_seq > 0 {
+                    finish(config, hub, progress, batch, &replies_tx).await?;
+                    send(&mut ws, &ClientMessage::Ack { seq: progress.last_acked }, b"").await?;
                 }
             }
             Some((message, body)) = replies.recv() => send(&mut ws, &message, &body).await?,
@@ -269,6 +318,10 @@ async fn session(
                     return Err(anyhow::anyhow!("the relay went silent").into());
                 }
                 send(&mut ws, &ClientMessage::Heartbeat, b"").await?;
+            }
+            () = until_stopped(stopping) => {
+                let _ = ws.close(None).await;
+                return Ok(());
             }
         }
     }
@@ -283,27 +336,34 @@ where
         .context("cannot write to the relay")
 }
 
-/// Records one delivery unless it is a duplicate; returns once it is safe to acknowledge.
+/// Adds one delivery to `batch`, unless it is a duplicate.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
-async fn deliver(
+fn add(
     config: &TunnelConfig,
     hub: &Hub,
-    progress: &mut Progress,
+    progress: &Progress,
+    batch: &mut Batch,
     seq: u64,
     reply: bool,
     request: WireRequest,
     body: Bytes,
-    replies: &mpsc::UnboundedSender<(ClientMessage, Bytes)>,
-) -> Result<(), SessionError> {
+) -> anyhow::Result<()> {
     let id: CaptureId = request.id.parse().context("delivery with an invalid id")?;
-    if seq <= progress.last_acked || progress.seen.contains(&id) {
+    batch.last_seq = batch.last_seq.max(seq);
+    let in_batch = batch.captures.iter().any(|c| c.id == id);
+    if seq <= progress.last_acked || progress.seen.contains(&id) || in_batch {
         tracing::debug!(seq, %id, "duplicate delivery dropped");
-        progress.last_acked = progress.last_acked.max(seq);
         return Ok(());
     }
-    // Subscribe before recording, so the forwarder's attempt cannot be missed.
-    let attempts = (reply && matches!(config.answer, Answer::Forwarded)).then(|| hub.subscribe());
-    let capture = Capture {
+    if reply {
+        batch.replies.push(PendingReply {
+            seq,
+            wire_id: request.id.clone(),
+            id,
+            attempts: matches!(config.answer, Answer::Forwarded).then(|| hub.subscribe()),
+        });
+    }
+    batch.captures.push(Capture {
         id,
         received_at: request.received_at,
         remote_addr: request.remote_addr,
@@ -321,12 +381,36 @@ async fn deliver(
         status: 202,
         note: None,
         derived: Derived::default(),
-    };
-    hub.record(capture).await.context("cannot journal a delivery")?;
-    progress.seen.insert(id);
-    progress.last_acked = seq;
-    if reply {
-        let wire_id = request.id;
+    });
+    Ok(())
+}
+
+/// Journals a batch; once it is durable, notes it as seen and starts its sync replies.
+async fn finish(
+    config: &TunnelConfig,
+    hub: &Hub,
+    progress: &mut Progress,
+    batch: Batch,
+    replies: &mpsc::UnboundedSender<(ClientMessage, Bytes)>,
+) -> anyhow::Result<()> {
+    let Batch {
+        captures,
+        replies: pending,
+        last_seq,
+    } = batch;
+    let ids: Vec<CaptureId> = captures.iter().map(|c| c.id).collect();
+    hub.record_all(captures)
+        .await
+        .context("cannot journal deliveries")?;
+    progress.seen.extend(ids);
+    progress.last_acked = progress.last_acked.max(last_seq);
+    for PendingReply {
+        seq,
+        wire_id,
+        id,
+        attempts,
+    } in pending
+    {
         let replies = replies.clone();
         match (&config.answer, attempts) {
             (
@@ -345,45 +429,54 @@ async fn deliver(
                 };
                 let _ = replies.send((message, body.clone()));
             }
-            (Answer::Forwarded, Some(mut attempts)) => {
-                tokio::spawn(async move {
-                    let (status, headers, body) = loop {
-                        match attempts.recv().await {
-                            Ok(HubEvent::Attempt(attempt)) if attempt.capture == id => match &attempt.outcome
-                            {
-                                Outcome::Response {
-                                    status,
-                                    headers,
-                                    body,
-                                    ..
-                                } => {
-                                    let headers = headers
-                                        .iter()
-                                        .map(|h| (h.name.clone(), h.value.to_vec()))
-                                        .collect();
-                                    break (*status, headers, body.clone());
-                                }
-                                Outcome::Failed(why) => break (502, vec![], Bytes::from(format!("{why}\n"))),
-                            },
-                            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                        }
-                    };
-                    let _ = replies.send((
-                        ClientMessage::Response {
-                            seq,
-                            id: wire_id,
-                            status,
-                            headers,
-                        },
-                        body,
-                    ));
-                });
+            (Answer::Forwarded, Some(attempts)) => {
+                tokio::spawn(relay_attempt(attempts, seq, id, wire_id, replies));
             }
             (Answer::Forwarded, None) => {}
         }
     }
     Ok(())
+}
+
+/// Waits for the forwarder's first attempt at capture `id` and sends its outcome as the reply.
+async fn relay_attempt(
+    mut attempts: tokio::sync::broadcast::Receiver<HubEvent>,
+    seq: u64,
+    id: CaptureId,
+    wire_id: String,
+    replies: mpsc::UnboundedSender<(ClientMessage, Bytes)>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let (status, headers, body) = loop {
+        match attempts.recv().await {
+            Ok(HubEvent::Attempt(attempt)) if attempt.capture == id => match &attempt.outcome {
+                Outcome::Response {
+                    status,
+                    headers,
+                    body,
+                    ..
+                } => {
+                    let headers = headers
+                        .iter()
+                        .map(|h| (h.name.clone(), h.value.to_vec()))
+                        .collect();
+                    break (*status, headers, body.clone());
+                }
+                Outcome::Failed(why) => break (502, vec![], Bytes::from(format!("{why}\n"))),
+            },
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        }
+    };
+    let _ = replies.send((
+        ClientMessage::Response {
+            seq,
+            id: wire_id,
+            status,
+            headers,
+        },
+        body,
+    ));
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! On disk, per channel, in the data directory:
 //! - `<channel>.queue`, append-only records `u64 seq | u32 length | frame`, where the frame is
 //!   [`protocol::encode`] of the [`WireRequest`] and its body; each append is fsynced before the
-//!   sender is answered, so an accepted request survives a crash or power loss.
+//!   sender is answered, so an accepted request survives a crash or power loss. Appends that
+//!   arrive together share one fsync (group commit): the first to sync covers all written before.
 //! - `<channel>.acked`, the highest acknowledged sequence number (8 bytes, big endian). It is
 //!   written on every ack but synced only before the queue file is emptied: an ack lost to a
 //!   crash only means a redelivery, which the client drops by id.
@@ -50,6 +51,10 @@ pub enum PushError {
 /// One channel's queue.
 pub struct ChannelQueue {
     state: Mutex<State>,
+    /// The queue file again, for syncing without holding `state` (appends go on meanwhile).
+    sync_file: File,
+    /// How many bytes ever written (see [`State::written`]) are known to be on disk.
+    synced: Mutex<u64>,
     /// The last sequence number queued; deliverers wait on it.
     last: watch::Sender<u64>,
     limit: usize,
@@ -58,6 +63,8 @@ pub struct ChannelQueue {
 struct State {
     file: File,
     length: u64,
+    /// Bytes ever appended, never reset by compaction: the group commit's clock.
+    written: u64,
     ack_path: PathBuf,
     pending: VecDeque<Entry>,
     next_seq: u64,
@@ -100,9 +107,12 @@ impl ChannelQueue {
         let next_seq = acked.max(last_in_file) + 1;
         let (last, _) = watch::channel(next_seq - 1);
         Ok(Self {
+            sync_file: file.try_clone()?,
+            synced: Mutex::new(0),
             state: Mutex::new(State {
                 file,
                 length: good as u64,
+                written: 0,
                 ack_path,
                 pending,
                 next_seq,
@@ -119,7 +129,32 @@ impl ChannelQueue {
 
     /// Appends a request durably and returns its sequence number. Blocks on the disk: call it
     /// from a blocking task.
+    ///
+    /// The request is offered for delivery as soon as it is written, before the sync: a client
+    /// may receive it a little before its sender hears `202`. If the sync then fails the sender
+    /// gets an error and may send again, which is at-least-once, as promised.
     pub fn push(&self, request: WireRequest, body: Bytes) -> Result<u64, PushError> {
+        let (seq, written) = self.write(request, body)?;
+        self.last.send_replace(seq);
+        self.sync_to(written)?;
+        Ok(seq)
+    }
+
+    /// Syncs the file unless a sync since byte `written` was written already covered it.
+    fn sync_to(&self, written: u64) -> std::io::Result<()> {
+        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
+        if *synced >= written {
+            return Ok(()); // another append's sync covered this one
+        }
+        // Everything written before the sync starts is covered by it.
+        let covered = self.lock().written;
+        self.sync_file.sync_data()?;
+        *synced = covered;
+        Ok(())
+    }
+
+    /// Writes a record (no sync); returns its sequence number and the write clock after it.
+    fn write(&self, request: WireRequest, body: Bytes) -> Result<(u64, u64), PushError> {
         let mut state = self.lock();
         if state.pending.len() >= self.limit {
             return Err(PushError::Full(self.limit));
@@ -141,15 +176,14 @@ impl ChannelQueue {
             return Err(err.into());
         }
         state.length += record.len() as u64;
+        state.written += record.len() as u64;
         state.next_seq += 1;
         state.pending.push_back(Entry {
             seq,
             request: Arc::new(request),
             body,
         });
-        drop(state);
-        self.last.send_replace(seq);
-        Ok(seq)
+        Ok((seq, state.written))
     }
 
     /// Forgets every request up to and including `seq`. Blocks on the disk.
