@@ -482,6 +482,16 @@ async fn bench_relay_against_direct() {
     let started = std::time::Instant::now();
     load(&format!("http://{}", direct.addr), 0..COUNT, 32, None).await;
     let direct_rate = COUNT as f64 / started.elapsed().as_secs_f64();
+    // The relay alone, no client draining the queue: what ingress costs.
+    let alone = Relay::start(&dir.path().join("alone"), &[]);
+    create_token(&dir.path().join("alone"), "bench");
+    let started = std::time::Instant::now();
+    load(&format!("{}/c/bench", alone.url()), 0..COUNT, 32, None).await;
+    println!(
+        "relay ingress alone (no client): {:.0}/s accepted",
+        COUNT as f64 / started.elapsed().as_secs_f64()
+    );
+    drop(alone);
     let listener = client(&journal, &relay.url(), "bench", &token, &[]);
     wait_connected(&listener);
     let started = std::time::Instant::now();
