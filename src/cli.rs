@@ -84,6 +84,15 @@ pub struct RelayArgs {
     /// In sync mode, how long a sender waits for the local app before a 504.
     #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = units::parse_duration)]
     pub sync_timeout: Duration,
+
+    /// Requests per second one channel accepts (bursts up to as many); past it 429 +
+    /// Retry-After. 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rate_limit: u32,
+
+    /// Behind a reverse proxy: take the sender's address from X-Forwarded-For.
+    #[arg(long)]
+    pub trust_proxy: bool,
 }
 
 /// Where the relay keeps its state (shared by serving and token management).

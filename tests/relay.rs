@@ -549,3 +549,35 @@ async fn bench_relay_against_direct() {
         percentile(&relay_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_over_its_rate_is_429_and_a_trusted_proxy_names_the_sender() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--rate-limit", "2", "--trust-proxy"]);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    let forwarded = post(
+        "/c/alpha/x",
+        &[("X-Forwarded-For", "203.0.113.7, 10.0.0.1")],
+        b"{}",
+    );
+    let answers = [
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [202, 202, 429], "a burst of the rate, then refused");
+    assert!(
+        answers[2]
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+    );
+    let captures = wait_captures(&journal, 2);
+    assert!(
+        captures.iter().all(|c| c.remote_addr == "203.0.113.7"),
+        "{captures:?}"
+    );
+}

@@ -43,6 +43,8 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
         respond: args.respond,
         sync_timeout: args.sync_timeout,
         heartbeat: HEARTBEAT,
+        rate_limit: args.rate_limit,
+        trust_proxy: args.trust_proxy,
     };
     let relay: Arc<Relay> = Relay::open(config)?;
     let listener = TcpListener::bind(args.addr)

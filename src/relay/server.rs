@@ -65,6 +65,32 @@ pub struct RelayConfig {
     pub sync_timeout: Duration,
     /// How often each side of the tunnel proves it is alive.
     pub heartbeat: Duration,
+    /// Requests per second one channel accepts (bursts up to as many); 0: no limit.
+    pub rate_limit: u32,
+    /// Take the sender's address from `X-Forwarded-For` (behind a reverse proxy only).
+    pub trust_proxy: bool,
+}
+
+/// A token bucket: refills `rate` per second, holds at most `rate`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    /// Takes a token if there is one; `false` means over the limit.
+    fn take(&mut self, rate: u32) -> bool {
+        let now = std::time::Instant::now();
+        let rate = f64::from(rate);
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return true;
+        }
+        false
+    }
 }
 
 /// A response the client relayed from the local app.
@@ -89,6 +115,8 @@ pub struct Channel {
     pub waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// Bumped by each new tunnel session so an older one for the same channel steps down.
     pub session: tokio::sync::watch::Sender<u64>,
+    /// The channel's rate limit's state.
+    bucket: Mutex<Bucket>,
 }
 
 impl Channel {
@@ -143,6 +171,10 @@ impl Relay {
             queue,
             waiting: Mutex::default(),
             session: tokio::sync::watch::Sender::new(0),
+            bucket: Mutex::new(Bucket {
+                tokens: f64::from(self.config.rate_limit),
+                last: std::time::Instant::now(),
+            }),
         });
         channels.insert(name.to_owned(), channel.clone());
         Ok(channel)
@@ -335,6 +367,31 @@ async fn ingress(
     path: String,
 ) -> Response<Full<Bytes>> {
     let received_at = Utc::now();
+    let channel = match relay.channel(&channel) {
+        Ok(channel) => channel,
+        Err(err) => {
+            tracing::error!(%err, %channel, "cannot open the channel's queue");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "cannot open the channel's queue");
+        }
+    };
+    let rate = relay.config.rate_limit;
+    if rate > 0
+        && !channel
+            .bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(rate)
+    {
+        tracing::warn!(channel = %channel.name, rate, "rate limit; answering 429");
+        let mut response = plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "over the channel's rate limit; retry later",
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    }
     let (parts, body) = request.into_parts();
     let raw = heads
         .next()
@@ -378,19 +435,12 @@ async fn ingress(
     let wire = WireRequest {
         id: id.clone(),
         received_at,
-        remote_addr: remote.to_string(),
+        remote_addr: sender_address(&parts.headers, remote, relay.config.trust_proxy),
         method: parts.method.as_str().to_owned(),
         path,
         query: parts.uri.query().map(str::to_owned),
         version: format!("{:?}", parts.version),
         headers,
-    };
-    let channel = match relay.channel(&channel) {
-        Ok(channel) => channel,
-        Err(err) => {
-            tracing::error!(%err, %channel, "cannot open the channel's queue");
-            return plain(StatusCode::SERVICE_UNAVAILABLE, "cannot open the channel's queue");
-        }
     };
     let sync = relay.config.respond == Respond::Sync;
     let (reply_tx, reply_rx) = oneshot::channel();
@@ -478,6 +528,23 @@ async fn ingress(
     }
 }
 
+/// The sender's address: the peer's, or behind a trusted proxy the first `X-Forwarded-For` hop
+/// (the proxy appends, so the first is what the sender's side claimed; it is only as good as the
+/// proxy). Spoofable without a proxy, hence only with `--trust-proxy`.
+fn sender_address(headers: &hyper::HeaderMap, remote: SocketAddr, trust_proxy: bool) -> String {
+    let forwarded = trust_proxy
+        .then(|| headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+    match forwarded {
+        Some(ip) => ip.to_owned(),
+        None => remote.to_string(),
+    }
+}
+
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *response.status_mut() = status;
@@ -486,4 +553,36 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_rate() {
+        let mut bucket = Bucket {
+            tokens: 3.0,
+            last: std::time::Instant::now(),
+        };
+        assert!((0..3).all(|_| bucket.take(3)));
+        assert!(!bucket.take(3));
+        bucket.last -= Duration::from_secs(1);
+        assert!((0..3).all(|_| bucket.take(3)));
+        assert!(!bucket.take(3));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_used_only_when_trusted() {
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.0.0.1"),
+        );
+        let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+        assert_eq!(sender_address(&headers, peer, true), "203.0.113.7");
+        assert_eq!(sender_address(&headers, peer, false), "127.0.0.1:5000");
+        headers.insert("x-forwarded-for", HeaderValue::from_static("not an ip"));
+        assert_eq!(sender_address(&headers, peer, true), "127.0.0.1:5000");
+    }
 }
