@@ -93,6 +93,14 @@ pub struct RelayArgs {
     /// Behind a reverse proxy: take the sender's address from X-Forwarded-For.
     #[arg(long)]
     pub trust_proxy: bool,
+
+    /// Serve HTTPS (and wss://) with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Where the relay keeps its state (shared by serving and token management).
@@ -439,6 +447,10 @@ pub struct ListenArgs {
     /// The relay channel to receive.
     #[arg(long, value_name = "NAME", requires = "relay")]
     pub channel: Option<String>,
+
+    /// Trust this CA certificate (PEM) for an https:// relay, besides the usual public roots.
+    #[arg(long, value_name = "PEM", requires = "relay")]
+    pub relay_ca: Option<PathBuf>,
 
     /// The channel's token (`hookscope relay token create`).
     #[arg(

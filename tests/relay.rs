@@ -44,8 +44,10 @@ impl Relay {
         let seen = stderr.clone();
         thread::spawn(move || {
             for line in BufReader::new(lines).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = ready.send(rest.split(',').next().unwrap_or_default().to_owned());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split(',').next().unwrap_or_default();
+                    let addr = url.split("://").nth(1).unwrap_or_default();
+                    let _ = ready.send(addr.to_owned());
                 }
                 seen.lock().expect("lock").push(line);
             }
@@ -579,5 +581,60 @@ async fn a_channel_over_its_rate_is_429_and_a_trusted_proxy_names_the_sender() {
     assert!(
         captures.iter().all(|c| c.remote_addr == "203.0.113.7"),
         "{captures:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_certificate_made_in_the_test() {
+    let (dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+    let (cert_arg, key_arg) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let relay = Relay::start(&data, &["--tls-cert", &cert_arg, "--tls-key", &key_arg]);
+    let url = format!("https://localhost:{}", relay.addr.port());
+    // The client over wss://, trusting the test's certificate.
+    let listener = client(&journal, &url, "alpha", &token, &["--relay-ca", &cert_arg]);
+    wait_connected(&listener);
+    // A sender over HTTPS.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).expect("root");
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let body = noise(5000, 11);
+    let request = post("/c/alpha/secure", &[("Connection", "close")], &body);
+    tokio::io::AsyncWriteExt::write_all(&mut tls, &request)
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 202"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let captures = wait_captures(&journal, 1);
+    assert_eq!(
+        (captures[0].path.as_str(), &captures[0].body[..]),
+        ("/secure", &body[..])
+    );
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(
+        send_raw(relay.addr, &post("/c/alpha/x", &[], b"{}"))
+            .await
+            .is_err()
     );
 }

@@ -80,8 +80,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         (Some(relay), Some(channel), Some(token)) => {
             anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");
             anyhow::ensure!(
-                relay.starts_with("http://") || relay.starts_with("ws://"),
-                "--relay {relay}: only http:// (ws://) relays are supported so far; TLS (wss://) is not built yet"
+                ["http://", "https://", "ws://", "wss://"]
+                    .iter()
+                    .any(|s| relay.starts_with(s)),
+                "--relay {relay}: expected an http(s):// or ws(s):// URL"
             );
             let config = TunnelConfig {
                 relay: relay.clone(),
@@ -92,6 +94,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
                 max_backoff: Duration::from_secs(30),
                 healthy_after: Duration::from_secs(30),
                 answer,
+                ca: args.relay_ca.clone(),
             };
             Some(client::spawn(config, hub.clone(), relayed))
         }

@@ -1,5 +1,6 @@
 //! `hookscope relay`: serve the tunnel's public side, or create a channel token.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +46,10 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
         heartbeat: HEARTBEAT,
         rate_limit: args.rate_limit,
         trust_proxy: args.trust_proxy,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        },
     };
     let relay: Arc<Relay> = Relay::open(config)?;
     let listener = TcpListener::bind(args.addr)
@@ -53,11 +58,32 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
     let addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     eprintln!(
-        "hookscope relay listening on http://{addr}, data in {}",
+        "hookscope relay listening on {scheme}://{addr}, data in {}",
         args.store.data_dir.display()
     );
     server::serve(listener, relay, crate::commands::listen::shutdown_signal()).await;
     eprintln!("relay stopped");
     Ok(())
+}
+
+/// A rustls server configuration from PEM files.
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "no certificate in {}", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("no usable TLS versions")?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("the certificate and key do not make a TLS configuration")?;
+    Ok(Arc::new(config))
 }

@@ -51,6 +51,8 @@ pub struct TunnelConfig {
     pub healthy_after: Duration,
     /// How sync-mode deliveries are answered.
     pub answer: Answer,
+    /// An extra CA certificate (PEM) to trust for `https://` / `wss://` relays.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// How a delivery the sender waits on (`relay --respond sync`) is answered.
@@ -189,6 +191,30 @@ async fn run(
     }
 }
 
+/// The TLS setup for `wss://`: the public web roots, plus `ca` when given.
+fn tls_connector(ca: Option<&std::path::Path>) -> anyhow::Result<tokio_tungstenite::Connector> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = ca {
+        let certs = CertificateDer::pem_file_iter(ca)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
+        for cert in certs {
+            roots.add(cert).context("unusable CA certificate")?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("no usable TLS versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
+}
+
 /// Completes once `stopping` turns true (or its sender is gone).
 async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|&stop| stop).await;
@@ -246,7 +272,8 @@ async fn session(
     let bearer = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
         .context("the token is not a valid header value")?;
     request.headers_mut().insert(AUTHORIZATION, bearer);
-    let connecting = tokio_tungstenite::connect_async(request);
+    let connector = tls_connector(config.ca.as_deref())?;
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
     let (mut ws, _) = tokio::select! {
         connected = connecting => match connected {
             Ok(connected) => connected,

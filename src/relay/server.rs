@@ -69,6 +69,8 @@ pub struct RelayConfig {
     pub rate_limit: u32,
     /// Take the sender's address from `X-Forwarded-For` (behind a reverse proxy only).
     pub trust_proxy: bool,
+    /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A token bucket: refills `rate` per second, holds at most `rate`.
@@ -215,6 +217,7 @@ pub async fn serve(
 ) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
+    let tls = relay.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -231,19 +234,21 @@ pub async fn serve(
         };
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
-        let (tap, heads) = Tap::new(stream);
-        let relay = relay.clone();
-        let service = service_fn(move |request| {
-            let (relay, heads) = (relay.clone(), heads.clone());
-            async move { Ok::<_, Infallible>(handle(&relay, request, remote, &heads).await) }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tap), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (relay, builder, watcher, tls) =
+            (relay.clone(), builder.clone(), graceful.watcher(), tls.clone());
         connections.spawn(
             async move {
-                if let Err(err) = connection.await {
+                // The TLS handshake runs on the connection's task, so a slow client holds up
+                // only itself.
+                let ended = match tls {
+                    None => serve_connection(stream, remote, relay, &builder, watcher).await,
+                    Some(tls) => match tokio::time::timeout(HANDSHAKE, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, remote, relay, &builder, watcher).await,
+                        Ok(Err(err)) => return tracing::debug!(%err, "TLS handshake failed"),
+                        Err(_) => return tracing::debug!("TLS handshake timed out"),
+                    },
+                };
+                if let Err(err) = ended {
                     tracing::debug!(%err, "connection ended with an error");
                 }
             }
@@ -253,6 +258,29 @@ pub async fn serve(
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
     connections.shutdown().await;
+}
+
+/// How long a client gets to complete the TLS handshake.
+const HANDSHAKE: Duration = Duration::from_secs(10);
+
+/// Serves HTTP on one connection, plain or TLS.
+async fn serve_connection<S>(
+    stream: S,
+    remote: SocketAddr,
+    relay: Arc<Relay>,
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tap, heads) = Tap::new(stream);
+    let service = service_fn(move |request| {
+        let (relay, heads) = (relay.clone(), heads.clone());
+        async move { Ok::<_, Infallible>(handle(&relay, request, remote, &heads).await) }
+    });
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(tap), service);
+    watcher.watch(connection.into_owned()).await
 }
 
 async fn handle(
