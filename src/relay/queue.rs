@@ -4,7 +4,8 @@
 //! - `<channel>.queue`, append-only records `u64 seq | u32 length | frame`, where the frame is
 //!   [`protocol::encode`] of the [`WireRequest`] and its body; each append is fsynced before the
 //!   sender is answered, so an accepted request survives a crash or power loss. Appends that
-//!   arrive together share one fsync (group commit): the first to sync covers all written before.
+//!   arrive together share one `write` and one fsync (group commit): records are buffered in
+//!   sequence order, and whichever append finds the file free writes and syncs all of them.
 //! - `<channel>.acked`, the highest acknowledged sequence number (8 bytes, big endian). It is
 //!   written on every ack but synced only before the queue file is emptied: an ack lost to a
 //!   crash only means a redelivery, which the client drops by id.
@@ -51,20 +52,31 @@ pub enum PushError {
 /// One channel's queue.
 pub struct ChannelQueue {
     state: Mutex<State>,
-    /// The queue file again, for syncing without holding `state` (appends go on meanwhile).
-    sync_file: File,
-    /// How many bytes ever written (see [`State::written`]) are known to be on disk.
-    synced: Mutex<u64>,
+    /// The queue file again, written and synced without holding `state` (appends go on
+    /// meanwhile); its lock, held while writing, keeps batches in order.
+    writer: Mutex<Writer>,
     /// The last sequence number queued; deliverers wait on it.
     last: watch::Sender<u64>,
     limit: usize,
 }
 
+/// The write side of the group commit.
+struct Writer {
+    file: File,
+    /// How many bytes of the clock ([`State::appended`]) are on disk.
+    synced: u64,
+    /// A write or sync failed: what was buffered is lost, so every later append fails too
+    /// (the relay answers 503) until a restart cuts the torn tail.
+    broken: bool,
+}
+
 struct State {
     file: File,
     length: u64,
+    /// Records appended but not yet written, in sequence order.
+    buffer: Vec<u8>,
     /// Bytes ever appended, never reset by compaction: the group commit's clock.
-    written: u64,
+    appended: u64,
     ack_path: PathBuf,
     pending: VecDeque<Entry>,
     next_seq: u64,
@@ -107,12 +119,16 @@ impl ChannelQueue {
         let next_seq = acked.max(last_in_file) + 1;
         let (last, _) = watch::channel(next_seq - 1);
         Ok(Self {
-            sync_file: file.try_clone()?,
-            synced: Mutex::new(0),
+            writer: Mutex::new(Writer {
+                file: file.try_clone()?,
+                synced: 0,
+                broken: false,
+            }),
             state: Mutex::new(State {
                 file,
                 length: good as u64,
-                written: 0,
+                buffer: Vec::new(),
+                appended: 0,
                 ack_path,
                 pending,
                 next_seq,
@@ -140,20 +156,33 @@ impl ChannelQueue {
         Ok(seq)
     }
 
-    /// Syncs the file unless a sync since byte `written` was written already covered it.
-    fn sync_to(&self, written: u64) -> std::io::Result<()> {
-        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        if *synced >= written {
-            return Ok(()); // another append's sync covered this one
+    /// Makes sure everything up to `appended` on the clock is written and synced: returns at
+    /// once if another append's batch covered it, else writes and syncs every buffered record.
+    fn sync_to(&self, appended: u64) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.broken {
+            return Err(std::io::Error::other("an earlier write to the queue file failed"));
         }
-        // Everything written before the sync starts is covered by it.
-        let covered = self.lock().written;
-        self.sync_file.sync_data()?;
-        *synced = covered;
+        if writer.synced >= appended {
+            return Ok(()); // another append's batch covered this one
+        }
+        let (batch, covered) = {
+            let mut state = self.lock();
+            (std::mem::take(&mut state.buffer), state.appended)
+        };
+        let done = writer
+            .file
+            .write_all(&batch)
+            .and_then(|()| writer.file.sync_data());
+        if let Err(err) = done {
+            writer.broken = true;
+            return Err(err);
+        }
+        writer.synced = covered;
         Ok(())
     }
 
-    /// Writes a record (no sync); returns its sequence number and the write clock after it.
+    /// Buffers a record; returns its sequence number and the clock after it.
     fn write(&self, request: WireRequest, body: Bytes) -> Result<(u64, u64), PushError> {
         let mut state = self.lock();
         if state.pending.len() >= self.limit {
@@ -161,29 +190,20 @@ impl ChannelQueue {
         }
         let seq = state.next_seq;
         let frame = protocol::encode(&request, &body);
-        let mut record = Vec::with_capacity(12 + frame.len());
-        record.extend_from_slice(&seq.to_be_bytes());
-        record.extend_from_slice(&u32::try_from(frame.len()).unwrap_or(u32::MAX).to_be_bytes());
-        record.extend_from_slice(&frame);
-        let written = state
-            .file
-            .write_all(&record)
-            .and_then(|()| state.file.sync_data());
-        if let Err(err) = written {
-            // Whatever part reached the file is a torn record; cut it so later appends stay readable.
-            let length = state.length;
-            let _ = state.file.set_len(length);
-            return Err(err.into());
-        }
-        state.length += record.len() as u64;
-        state.written += record.len() as u64;
+        let length = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        state.buffer.extend_from_slice(&seq.to_be_bytes());
+        state.buffer.extend_from_slice(&length.to_be_bytes());
+        state.buffer.extend_from_slice(&frame);
+        let size = 12 + frame.len() as u64;
+        state.length += size;
+        state.appended += size;
         state.next_seq += 1;
         state.pending.push_back(Entry {
             seq,
             request: Arc::new(request),
             body,
         });
-        Ok((seq, state.written))
+        Ok((seq, state.appended))
     }
 
     /// Forgets every request up to and including `seq`. Blocks on the disk.
