@@ -19,7 +19,6 @@ use hookscope::codec::Record;
 struct Relay {
     addr: SocketAddr,
     child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Relay {
@@ -58,7 +57,6 @@ impl Relay {
         Self {
             addr: addr.parse().expect("address"),
             child,
-            stderr,
         }
     }
 
@@ -75,7 +73,6 @@ impl Relay {
 impl Drop for Relay {
     fn drop(&mut self) {
         self.kill9();
-        let _ = &self.stderr;
     }
 }
 
