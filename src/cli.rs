@@ -44,6 +44,106 @@ pub enum Command {
     /// Deliver saved captures to the local app again, as captured or re-signed.
     #[command(after_help = REPLAY_EXAMPLES)]
     Replay(ReplayArgs),
+    /// Run the public relay server of the tunnel, or manage its channel tokens.
+    #[command(after_help = RELAY_EXAMPLES, args_conflicts_with_subcommands = true)]
+    Relay(RelayArgs),
+}
+
+const RELAY_EXAMPLES: &str = "\
+Examples:
+  hookscope relay token create --channel myapp --data-dir /var/lib/hookscope-relay
+  hookscope relay --addr 0.0.0.0:8080 --data-dir /var/lib/hookscope-relay
+  hookscope listen --relay https://relay.example.com --channel myapp --token hst_...";
+
+/// Options of `hookscope relay`.
+#[derive(Debug, Args)]
+pub struct RelayArgs {
+    /// Token management instead of serving.
+    #[command(subcommand)]
+    pub command: Option<RelayCommand>,
+
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:7000", value_name = "IP:PORT")]
+    pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub store: RelayStore,
+
+    /// The most undelivered requests one channel keeps; past it senders get 503 + Retry-After.
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    pub queue_limit: usize,
+
+    /// Largest body accepted; larger ones are answered 413.
+    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_size)]
+    pub max_body: u64,
+
+    /// async: answer 202 once queued on disk; sync: answer with the local app's response.
+    #[arg(long, value_enum, default_value = "async")]
+    pub respond: crate::relay::server::Respond,
+
+    /// In sync mode, how long a sender waits for the local app before a 504.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub sync_timeout: Duration,
+
+    /// Requests per second one channel accepts (bursts up to as many); past it 429 +
+    /// Retry-After. 0: no limit.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub rate_limit: u32,
+
+    /// Behind a reverse proxy: take the sender's address from X-Forwarded-For.
+    #[arg(long)]
+    pub trust_proxy: bool,
+
+    /// Serve HTTPS (and wss://) with this certificate chain (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Where the relay keeps its state (shared by serving and token management).
+#[derive(Debug, Args)]
+pub struct RelayStore {
+    /// Directory of the channel queues (and, by default, the token file).
+    #[arg(long, default_value = "relay-data", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// The token file (default: DIR/tokens); it holds only hashes.
+    #[arg(long, value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+}
+
+impl RelayStore {
+    /// The token file in use.
+    pub fn token_file(&self) -> PathBuf {
+        self.tokens
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tokens"))
+    }
+}
+
+/// `hookscope relay` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Channel tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `hookscope relay token` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a new token for a channel: printed once, only its hash is stored.
+    Create {
+        /// The channel the token grants.
+        #[arg(long, value_name = "NAME")]
+        channel: String,
+
+        #[command(flatten)]
+        store: RelayStore,
+    },
 }
 
 const REPLAY_EXAMPLES: &str = "\
@@ -339,6 +439,27 @@ pub struct ListenArgs {
     /// How much of each response body is journaled.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = units::parse_size)]
     pub forward_body_limit: u64,
+
+    /// Also receive through this relay (`https://relay.example.com`), on --channel.
+    #[arg(long, value_name = "URL", requires_all = ["channel", "token"])]
+    pub relay: Option<String>,
+
+    /// The relay channel to receive.
+    #[arg(long, value_name = "NAME", requires = "relay")]
+    pub channel: Option<String>,
+
+    /// Trust this CA certificate (PEM) for an https:// relay, besides the usual public roots.
+    #[arg(long, value_name = "PEM", requires = "relay")]
+    pub relay_ca: Option<PathBuf>,
+
+    /// The channel's token (`hookscope relay token create`).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HOOKSCOPE_RELAY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<crate::relay::token::Token>,
 
     #[command(flatten)]
     pub keys: KeyArgs,

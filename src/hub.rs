@@ -83,6 +83,38 @@ impl Hub {
         Ok(capture)
     }
 
+    /// Like [`Hub::record`] for several captures at once: one journal write for all, in order,
+    /// then each is published. For the relay client, which receives requests in sequence and
+    /// must journal them in that order however many arrive at once.
+    pub async fn record_all(&self, captures: Vec<Capture>) -> Result<Vec<Arc<Capture>>, AppendError> {
+        let mut lines = Vec::new();
+        let captures: Vec<Capture> = captures
+            .into_iter()
+            .map(|mut capture| {
+                capture.derived = self.analyzer.analyze(&capture).0;
+                lines.extend_from_slice(&codec::encode_capture(&capture));
+                capture
+            })
+            .collect();
+        if captures.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.appender.append(lines).await?;
+        self.counts
+            .captures
+            .fetch_add(captures.len() as u64, Ordering::Relaxed);
+        let bytes: usize = captures.iter().map(|c| c.body.len()).sum();
+        self.counts.body_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        Ok(captures
+            .into_iter()
+            .map(|capture| {
+                let capture = Arc::new(capture);
+                let _ = self.published.send(HubEvent::Capture(capture.clone()));
+                capture
+            })
+            .collect())
+    }
+
     /// Journals `attempt` and, once it is durable, publishes it to every subscriber.
     pub async fn record_attempt(&self, attempt: Attempt) -> Result<Arc<Attempt>, AppendError> {
         self.appender.append(codec::encode_attempt(&attempt)).await?;

@@ -21,6 +21,7 @@ pub mod headless;
 pub mod hub;
 pub mod journal;
 pub mod provider;
+pub mod relay;
 pub mod replay;
 pub mod sample;
 pub mod sanitize;

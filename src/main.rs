@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => commands::keygen::run(args),
         Command::Export(args) => commands::export::run(args),
         Command::Replay(args) => runtime().and_then(|rt| rt.block_on(commands::replay::run(args))),
+        Command::Relay(args) => commands::relay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,7 +9,13 @@ use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use tokio::net::TcpListener;
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
+
+use crate::capture::{CaptureId, Via};
+use crate::relay::client::{self, Answer, TunnelConfig, TunnelState};
+use crate::relay::token::valid_channel;
 
 use crate::cli::ListenArgs;
 use crate::forward::{self, ForwardConfig, Forwarder};
@@ -28,6 +34,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let forwarder = match &args.forward {
         Some(target) => Some(Forwarder::new(forward_config(&args, target), analyzer.catalog())?),
         None => None,
+    };
+    // Ids already journaled from the relay channel: a redelivery of one of them is a duplicate.
+    let relayed = match &args.relay {
+        Some(_) => relayed_ids(&args.out, args.channel.as_deref().unwrap_or_default())?,
+        None => HashSet::new(),
     };
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
@@ -52,7 +63,47 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             config.target, config.retry, config.timeout
         )
     });
+    let answer = match forwarder.is_some() {
+        true => Answer::Forwarded,
+        false => Answer::Fixed {
+            status: config.status.as_u16(),
+            headers: config
+                .headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+            body: config.body.clone(),
+        },
+    };
     let forwarding = forwarder.map(|f| forward::task::spawn(f, hub.clone()));
+    let tunnel = match (&args.relay, &args.channel, &args.token) {
+        (Some(relay), Some(channel), Some(token)) => {
+            anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");
+            anyhow::ensure!(
+                ["http://", "https://", "ws://", "wss://"]
+                    .iter()
+                    .any(|s| relay.starts_with(s)),
+                "--relay {relay}: expected an http(s):// or ws(s):// URL"
+            );
+            let config = TunnelConfig {
+                relay: relay.clone(),
+                channel: channel.clone(),
+                token: token.clone(),
+                heartbeat: Duration::from_secs(10),
+                min_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(30),
+                healthy_after: Duration::from_secs(30),
+                answer,
+                ca: args.relay_ca.clone(),
+            };
+            Some(client::spawn(config, hub.clone(), relayed))
+        }
+        _ => None,
+    };
+    let relay_label = args
+        .relay
+        .as_ref()
+        .map(|url| format!("{url} channel {}", args.channel.as_deref().unwrap_or_default()));
     let started = Instant::now();
     let interactive = args.interactive();
     let mut printer = None;
@@ -61,7 +112,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             listen: Some(format!("http://{addr}")),
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
-            ..tui::Context::default()
+            relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
+        };
+        let relay_states = match (&tunnel, &relay_label) {
+            (Some(tunnel), Some(label)) => Some(relay_status(tunnel.state.clone(), label.clone())),
+            _ => None,
         };
         let app_analyzer = analyzer.clone();
         let mut app = App::new(Store::new(Some(args.out.clone())), analyzer, context);
@@ -84,7 +139,14 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|target| forward_config(&args, target));
         let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured);
-        let shown = tui::run(app, Some(hub.subscribe()), Some(replayer), shutdown_signal()).await;
+        let shown = tui::run(
+            app,
+            Some(hub.subscribe()),
+            Some(replayer),
+            relay_states,
+            shutdown_signal(),
+        )
+        .await;
         drop(quit);
         server.await.context("the server task failed")?;
         shown?;
@@ -101,6 +163,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         if let Some(line) = &forwarding_to {
             eprintln!("{line}");
         }
+        if let (Some(tunnel), Some(label)) = (&tunnel, &relay_label) {
+            print_tunnel_states(tunnel.state.clone(), label.clone());
+        }
         printer = Some(
             headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
                 .context("cannot start the printer")?,
@@ -108,6 +173,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         server::serve(listener, config, hub.clone(), shutdown_signal()).await;
     }
 
+    if let Some(tunnel) = tunnel {
+        tunnel.stop().await;
+    }
     // Deliveries in progress get a moment to finish and journal their attempts.
     let forwarded = match forwarding {
         Some(forwarding) => Some(forwarding.finish(args.forward_timeout.min(FORWARD_GRACE)).await),
@@ -157,6 +225,56 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a line on stderr each time the tunnel's state changes.
+fn print_tunnel_states(mut states: tokio::sync::watch::Receiver<TunnelState>, label: String) {
+    tokio::spawn(async move {
+        loop {
+            let state = states.borrow_and_update().clone();
+            if state != TunnelState::Connecting {
+                eprintln!("relay: {state} ({label})");
+            }
+            if states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The tunnel's state as the status bar's text, kept current.
+fn relay_status(
+    mut states: tokio::sync::watch::Receiver<TunnelState>,
+    label: String,
+) -> tokio::sync::watch::Receiver<String> {
+    let (text, status) = tokio::sync::watch::channel(format!("connecting · {label}"));
+    tokio::spawn(async move {
+        loop {
+            let state = states.borrow_and_update().clone();
+            if text.send(format!("{state} · {label}")).is_err() || states.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    status
+}
+
+/// The ids of the captures in `journal` that came through relay `channel` (none if the
+/// journal does not exist yet).
+fn relayed_ids(journal: &std::path::Path, channel: &str) -> anyhow::Result<HashSet<CaptureId>> {
+    if !journal.exists() {
+        return Ok(HashSet::new());
+    }
+    let loaded = crate::journal::load(journal)
+        .with_context(|| format!("cannot read {} for relay deduplication", journal.display()))?;
+    Ok(loaded
+        .entries
+        .into_iter()
+        .filter_map(|entry| match entry.record {
+            crate::codec::Record::Capture(c) if c.via == Via::Relay(channel.to_owned()) => Some(c.id),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The longest shutdown waits for deliveries in progress.
 const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -194,7 +312,7 @@ fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(%err, "cannot watch for Ctrl-C");

@@ -47,7 +47,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
     let hub = Hub::new(journal.appender(), analyzer.clone());
     let replayer = tui::Replayer::new(hub.clone(), analyzer, None);
     let events = hub.subscribe();
-    let shown = tui::run(app, Some(events), Some(replayer), std::future::pending()).await;
+    let shown = tui::run(app, Some(events), Some(replayer), None, std::future::pending()).await;
     drop(hub);
     journal.close().await;
     shown

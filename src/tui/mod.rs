@@ -34,11 +34,12 @@ pub use replayer::Replayer;
 const FRAME: Duration = Duration::from_millis(16);
 
 /// Runs the inspector over the hub's `events` until the user quits or `stop` completes;
-/// `replayer` carries out replays.
+/// `replayer` carries out replays; `relay`, when given, is the tunnel's state for the status bar.
 pub async fn run(
     mut app: App,
     mut events: Option<broadcast::Receiver<HubEvent>>,
     mut replayer: Option<Replayer>,
+    mut relay: Option<tokio::sync::watch::Receiver<String>>,
     stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
@@ -81,6 +82,13 @@ pub async fn run(
                         Err(RecvError::Lagged(missed)) => app.missed += missed,
                         // The hub is gone: capture has stopped; the view stays until `q`.
                         Err(RecvError::Closed) => events = None,
+                    }
+                    dirty = true;
+                }
+                changed = relay_changed(&mut relay) => {
+                    match changed {
+                        Some(state) => app.context.relay = Some(state),
+                        None => relay = None,
                     }
                     dirty = true;
                 }
@@ -127,6 +135,17 @@ pub async fn run(
     ratatui::restore();
     let _ = reader.join();
     result
+}
+
+/// The relay state's next value; pending forever without a relay, `None` once it is gone.
+async fn relay_changed(relay: &mut Option<tokio::sync::watch::Receiver<String>>) -> Option<String> {
+    match relay {
+        Some(relay) => match relay.changed().await {
+            Ok(()) => Some(relay.borrow_and_update().clone()),
+            Err(_) => None,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Where the inspector's logs go: `$XDG_STATE_HOME/hookscope/hookscope.log` (or under

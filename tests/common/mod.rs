@@ -126,6 +126,11 @@ impl Listener {
         (status, String::from_utf8_lossy(&stdout).into_owned(), stderr)
     }
 
+    /// Everything it printed on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().expect("lock").join("\n")
+    }
+
     /// Every capture in the journal, checking no line was skipped.
     pub fn captures(&self) -> Vec<Capture> {
         captures_in(&self.journal)

@@ -1,0 +1,89 @@
+//! `hookscope relay`: serve the tunnel's public side, or create a channel token.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
+use crate::relay::server::{self, Relay, RelayConfig};
+use crate::relay::token;
+
+/// How often each side of a tunnel proves it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// Runs the relay until a shutdown signal, or runs a token command.
+pub fn run(args: RelayArgs) -> anyhow::Result<()> {
+    match args.command {
+        Some(RelayCommand::Token(TokenCommand::Create { channel, store })) => {
+            let file = store.token_file();
+            let token = token::create(&file, &channel)?;
+            // The one place a token is ever shown: it is not stored anywhere but its hash.
+            println!("{}", token.expose());
+            eprintln!(
+                "token for channel {channel} created; its hash is in {} (the token is not stored: keep it now)",
+                file.display()
+            );
+            Ok(())
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+async fn serve(args: RelayArgs) -> anyhow::Result<()> {
+    let config = RelayConfig {
+        data_dir: args.store.data_dir.clone(),
+        tokens: args.store.token_file(),
+        queue_limit: args.queue_limit.max(1),
+        max_body: args.max_body,
+        respond: args.respond,
+        sync_timeout: args.sync_timeout,
+        heartbeat: HEARTBEAT,
+        rate_limit: args.rate_limit,
+        trust_proxy: args.trust_proxy,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
+            _ => None,
+        },
+    };
+    let relay: Arc<Relay> = Relay::open(config)?;
+    let listener = TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    eprintln!(
+        "hookscope relay listening on {scheme}://{addr}, data in {}",
+        args.store.data_dir.display()
+    );
+    server::serve(listener, relay, crate::commands::listen::shutdown_signal()).await;
+    eprintln!("relay stopped");
+    Ok(())
+}
+
+/// A rustls server configuration from PEM files.
+fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
+    anyhow::ensure!(!chain.is_empty(), "no certificate in {}", cert.display());
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("no usable TLS versions")?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("the certificate and key do not make a TLS configuration")?;
+    Ok(Arc::new(config))
+}

@@ -1,0 +1,542 @@
+//! The tunnel client behind `listen --relay`: receives a channel's requests and records them.
+//!
+//! Each delivery becomes a [`Capture`] with `via: relay:<channel>` and goes through
+//! [`Hub::record`] like a direct request (verified, journaled, shown, forwarded). Only once
+//! `record` returns — the capture is in the journal — is it acknowledged. The relay resends
+//! whatever was not acknowledged, so the client drops any delivery it has seen before: by
+//! sequence number within a run, and by capture id (the relay assigns it) across restarts, the
+//! ids being read back from the journal. At-least-once on the wire, exactly once in the journal.
+//! Deliveries that arrive together are journaled with one write ([`Hub::record_all`]), in
+//! sequence order, and acknowledged with one cumulative ack.
+//!
+//! A lost connection is retried with exponential backoff and jitter; the backoff starts over
+//! once a connection has stayed up for a healthy period.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use hyper::header::{AUTHORIZATION, HeaderValue};
+use rand::Rng as _;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::capture::{Capture, CaptureId, Derived, Header, Outcome, Via};
+use crate::hub::{Hub, HubEvent};
+use crate::relay::protocol::{self, ClientMessage, ServerMessage, WireRequest};
+use crate::relay::token::Token;
+
+/// Where and how the client connects.
+#[derive(Debug, Clone)]
+pub struct TunnelConfig {
+    /// The relay's base URL (`https://relay.example.com`, `ws://127.0.0.1:7000`).
+    pub relay: String,
+    /// The channel to receive.
+    pub channel: String,
+    /// The channel's token.
+    pub token: Token,
+    /// How often to prove the connection alive; silence for three times this drops it.
+    pub heartbeat: Duration,
+    /// The first reconnect delay; it doubles up to `max_backoff`.
+    pub min_backoff: Duration,
+    /// The longest reconnect delay.
+    pub max_backoff: Duration,
+    /// A connection up this long resets the backoff.
+    pub healthy_after: Duration,
+    /// How sync-mode deliveries are answered.
+    pub answer: Answer,
+    /// An extra CA certificate (PEM) to trust for `https://` / `wss://` relays.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// How a delivery the sender waits on (`relay --respond sync`) is answered.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// With this fixed response (listen's own `--respond-*`), once journaled.
+    Fixed {
+        /// Status.
+        status: u16,
+        /// Headers.
+        headers: Vec<(String, Vec<u8>)>,
+        /// Body.
+        body: Bytes,
+    },
+    /// With the local app's response to the first forwarding attempt.
+    Forwarded,
+}
+
+/// The tunnel's state, shown in the status bar and on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TunnelState {
+    /// Dialing the relay.
+    Connecting,
+    /// Receiving.
+    Connected,
+    /// Waiting to dial again after a failure.
+    Reconnecting {
+        /// How long until the next try.
+        after: Duration,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The relay refused the token (still retried, slowly: the token may be added later).
+    Unauthorized,
+}
+
+impl fmt::Display for TunnelState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TunnelState::Connecting => f.write_str("connecting"),
+            TunnelState::Connected => f.write_str("connected"),
+            TunnelState::Reconnecting { after, reason } => {
+                write!(f, "reconnecting in {:.1}s ({reason})", after.as_secs_f64())
+            }
+            TunnelState::Unauthorized => f.write_str("unauthorized (wrong token for this channel)"),
+        }
+    }
+}
+
+/// A running client; dropping it does not stop it, [`Tunnel::stop`] does.
+pub struct Tunnel {
+    /// The current state.
+    pub state: watch::Receiver<TunnelState>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Tunnel {
+    /// Stops the client; a delivery being journaled finishes first.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(err) = self.task.await {
+            tracing::error!(%err, "the tunnel task failed");
+        }
+    }
+}
+
+/// Starts the client. `seen` holds the ids of captures already journaled from this channel.
+pub fn spawn(config: TunnelConfig, hub: Hub, seen: HashSet<CaptureId>) -> Tunnel {
+    let (state_tx, state) = watch::channel(TunnelState::Connecting);
+    let (stop, stopping) = watch::channel(false);
+    let task = tokio::spawn(run(config, hub, seen, state_tx, stopping));
+    Tunnel { state, stop, task }
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// The relay answered 401.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Anything else: network, protocol, journal.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+struct Progress {
+    last_acked: u64,
+    seen: HashSet<CaptureId>,
+}
+
+async fn run(
+    config: TunnelConfig,
+    hub: Hub,
+    seen: HashSet<CaptureId>,
+    state: watch::Sender<TunnelState>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut progress = Progress { last_acked: 0, seen };
+    let mut backoff = config.min_backoff;
+    loop {
+        state.send_replace(TunnelState::Connecting);
+        let started = Instant::now();
+        let ended = session(&config, &hub, &mut progress, &state, &mut stopping).await;
+        if *stopping.borrow() {
+            return;
+        }
+        if started.elapsed() >= config.healthy_after {
+            backoff = config.min_backoff;
+        }
+        let (next, delay) = match ended {
+            Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, config.max_backoff),
+            Err(SessionError::Other(err)) => {
+                let delay = jitter(backoff);
+                (
+                    TunnelState::Reconnecting {
+                        after: delay,
+                        reason: format!("{err:#}"),
+                    },
+                    delay,
+                )
+            }
+            Ok(()) => {
+                let delay = jitter(backoff);
+                let reason = "the relay closed the connection".to_owned();
+                (TunnelState::Reconnecting { after: delay, reason }, delay)
+            }
+        };
+        tracing::info!(state = %next, "tunnel down");
+        state.send_replace(next);
+        backoff = (backoff * 2).min(config.max_backoff);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = until_stopped(&mut stopping) => return,
+        }
+    }
+}
+
+/// The TLS setup for `wss://`: the public web roots, plus `ca` when given.
+fn tls_connector(ca: Option<&std::path::Path>) -> anyhow::Result<tokio_tungstenite::Connector> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = ca {
+        let certs = CertificateDer::pem_file_iter(ca)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
+        for cert in certs {
+            roots.add(cert).context("unusable CA certificate")?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("no usable TLS versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
+}
+
+/// Completes once `stopping` turns true (or its sender is gone).
+async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|&stop| stop).await;
+}
+
+/// `base` scaled by a random factor in [0.5, 1.5), so clients cut off together do not all
+/// come back in the same instant.
+fn jitter(base: Duration) -> Duration {
+    base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+}
+
+/// The websocket URL of `channel` on the relay at `base`.
+pub fn tunnel_url(base: &str, channel: &str) -> String {
+    let base = base.trim_end_matches('/');
+    let base = match base.split_once("://") {
+        Some(("http", rest)) => format!("ws://{rest}"),
+        Some(("https", rest)) => format!("wss://{rest}"),
+        _ => base.to_owned(),
+    };
+    format!("{base}/tunnel/{channel}")
+}
+
+/// The most deliveries journaled with one write.
+const BATCH: usize = 256;
+
+/// A sync reply to send once the delivery is journaled.
+struct PendingReply {
+    seq: u64,
+    wire_id: String,
+    id: CaptureId,
+    /// Subscribed before recording, so the forwarder's attempt cannot be missed.
+    attempts: Option<tokio::sync::broadcast::Receiver<HubEvent>>,
+}
+
+/// Deliveries that arrived together, journaled with one write and acknowledged with one ack.
+#[derive(Default)]
+struct Batch {
+    captures: Vec<Capture>,
+    replies: Vec<PendingReply>,
+    /// The highest sequence number in it, duplicates included.
+    last_seq: u64,
+}
+
+/// Runs one connection until it fails or `stopping` turns true.
+async fn session(
+    config: &TunnelConfig,
+    hub: &Hub,
+    progress: &mut Progress,
+    state: &watch::Sender<TunnelState>,
+    stopping: &mut watch::Receiver<bool>,
+) -> Result<(), SessionError> {
+    let mut request = tunnel_url(&config.relay, &config.channel)
+        .into_client_request()
+        .context("invalid relay URL")?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+        .context("the token is not a valid header value")?;
+    request.headers_mut().insert(AUTHORIZATION, bearer);
+    let connector = tls_connector(config.ca.as_deref())?;
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
+    let (mut ws, _) = tokio::select! {
+        connected = connecting => match connected {
+            Ok(connected) => connected,
+            Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
+                return Err(SessionError::Unauthorized);
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("cannot reach the relay").into()),
+        },
+        () = until_stopped(stopping) => return Ok(()),
+    };
+    send(
+        &mut ws,
+        &ClientMessage::Hello {
+            resume_after: progress.last_acked,
+        },
+        b"",
+    )
+    .await?;
+    let (replies_tx, mut replies) = mpsc::unbounded_channel::<(ClientMessage, Bytes)>();
+    let mut ticker = tokio::time::interval(config.heartbeat);
+    let mut heard = Instant::now();
+    let mut welcomed = false;
+    loop {
+        tokio::select! {
+            incoming = ws.next() => {
+                heard = Instant::now();
+                let mut batch = Batch::default();
+                let mut next = Some(incoming);
+                // Take every frame already here (up to a batch) before journaling: one write
+                // for all of them, in order.
+                while let Some(incoming) = next.take() {
+                    let (message, body) = match incoming {
+                        None | Some(Ok(Message::Close(_))) => {
+                            finish(config, hub, progress, batch, &replies_tx).await?;
+                            return Ok(());
+                        }
+                        Some(Err(err)) => return Err(anyhow::Error::new(err).context("the tunnel broke").into()),
+                        Some(Ok(Message::Binary(frame))) => {
+                            protocol::decode::<ServerMessage>(frame).context("bad frame from the relay")?
+                        }
+                        Some(Ok(_)) => (ServerMessage::Heartbeat, Bytes::new()),
+                    };
+                    match message {
+                        ServerMessage::Welcome { resume_after } => {
+                            welcomed = true;
+                            tracing::info!(resume_after, "tunnel connected");
+                            state.send_replace(TunnelState::Connected);
+                        }
+                        ServerMessage::Heartbeat => {}
+                        ServerMessage::Deliver { seq, reply, request } => {
+                            if !welcomed {
+                                return Err(anyhow::anyhow!("delivery before welcome").into());
+                            }
+                            add(config, hub, progress, &mut batch, seq, reply, request, body)?;
+                        }
+                    }
+                    if batch.captures.len() < BATCH {
+                        next = futures_util::FutureExt::now_or_never(ws.next());
+                    }
+                }
+                if batch.last_seq > 0 {
+                    finish(config, hub, progress, batch, &replies_tx).await?;
+                    send(&mut ws, &ClientMessage::Ack { seq: progress.last_acked }, b"").await?;
+                }
+            }
+            Some((message, body)) = replies.recv() => send(&mut ws, &message, &body).await?,
+            _ = ticker.tick() => {
+                if heard.elapsed() > config.heartbeat * 3 {
+                    return Err(anyhow::anyhow!("the relay went silent").into());
+                }
+                send(&mut ws, &ClientMessage::Heartbeat, b"").await?;
+            }
+            () = until_stopped(stopping) => {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn send<S>(ws: &mut S, message: &ClientMessage, body: &[u8]) -> anyhow::Result<()>
+where
+    S: futures_util::Sink<Message, Error = tungstenite::Error> + Unpin,
+{
+    ws.send(Message::Binary(protocol::encode(message, body)))
+        .await
+        .context("cannot write to the relay")
+}
+
+/// Adds one delivery to `batch`, unless it is a duplicate.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+fn add(
+    config: &TunnelConfig,
+    hub: &Hub,
+    progress: &Progress,
+    batch: &mut Batch,
+    seq: u64,
+    reply: bool,
+    request: WireRequest,
+    body: Bytes,
+) -> anyhow::Result<()> {
+    let id: CaptureId = request.id.parse().context("delivery with an invalid id")?;
+    batch.last_seq = batch.last_seq.max(seq);
+    let in_batch = batch.captures.iter().any(|c| c.id == id);
+    if seq <= progress.last_acked || progress.seen.contains(&id) || in_batch {
+        tracing::debug!(seq, %id, "duplicate delivery dropped");
+        return Ok(());
+    }
+    if reply {
+        batch.replies.push(PendingReply {
+            seq,
+            wire_id: request.id.clone(),
+            id,
+            attempts: matches!(config.answer, Answer::Forwarded).then(|| hub.subscribe()),
+        });
+    }
+    batch.captures.push(Capture {
+        id,
+        received_at: request.received_at,
+        remote_addr: request.remote_addr,
+        via: Via::Relay(config.channel.clone()),
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        version: request.version,
+        headers: request
+            .headers
+            .into_iter()
+            .map(|(name, value)| Header::new(name, value))
+            .collect(),
+        body,
+        status: 202,
+        note: None,
+        derived: Derived::default(),
+    });
+    Ok(())
+}
+
+/// Journals a batch; once it is durable, notes it as seen and starts its sync replies.
+async fn finish(
+    config: &TunnelConfig,
+    hub: &Hub,
+    progress: &mut Progress,
+    batch: Batch,
+    replies: &mpsc::UnboundedSender<(ClientMessage, Bytes)>,
+) -> anyhow::Result<()> {
+    let Batch {
+        captures,
+        replies: pending,
+        last_seq,
+    } = batch;
+    let ids: Vec<CaptureId> = captures.iter().map(|c| c.id).collect();
+    hub.record_all(captures)
+        .await
+        .context("cannot journal deliveries")?;
+    progress.seen.extend(ids);
+    progress.last_acked = progress.last_acked.max(last_seq);
+    for PendingReply {
+        seq,
+        wire_id,
+        id,
+        attempts,
+    } in pending
+    {
+        let replies = replies.clone();
+        match (&config.answer, attempts) {
+            (
+                Answer::Fixed {
+                    status,
+                    headers,
+                    body,
+                },
+                _,
+            ) => {
+                let message = ClientMessage::Response {
+                    seq,
+                    id: wire_id,
+                    status: *status,
+                    headers: headers.clone(),
+                };
+                let _ = replies.send((message, body.clone()));
+            }
+            (Answer::Forwarded, Some(attempts)) => {
+                tokio::spawn(relay_attempt(attempts, seq, id, wire_id, replies));
+            }
+            (Answer::Forwarded, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the forwarder's first attempt at capture `id` and sends its outcome as the reply.
+async fn relay_attempt(
+    mut attempts: tokio::sync::broadcast::Receiver<HubEvent>,
+    seq: u64,
+    id: CaptureId,
+    wire_id: String,
+    replies: mpsc::UnboundedSender<(ClientMessage, Bytes)>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let (status, headers, body) = loop {
+        match attempts.recv().await {
+            Ok(HubEvent::Attempt(attempt)) if attempt.capture == id => match &attempt.outcome {
+                Outcome::Response {
+                    status,
+                    headers,
+                    body,
+                    ..
+                } => {
+                    let headers = headers
+                        .iter()
+                        .map(|h| (h.name.clone(), h.value.to_vec()))
+                        .collect();
+                    break (*status, headers, body.clone());
+                }
+                Outcome::Failed(why) => break (502, vec![], Bytes::from(format!("{why}\n"))),
+            },
+            Ok(_) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        }
+    };
+    let _ = replies.send((
+        ClientMessage::Response {
+            seq,
+            id: wire_id,
+            status,
+            headers,
+        },
+        body,
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_become_websocket_urls() {
+        assert_eq!(
+            tunnel_url("http://127.0.0.1:7000/", "a"),
+            "ws://127.0.0.1:7000/tunnel/a"
+        );
+        assert_eq!(
+            tunnel_url("https://relay.example", "b"),
+            "wss://relay.example/tunnel/b"
+        );
+        assert_eq!(tunnel_url("ws://r", "c"), "ws://r/tunnel/c");
+    }
+
+    #[test]
+    fn jitter_stays_within_half_either_side() {
+        for _ in 0..1000 {
+            let d = jitter(Duration::from_secs(2));
+            assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
+        }
+    }
+
+    #[test]
+    fn states_read_well() {
+        let state = TunnelState::Reconnecting {
+            after: Duration::from_millis(1500),
+            reason: "refused".into(),
+        };
+        assert_eq!(state.to_string(), "reconnecting in 1.5s (refused)");
+    }
+}

@@ -1,0 +1,12 @@
+//! The tunnel: `hookscope relay` (the public server) and the client behind `listen --relay`.
+//!
+//! [`protocol`] is the wire format, [`queue`] a channel's durable queue, [`token`] the channel
+//! tokens, [`server`] the relay's HTTP side and [`session`] its side of one tunnel connection,
+//! [`client`] the receiving end.
+
+pub mod client;
+pub mod protocol;
+pub mod queue;
+pub mod server;
+pub mod session;
+pub mod token;

@@ -1,0 +1,349 @@
+//! A channel's durable queue: requests not yet acknowledged by the channel's client, in order.
+//!
+//! On disk, per channel, in the data directory:
+//! - `<channel>.queue`, append-only records `u64 seq | u32 length | frame`, where the frame is
+//!   [`protocol::encode`] of the [`WireRequest`] and its body; each append is fsynced before the
+//!   sender is answered, so an accepted request survives a crash or power loss. Appends that
+//!   arrive together share one `write` and one fsync (group commit): records are buffered in
+//!   sequence order, and whichever append finds the file free writes and syncs all of them.
+//! - `<channel>.acked`, the highest acknowledged sequence number (8 bytes, big endian). It is
+//!   written on every ack but synced only before the queue file is emptied: an ack lost to a
+//!   crash only means a redelivery, which the client drops by id.
+//!
+//! On start the queue file is read back; a torn last record (a crash mid-append) was never
+//! acknowledged to its sender and is cut off.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::relay::protocol::{self, WireRequest};
+
+/// The queue file is emptied once everything is acknowledged and it has grown past this.
+const COMPACT_AFTER: u64 = 4 * 1024 * 1024;
+
+/// A request waiting for delivery.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its sequence number in the channel.
+    pub seq: u64,
+    /// Its head.
+    pub request: Arc<WireRequest>,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// Why a request could not be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The channel already holds `--queue-limit` undelivered requests.
+    #[error("the channel's queue is full ({0} requests)")]
+    Full(usize),
+    /// Writing or syncing the queue file failed.
+    #[error("cannot write the queue file: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One channel's queue.
+pub struct ChannelQueue {
+    state: Mutex<State>,
+    /// The queue file again, written and synced without holding `state` (appends go on
+    /// meanwhile); its lock, held while writing, keeps batches in order.
+    writer: Mutex<Writer>,
+    /// The last sequence number queued; deliverers wait on it.
+    last: watch::Sender<u64>,
+    limit: usize,
+}
+
+/// The write side of the group commit.
+struct Writer {
+    file: File,
+    /// How many bytes of the clock ([`State::appended`]) are on disk.
+    synced: u64,
+    /// A write or sync failed: what was buffered is lost, so every later append fails too
+    /// (the relay answers 503) until a restart cuts the torn tail.
+    broken: bool,
+}
+
+struct State {
+    file: File,
+    length: u64,
+    /// Records appended but not yet written, in sequence order.
+    buffer: Vec<u8>,
+    /// Bytes ever appended, never reset by compaction: the group commit's clock.
+    appended: u64,
+    ack_path: PathBuf,
+    pending: VecDeque<Entry>,
+    next_seq: u64,
+    acked: u64,
+}
+
+impl ChannelQueue {
+    /// Opens (or creates) the queue of `channel` in `dir`, holding at most `limit` requests.
+    pub fn open(dir: &Path, channel: &str, limit: usize) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let ack_path = dir.join(format!("{channel}.acked"));
+        let acked = match std::fs::read(&ack_path) {
+            Ok(bytes) => bytes
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(err) => return Err(err),
+        };
+        let path = dir.join(format!("{channel}.queue"));
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)?;
+        let (records, good) = read_records(&data);
+        if good < data.len() {
+            tracing::warn!(
+                channel,
+                cut = data.len() - good,
+                "queue file ended in a torn record; cut off"
+            );
+            file.set_len(good as u64)?;
+            file.sync_all()?;
+        }
+        let last_in_file = records.last().map_or(0, |e| e.seq);
+        let pending: VecDeque<Entry> = records.into_iter().filter(|e| e.seq > acked).collect();
+        let next_seq = acked.max(last_in_file) + 1;
+        let (last, _) = watch::channel(next_seq - 1);
+        Ok(Self {
+            writer: Mutex::new(Writer {
+                file: file.try_clone()?,
+                synced: 0,
+                broken: false,
+            }),
+            state: Mutex::new(State {
+                file,
+                length: good as u64,
+                buffer: Vec::new(),
+                appended: 0,
+                ack_path,
+                pending,
+                next_seq,
+                acked,
+            }),
+            last,
+            limit,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends a request durably and returns its sequence number. Blocks on the disk: call it
+    /// from a blocking task.
+    ///
+    /// The request is offered for delivery as soon as it is written, before the sync: a client
+    /// may receive it a little before its sender hears `202`. If the sync then fails the sender
+    /// gets an error and may send again, which is at-least-once, as promised.
+    pub fn push(&self, request: WireRequest, body: Bytes) -> Result<u64, PushError> {
+        let (seq, written) = self.write(request, body)?;
+        self.last.send_replace(seq);
+        self.sync_to(written)?;
+        Ok(seq)
+    }
+
+    /// Makes sure everything up to `appended` on the clock is written and synced: returns at
+    /// once if another append's batch covered it, else writes and syncs every buffered record.
+    fn sync_to(&self, appended: u64) -> std::io::Result<()> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if writer.broken {
+            return Err(std::io::Error::other("an earlier write to the queue file failed"));
+        }
+        if writer.synced >= appended {
+            return Ok(()); // another append's batch covered this one
+        }
+        let (batch, covered) = {
+            let mut state = self.lock();
+            (std::mem::take(&mut state.buffer), state.appended)
+        };
+        let done = writer
+            .file
+            .write_all(&batch)
+            .and_then(|()| writer.file.sync_data());
+        if let Err(err) = done {
+            writer.broken = true;
+            return Err(err);
+        }
+        writer.synced = covered;
+        Ok(())
+    }
+
+    /// Buffers a record; returns its sequence number and the clock after it.
+    fn write(&self, request: WireRequest, body: Bytes) -> Result<(u64, u64), PushError> {
+        let mut state = self.lock();
+        if state.pending.len() >= self.limit {
+            return Err(PushError::Full(self.limit));
+        }
+        let seq = state.next_seq;
+        let frame = protocol::encode(&request, &body);
+        let length = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        state.buffer.extend_from_slice(&seq.to_be_bytes());
+        state.buffer.extend_from_slice(&length.to_be_bytes());
+        state.buffer.extend_from_slice(&frame);
+        let size = 12 + frame.len() as u64;
+        state.length += size;
+        state.appended += size;
+        state.next_seq += 1;
+        state.pending.push_back(Entry {
+            seq,
+            request: Arc::new(request),
+            body,
+        });
+        Ok((seq, state.appended))
+    }
+
+    /// Forgets every request up to and including `seq`. Blocks on the disk.
+    pub fn ack(&self, seq: u64) -> std::io::Result<()> {
+        let mut state = self.lock();
+        if seq <= state.acked {
+            return Ok(());
+        }
+        let seq = seq.min(state.next_seq - 1);
+        while state.pending.front().is_some_and(|e| e.seq <= seq) {
+            state.pending.pop_front();
+        }
+        state.acked = seq;
+        let compact = state.pending.is_empty() && state.length > COMPACT_AFTER;
+        let mut ack_file = File::create(&state.ack_path)?;
+        ack_file.write_all(&seq.to_be_bytes())?;
+        if compact {
+            // The ack must be durable before the records it covers are gone, or a restart would
+            // hand out their sequence numbers again.
+            ack_file.sync_all()?;
+            state.file.set_len(0)?;
+            state.file.sync_all()?;
+            state.length = 0;
+        }
+        Ok(())
+    }
+
+    /// The highest acknowledged sequence number.
+    pub fn acked(&self) -> u64 {
+        self.lock().acked
+    }
+
+    /// Up to `max` queued requests after `seq`, in order.
+    pub fn after(&self, seq: u64, max: usize) -> Vec<Entry> {
+        let state = self.lock();
+        let start = state.pending.partition_point(|e| e.seq <= seq);
+        state.pending.iter().skip(start).take(max).cloned().collect()
+    }
+
+    /// How many requests wait for delivery.
+    pub fn len(&self) -> usize {
+        self.lock().pending.len()
+    }
+
+    /// Whether nothing waits for delivery.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Changes whenever a request is queued.
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.last.subscribe()
+    }
+}
+
+/// Parses records from the start of `data`; returns them and the length of the good prefix.
+fn read_records(data: &[u8]) -> (Vec<Entry>, usize) {
+    let mut entries = Vec::new();
+    let mut at = 0;
+    while let Some(head) = data.get(at..at + 12) {
+        let seq = u64::from_be_bytes(head[..8].try_into().unwrap_or_default());
+        let length = u32::from_be_bytes(head[8..].try_into().unwrap_or_default()) as usize;
+        let Some(frame) = data.get(at + 12..at + 12 + length) else {
+            break;
+        };
+        match protocol::decode::<WireRequest>(Bytes::copy_from_slice(frame)) {
+            Ok((request, body)) => entries.push(Entry {
+                seq,
+                request: Arc::new(request),
+                body,
+            }),
+            Err(err) => {
+                tracing::warn!(%err, seq, "unreadable queue record; the rest is cut off");
+                break;
+            }
+        }
+        at += 12 + length;
+    }
+    (entries, at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(n: u64) -> WireRequest {
+        WireRequest {
+            id: format!("id-{n}"),
+            received_at: chrono::Utc::now(),
+            remote_addr: "127.0.0.1:1".into(),
+            method: "POST".into(),
+            path: "/".into(),
+            query: None,
+            version: "HTTP/1.1".into(),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn unacknowledged_requests_survive_a_reopen_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("open");
+        for n in 1..=5 {
+            assert_eq!(
+                queue
+                    .push(request(n), Bytes::from(vec![n as u8; 3]))
+                    .expect("push"),
+                n
+            );
+        }
+        queue.ack(2).expect("ack");
+        drop(queue);
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
+        let left: Vec<u64> = queue.after(0, 100).iter().map(|e| e.seq).collect();
+        assert_eq!(left, [3, 4, 5]);
+        assert_eq!(&queue.after(3, 1)[0].body[..], [4, 4, 4]);
+        assert_eq!(queue.push(request(6), Bytes::new()).expect("push"), 6);
+    }
+
+    #[test]
+    fn a_full_queue_refuses_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 2).expect("open");
+        queue.push(request(1), Bytes::new()).expect("push");
+        queue.push(request(2), Bytes::new()).expect("push");
+        assert!(matches!(
+            queue.push(request(3), Bytes::new()),
+            Err(PushError::Full(2))
+        ));
+        drop(queue);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("a.queue"))
+            .expect("file");
+        file.write_all(&[0, 0, 0, 0, 0, 0, 0, 9, 0, 0])
+            .expect("torn write");
+        let queue = ChannelQueue::open(dir.path(), "a", 2).expect("reopen");
+        assert_eq!(queue.len(), 2);
+        queue.ack(2).expect("ack");
+        assert!(queue.is_empty());
+        assert_eq!(queue.push(request(3), Bytes::new()).expect("push"), 3);
+    }
+}

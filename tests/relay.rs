@@ -1,0 +1,637 @@
+//! End-to-end tests of the tunnel: the real `hookscope relay` and `hookscope listen --relay`
+//! binaries and a local app, over loopback.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use common::{Listener, LocalApp, binary, noise, post, send_raw, wait_for};
+use hookscope::capture::{Capture, Via};
+use hookscope::codec::Record;
+
+/// A running `hookscope relay`.
+struct Relay {
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Relay {
+    fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1:0", data_dir, extra)
+    }
+
+    /// Starts on `addr`: a restarted relay comes back where its clients look for it.
+    fn start_on(addr: &str, data_dir: &Path, extra: &[&str]) -> Self {
+        let mut child = binary()
+            .args(["relay", "--addr", addr, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the relay");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (ready, address) = mpsc::channel();
+        let lines = child.stderr.take().expect("piped stderr");
+        let seen = stderr.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(lines).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split(',').next().unwrap_or_default();
+                    let addr = url.split("://").nth(1).unwrap_or_default();
+                    let _ = ready.send(addr.to_owned());
+                }
+                seen.lock().expect("lock").push(line);
+            }
+        });
+        let addr = address
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("the relay did not start: {:?}", stderr.lock()));
+        Self {
+            addr: addr.parse().expect("address"),
+            child,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Creates a token for `channel` with the real command and returns it.
+fn create_token(data_dir: &Path, channel: &str) -> String {
+    let output = binary()
+        .args(["relay", "token", "create", "--channel", channel, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("run token create");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let token = String::from_utf8(output.stdout).expect("utf-8").trim().to_owned();
+    let stored = std::fs::read_to_string(data_dir.join("tokens")).expect("token file");
+    assert!(!stored.contains(&token), "the token itself is never stored");
+    token
+}
+
+/// Starts a client of `relay` on `channel`, journaling to `journal`.
+fn client(journal: &Path, relay: &str, channel: &str, token: &str, extra: &[&str]) -> Listener {
+    let mut args = vec![
+        "--headless",
+        "--relay",
+        relay,
+        "--channel",
+        channel,
+        "--token",
+        token,
+    ];
+    args.extend_from_slice(extra);
+    Listener::start_with_journal(journal, &args)
+}
+
+fn wait_connected(client: &Listener) {
+    wait_for("the tunnel to connect", Duration::from_secs(20), || {
+        client.stderr_text().contains("relay: connected").then_some(())
+    });
+}
+
+/// The captures journaled so far, tolerating a line being written at this moment.
+fn journaled(path: &Path) -> Vec<Capture> {
+    let Ok(loaded) = hookscope::journal::load(path) else {
+        return Vec::new();
+    };
+    loaded
+        .entries
+        .into_iter()
+        .filter_map(|e| match e.record {
+            Record::Capture(c) => Some(c),
+            Record::Attempt(_) => None,
+        })
+        .collect()
+}
+
+fn wait_captures(path: &Path, count: usize) -> Vec<Capture> {
+    wait_for(
+        &format!("{count} captures in {}", path.display()),
+        Duration::from_secs(60),
+        || {
+            let captures = journaled(path);
+            (captures.len() >= count).then_some(captures)
+        },
+    )
+}
+
+/// The body of request number `n`: binary noise for odd, JSON text for even numbers.
+fn body(n: usize) -> Vec<u8> {
+    match n % 2 {
+        1 => noise(1000 + n % 300, n as u64),
+        _ => format!("{{\"n\":{n},\"text\":\"caf\u{e9} \u{1F3A5}\"}}").into_bytes(),
+    }
+}
+
+async fn send(relay: SocketAddr, channel: &str, n: usize) -> u16 {
+    let request = post(
+        &format!("/c/{channel}/hooks/{n}?n={n}"),
+        &[("X-Seq", &n.to_string())],
+        &body(n),
+    );
+    send_raw(relay, &request).await.expect("relay answers").status
+}
+
+/// Asserts `captures` are exactly requests `range`, in order, bodies byte-identical.
+fn assert_exactly(captures: &[Capture], range: std::ops::Range<usize>, channel: &str) {
+    let paths: Vec<&str> = captures.iter().map(|c| c.path.as_str()).collect();
+    let expected: Vec<String> = range.clone().map(|n| format!("/hooks/{n}")).collect();
+    if let Some(at) = (0..paths.len().max(expected.len()))
+        .find(|&i| paths.get(i).copied() != expected.get(i).map(String::as_str))
+    {
+        let window = at.saturating_sub(3)..(at + 5);
+        panic!(
+            "not every request once in order: {} journaled, {} expected; from #{at}: {:?} instead of {:?}",
+            paths.len(),
+            expected.len(),
+            paths.get(window.start..window.end.min(paths.len())),
+            expected.get(window.start..window.end.min(expected.len())),
+        );
+    }
+    for (capture, n) in captures.iter().zip(range) {
+        assert!(capture.body[..] == body(n)[..], "body of request {n} changed");
+        assert_eq!(capture.via, Via::Relay(channel.to_owned()));
+        assert_eq!(capture.query.as_deref(), Some(format!("n={n}").as_str()));
+        assert_eq!(capture.header("X-Seq"), Some(n.to_string().as_bytes()));
+    }
+}
+
+fn dir() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("relay");
+    let journal = dir.path().join("captures.jsonl");
+    (dir, data, journal)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_requests_arrive_byte_identical_in_order_and_are_forwarded() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let app = LocalApp::start();
+    let listener = client(
+        &journal,
+        &relay.url(),
+        "alpha",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    for n in 0..1000 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let captures = wait_captures(&journal, 1000);
+    assert_exactly(&captures, 0..1000, "alpha");
+    let seen = wait_for("the app to get all 1000", Duration::from_secs(60), || {
+        let seen = app.seen();
+        (seen.len() >= 1000).then_some(seen)
+    });
+    for request in seen {
+        let n: usize = request
+            .header("x-seq")
+            .and_then(|s| s.parse().ok())
+            .expect("x-seq");
+        assert!(request.body == body(n), "forwarded body of {n} changed");
+    }
+    assert!(listener.stderr_text().contains("relay: connected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_stream_and_restarted_gets_everything_once() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    // Queue a backlog first, so the client is killed while deliveries are in flight.
+    for n in 0..2000 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let mut first = client(&journal, &relay.url(), "alpha", &token, &["--fsync"]);
+    wait_captures(&journal, 100);
+    first.kill9();
+    let at_kill = journaled(&journal).len();
+    assert!(
+        at_kill < 2000,
+        "the client was not killed mid-stream ({at_kill} journaled)"
+    );
+    // Sent while no client is connected.
+    for n in 2000..2100 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let second = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&second);
+    let captures = wait_captures(&journal, 2100);
+    // One more after everything: a late duplicate of the backlog would show before it.
+    assert_eq!(send(relay.addr, "alpha", 2100).await, 202);
+    let captures_after = wait_captures(&journal, 2101);
+    assert!(
+        captures.len() == 2100 && captures_after.len() == 2101,
+        "a duplicate was journaled"
+    );
+    assert_exactly(&captures_after, 0..2101, "alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_and_restarted_loses_nothing_acknowledged() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let mut relay = Relay::start(&data, &[]);
+    let addr = relay.addr.to_string();
+    // Queued with no client: only the data directory holds them when the relay dies.
+    for n in 0..50 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    relay.kill9();
+    let mut relay = Relay::start_on(&addr, &data, &[]);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    for n in 50..100 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    // Killed under a connected client, which reconnects to the restarted relay by itself.
+    relay.kill9();
+    let relay = Relay::start_on(&addr, &data, &[]);
+    for n in 100..150 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let captures = wait_captures(&journal, 150);
+    assert_exactly(&captures, 0..150, "alpha");
+    assert!(listener.stderr_text().contains("relay: reconnecting"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_gets_401_and_channels_are_isolated() {
+    let (dir, data, journal) = dir();
+    let alpha = create_token(&data, "alpha");
+    let beta = create_token(&data, "beta");
+    let relay = Relay::start(&data, &[]);
+    for (channel, token) in [("alpha", "wrong"), ("beta", alpha.as_str()), ("alpha", "")] {
+        let request = format!(
+            "GET /tunnel/{channel} HTTP/1.1\r\nHost: r\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Authorization: Bearer {token}\r\n\r\n"
+        );
+        let response = send_raw(relay.addr, request.as_bytes()).await.expect("answer");
+        assert_eq!(response.status, 401, "{channel} with {token:?}");
+    }
+    // The binary reports it too.
+    let refused = client(
+        &dir.path().join("refused.jsonl"),
+        &relay.url(),
+        "beta",
+        &alpha,
+        &[],
+    );
+    wait_for("unauthorized", Duration::from_secs(20), || {
+        refused
+            .stderr_text()
+            .contains("relay: unauthorized")
+            .then_some(())
+    });
+    let beta_journal = dir.path().join("beta.jsonl");
+    let alpha_client = client(&journal, &relay.url(), "alpha", &alpha, &[]);
+    let beta_client = client(&beta_journal, &relay.url(), "beta", &beta, &[]);
+    wait_connected(&alpha_client);
+    wait_connected(&beta_client);
+    for n in 0..20 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    assert_eq!(send(relay.addr, "beta", 20).await, 202);
+    assert_exactly(&wait_captures(&journal, 20), 0..20, "alpha");
+    let beta_captures = wait_captures(&beta_journal, 1);
+    assert_exactly(&beta_captures, 20..21, "beta");
+    assert!(journaled(&dir.path().join("refused.jsonl")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_503_an_oversized_body_413_and_health_answers() {
+    let (_dir, data, _journal) = dir();
+    create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--queue-limit", "3", "--max-body", "2KiB"]);
+    for n in 0..3 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let full = send_raw(relay.addr, &post("/c/alpha/x", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(full.status, 503);
+    assert!(
+        full.headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("retry-after") && !v.is_empty())
+    );
+    let large = send_raw(relay.addr, &post("/c/alpha/x", &[], &[b'a'; 3000]))
+        .await
+        .expect("answer");
+    assert_eq!(large.status, 413);
+    let unknown = send_raw(relay.addr, &post("/c/nobody/x", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(unknown.status, 404);
+    let health = send_raw(relay.addr, b"GET /healthz HTTP/1.1\r\nHost: r\r\n\r\n")
+        .await
+        .expect("answer");
+    assert_eq!((health.status, &health.body[..]), (200, &b"ok\n"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_returns_the_local_apps_status_and_body() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--respond", "sync", "--sync-timeout", "10s"]);
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(|_, _| (201, Duration::ZERO)),
+    );
+    let listener = client(
+        &journal,
+        &relay.url(),
+        "alpha",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    let response = send_raw(relay.addr, &post("/c/alpha/hooks", &[], b"{\"a\":1}"))
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 201);
+    assert_eq!(response.body, br#"{"received":0}"#);
+    assert!(response.headers.iter().any(|(n, v)| n == "x-app" && v == "test"));
+    assert_eq!(app.seen()[0].body, b"{\"a\":1}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_without_a_client_times_out_with_504() {
+    let (_dir, data, _journal) = dir();
+    create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--respond", "sync", "--sync-timeout", "300ms"]);
+    let response = send_raw(relay.addr, &post("/c/alpha/hooks", &[], b"{}"))
+        .await
+        .expect("answer");
+    assert_eq!(response.status, 504);
+}
+
+/// Percentile `p` (0..=100) of sorted `values`.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)]
+}
+
+/// Sends requests `range` to `base` (`http://addr/prefix`) from `tasks` keep-alive clients,
+/// `rate` per second overall when given; returns when each was sent, by number.
+async fn load(
+    base: &str,
+    range: std::ops::Range<usize>,
+    tasks: usize,
+    rate: Option<u32>,
+) -> Vec<(usize, std::time::Instant)> {
+    use hyper_util::client::legacy::Client;
+    let client: Client<_, http_body_util::Full<bytes::Bytes>> =
+        Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+    let payload = bytes::Bytes::from(noise(1024, 3));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(range.start));
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (client, payload, next, base) = (client.clone(), payload.clone(), next.clone(), base.to_owned());
+        let end = range.end;
+        let first = range.start;
+        handles.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= end {
+                    return sent;
+                }
+                if let Some(rate) = rate {
+                    let due = started + Duration::from_secs_f64((n - first) as f64 / f64::from(rate));
+                    tokio::time::sleep_until(due.into()).await;
+                }
+                let request = hyper::Request::post(format!("{base}/bench/{n}"))
+                    .header("x-seq", n.to_string())
+                    .body(http_body_util::Full::new(payload.clone()))
+                    .expect("request");
+                let at = std::time::Instant::now();
+                let response = client.request(request).await.expect("answer");
+                assert!(response.status().is_success(), "{}", response.status());
+                sent.push((n, at));
+            }
+        }));
+    }
+    let mut sent = Vec::new();
+    for handle in handles {
+        sent.extend(handle.await.expect("sender"));
+    }
+    sent
+}
+
+/// Latencies from sending to the local app receiving, in order.
+fn latencies(app: &LocalApp, sent: &[(usize, std::time::Instant)], count: usize) -> Vec<Duration> {
+    let seen = wait_for("the app to get everything", Duration::from_secs(120), || {
+        let seen = app.seen();
+        (seen.len() >= count).then_some(seen)
+    });
+    let sent: std::collections::HashMap<usize, std::time::Instant> = sent.iter().copied().collect();
+    let mut latencies: Vec<Duration> = seen
+        .iter()
+        .filter_map(|s| {
+            let n: usize = s.header("x-seq")?.parse().ok()?;
+            Some(s.at.saturating_duration_since(*sent.get(&n)?))
+        })
+        .collect();
+    latencies.sort();
+    latencies
+}
+
+/// The numbers in BENCHMARKS.md: `cargo test --release --test relay -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check; run in release"]
+async fn bench_relay_against_direct() {
+    const COUNT: usize = 5000;
+    let (dir, data, journal) = dir();
+    let token = create_token(&data, "bench");
+    let relay = Relay::start(&data, &[]);
+
+    // Throughput: 1 KB requests from 32 keep-alive senders, until the client has journaled all.
+    let direct = Listener::start_with_journal(&dir.path().join("direct.jsonl"), &["--headless"]);
+    let started = std::time::Instant::now();
+    load(&format!("http://{}", direct.addr), 0..COUNT, 32, None).await;
+    let direct_rate = COUNT as f64 / started.elapsed().as_secs_f64();
+    // The relay alone, no client draining the queue: what ingress costs.
+    let alone = Relay::start(&dir.path().join("alone"), &[]);
+    create_token(&dir.path().join("alone"), "bench");
+    let started = std::time::Instant::now();
+    load(&format!("{}/c/bench", alone.url()), 0..COUNT, 32, None).await;
+    println!(
+        "relay ingress alone (no client): {:.0}/s accepted",
+        COUNT as f64 / started.elapsed().as_secs_f64()
+    );
+    drop(alone);
+    let listener = client(&journal, &relay.url(), "bench", &token, &[]);
+    wait_connected(&listener);
+    let started = std::time::Instant::now();
+    load(&format!("{}/c/bench", relay.url()), 0..COUNT, 32, None).await;
+    let accepted = started.elapsed();
+    wait_captures(&journal, COUNT);
+    let relay_rate = COUNT as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "throughput, {COUNT} x 1 KB, 32 senders: direct {direct_rate:.0}/s journaled; relay {:.0}/s accepted (202), \
+         {relay_rate:.0}/s journaled by the client",
+        COUNT as f64 / accepted.as_secs_f64()
+    );
+    drop(listener);
+    drop(direct);
+
+    // Latency at 500/s, sender to local app, direct listen --forward against relay + tunnel.
+    const PACED: usize = 2500;
+    let app = LocalApp::start();
+    let direct = Listener::start_with_journal(
+        &dir.path().join("direct2.jsonl"),
+        &["--headless", "--forward", &app.url()],
+    );
+    let sent = load(&format!("http://{}", direct.addr), 0..PACED, 16, Some(500)).await;
+    let direct_latency = latencies(&app, &sent, PACED);
+    drop(direct);
+    let app = LocalApp::start();
+    let listener = client(
+        &dir.path().join("paced.jsonl"),
+        &relay.url(),
+        "bench",
+        &token,
+        &["--forward", &app.url()],
+    );
+    wait_connected(&listener);
+    let sent = load(
+        &format!("{}/c/bench", relay.url()),
+        PACED..2 * PACED,
+        16,
+        Some(500),
+    )
+    .await;
+    let relay_latency = latencies(&app, &sent, PACED);
+    let show = |l: &[Duration]| format!("p50 {:?}, p99 {:?}", percentile(l, 50), percentile(l, 99));
+    println!(
+        "latency at 500/s to the local app: direct {}",
+        show(&direct_latency)
+    );
+    println!(
+        "latency at 500/s to the local app: relay  {}",
+        show(&relay_latency)
+    );
+    println!(
+        "added by relay + tunnel: p50 {:?}, p99 {:?}",
+        percentile(&relay_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
+        percentile(&relay_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_over_its_rate_is_429_and_a_trusted_proxy_names_the_sender() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--rate-limit", "2", "--trust-proxy"]);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    let forwarded = post(
+        "/c/alpha/x",
+        &[("X-Forwarded-For", "203.0.113.7, 10.0.0.1")],
+        b"{}",
+    );
+    let answers = [
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+        send_raw(relay.addr, &forwarded).await.expect("answer"),
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [202, 202, 429], "a burst of the rate, then refused");
+    assert!(
+        answers[2]
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("retry-after"))
+    );
+    let captures = wait_captures(&journal, 2);
+    assert!(
+        captures.iter().all(|c| c.remote_addr == "203.0.113.7"),
+        "{captures:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_certificate_made_in_the_test() {
+    let (dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+    let (cert_arg, key_arg) = (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    );
+    let relay = Relay::start(&data, &["--tls-cert", &cert_arg, "--tls-key", &key_arg]);
+    let url = format!("https://localhost:{}", relay.addr.port());
+    // The client over wss://, trusting the test's certificate.
+    let listener = client(&journal, &url, "alpha", &token, &["--relay-ca", &cert_arg]);
+    wait_connected(&listener);
+    // A sender over HTTPS.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).expect("root");
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let body = noise(5000, 11);
+    let request = post("/c/alpha/secure", &[("Connection", "close")], &body);
+    tokio::io::AsyncWriteExt::write_all(&mut tls, &request)
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 202"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let captures = wait_captures(&journal, 1);
+    assert_eq!(
+        (captures[0].path.as_str(), &captures[0].body[..]),
+        ("/secure", &body[..])
+    );
+    // Plain HTTP to the TLS port gets nowhere.
+    assert!(
+        send_raw(relay.addr, &post("/c/alpha/x", &[], b"{}"))
+            .await
+            .is_err()
+    );
+}
