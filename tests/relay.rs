@@ -547,6 +547,106 @@ async fn bench_relay_against_direct() {
         percentile(&relay_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
         percentile(&relay_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
     );
+    drop(listener);
+
+    // The peer a user would pick instead: bore (a TCP tunnel), its server on loopback, in front
+    // of the same `listen`. Same load, same measures.
+    let Some(bore) = std::env::var_os("HOOKSCOPE_BENCH_BORE").map(PathBuf::from) else {
+        println!("bore: skipped (set HOOKSCOPE_BENCH_BORE to a bore binary: cargo install bore-cli)");
+        return;
+    };
+    let bored = Listener::start_with_journal(&dir.path().join("bore.jsonl"), &["--headless"]);
+    let tunnel = Bore::start(&bore, bored.addr.port());
+    let started = std::time::Instant::now();
+    load(&format!("http://{}", tunnel.public), 0..COUNT, 32, None).await;
+    wait_captures(&dir.path().join("bore.jsonl"), COUNT);
+    println!(
+        "throughput through bore: {:.0}/s journaled",
+        COUNT as f64 / started.elapsed().as_secs_f64()
+    );
+    drop(tunnel);
+    drop(bored);
+    let app = LocalApp::start();
+    let bored = Listener::start_with_journal(
+        &dir.path().join("bore2.jsonl"),
+        &["--headless", "--forward", &app.url()],
+    );
+    let tunnel = Bore::start(&bore, bored.addr.port());
+    let sent = load(&format!("http://{}", tunnel.public), 0..PACED, 16, Some(500)).await;
+    let bore_latency = latencies(&app, &sent, PACED);
+    println!(
+        "latency at 500/s to the local app: bore   {}",
+        show(&bore_latency)
+    );
+    println!(
+        "added by bore: p50 {:?}, p99 {:?}",
+        percentile(&bore_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
+        percentile(&bore_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
+    );
+}
+
+/// `bore server` on loopback and `bore local` exposing a port through it (bench only).
+struct Bore {
+    server: Child,
+    local: Child,
+    public: SocketAddr,
+}
+
+impl Bore {
+    fn start(bore: &Path, port: u16) -> Self {
+        let server = std::process::Command::new(bore)
+            .args(["server", "--bind-addr", "127.0.0.1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bore server");
+        // bore's control port is fixed (7835): wait until it accepts.
+        wait_for("bore server", Duration::from_secs(10), || {
+            std::net::TcpStream::connect("127.0.0.1:7835").ok()
+        });
+        let mut local = std::process::Command::new(bore)
+            .args([
+                "local",
+                &port.to_string(),
+                "--local-host",
+                "127.0.0.1",
+                "--to",
+                "127.0.0.1",
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bore local");
+        let stdout = local.stdout.take().expect("piped stdout");
+        let mut public = None;
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("bore output");
+            // Escape sequences aside, the line ends `listening at 127.0.0.1:PORT`.
+            let plain: String = line
+                .split('\x1b')
+                .map(|part| part.split_once('m').map_or(part, |(_, rest)| rest))
+                .collect();
+            if let Some(at) = plain.split("listening at ").nth(1) {
+                public = at.trim().parse().ok();
+                break;
+            }
+        }
+        Self {
+            server,
+            local,
+            public: public.expect("bore local's public address"),
+        }
+    }
+}
+
+impl Drop for Bore {
+    fn drop(&mut self) {
+        let _ = self.local.kill();
+        let _ = self.server.kill();
+        let _ = self.local.wait();
+        let _ = self.server.wait();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
