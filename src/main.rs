@@ -8,6 +8,12 @@ use hookscope::cli::{Cli, Command};
 use hookscope::commands;
 use tracing_subscriber::EnvFilter;
 
+// Captures are made on the server's worker threads and often freed on others (the printer, the
+// inspector); glibc's arenas contend on that, and the allocator was ~20% of listen's CPU in the
+// ingest profile (BENCHMARKS.md). mimalloc's thread-local free lists do not contend.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
