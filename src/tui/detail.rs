@@ -92,9 +92,13 @@ fn request_line(capture: &Capture) -> Vec<Line<'static>> {
         Span::raw(sanitize::line(&capture.target()).into_owned()),
         Span::styled(
             format!(
-                "  {}  from {}  answered {}",
+                "  {}  from {}{}  answered {}",
                 capture.version,
                 sanitize::line(&capture.remote_addr),
+                match &capture.via {
+                    crate::capture::Via::Direct => String::new(),
+                    via => format!(" via {}", sanitize::line(&via.to_string())),
+                },
                 capture.status
             ),
             LABEL,

@@ -510,3 +510,16 @@ fn the_detail_scrolls_by_line_and_stops_at_the_end() {
     press(&mut app, "g");
     assert_eq!(app.scroll, 0);
 }
+
+#[test]
+fn a_relayed_capture_says_so() {
+    let mut app = app(true);
+    let mut relayed = (*capture(1, "/hooks", vec![], b"{}")).clone();
+    relayed.via = Via::Relay("dev".into());
+    app.on_capture(Arc::new(relayed));
+    let screen = draw(&mut app, 120, 24);
+    assert!(
+        screen.contains("from 127.0.0.1:50412 via relay:dev  answered 200"),
+        "{screen}"
+    );
+}
