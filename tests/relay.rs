@@ -735,3 +735,33 @@ async fn tls_with_a_certificate_made_in_the_test() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_on_a_connection_keeps_its_own_headers_whatever_came_before() {
+    use tokio::io::AsyncWriteExt;
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    // A health check, a request to an unknown channel, then a webhook, on one connection: the
+    // webhook must arrive with its own headers, in their case, not the earlier requests'.
+    let mut stream = tokio::net::TcpStream::connect(relay.addr).await.expect("connect");
+    let mut requests = b"GET /healthz HTTP/1.1\r\nHost: r\r\nX-Health: 1\r\n\r\n".to_vec();
+    requests.extend(post("/c/nobody/x", &[("X-Wrong-Channel", "1")], b"{}"));
+    requests.extend(post("/c/alpha/x", &[("X-Mixed-Case", "kept")], b"{}"));
+    stream.write_all(&requests).await.expect("send");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(common::read_response(&mut stream).await.expect("answer").status);
+    }
+    assert_eq!(statuses, [200, 404, 202]);
+    let captures = wait_captures(&journal, 1);
+    let names: Vec<&str> = captures[0].headers.iter().map(|h| h.name.as_str()).collect();
+    assert!(names.contains(&"X-Mixed-Case"), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case("x-health") || n.eq_ignore_ascii_case("x-wrong-channel"))
+    );
+}

@@ -37,7 +37,7 @@ use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
 use crate::relay::session;
 use crate::relay::token::{Token, Tokens, valid_channel};
-use crate::tap::{Heads, Tap};
+use crate::tap::{Heads, RawHead, Tap};
 
 /// How the relay answers the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -262,6 +262,8 @@ pub async fn serve(
 
 /// How long a client gets to complete the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
+/// How long a sender may take to deliver a request body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP on one connection, plain or TLS.
 async fn serve_connection<S>(
@@ -289,6 +291,9 @@ async fn handle(
     remote: SocketAddr,
     heads: &Heads,
 ) -> Response<Full<Bytes>> {
+    // Every request's recorded head is taken, whatever the answer: left behind, it would grow
+    // the connection's queue and be paired with a later request of the same method and target.
+    let head = heads.next();
     let path = request.uri().path().to_owned();
     if path == "/healthz" {
         return plain(StatusCode::OK, "ok");
@@ -303,7 +308,7 @@ async fn handle(
         };
         if valid_channel(channel) && relay.knows(channel) {
             let (channel, inner) = (channel.to_owned(), inner.to_owned());
-            return ingress(relay, request, remote, heads, channel, inner).await;
+            return ingress(relay, request, remote, head, channel, inner).await;
         }
         return plain(StatusCode::NOT_FOUND, "no such channel");
     }
@@ -390,7 +395,7 @@ async fn ingress(
     relay: &Arc<Relay>,
     request: Request<Incoming>,
     remote: SocketAddr,
-    heads: &Heads,
+    head: Option<RawHead>,
     channel: String,
     path: String,
 ) -> Response<Full<Bytes>> {
@@ -421,9 +426,7 @@ async fn ingress(
         return response;
     }
     let (parts, body) = request.into_parts();
-    let raw = heads
-        .next()
-        .filter(|head| head.method == parts.method.as_str() && parts.uri == *head.target.as_str());
+    let raw = head.filter(|head| head.method == parts.method.as_str() && parts.uri == *head.target.as_str());
     let headers: Vec<(String, Vec<u8>)> = match raw {
         Some(head) => head
             .headers
@@ -451,13 +454,14 @@ async fn ingress(
     if declared.is_some_and(|size| size > max) {
         return too_large();
     }
-    let body = match Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX))
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Err(err) => return plain(StatusCode::BAD_REQUEST, &format!("body could not be read: {err}")),
+    // A sender that stalls mid-body is cut off, as `listen` does, rather than holding its
+    // buffered body (up to --max-body) for ever.
+    let collect = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).collect();
+    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(err)) => return plain(StatusCode::BAD_REQUEST, &format!("body could not be read: {err}")),
+        Err(_) => return plain(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive"),
     };
     let id = CaptureId::generate().to_string();
     let wire = WireRequest {
