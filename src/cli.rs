@@ -73,6 +73,11 @@ pub struct RelayArgs {
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     pub queue_limit: usize,
 
+    /// The most body bytes one channel keeps undelivered (held in memory as well as on disk);
+    /// past it senders get 503 + Retry-After.
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = units::parse_size)]
+    pub queue_bytes: u64,
+
     /// Largest body accepted; larger ones are answered 413.
     #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_size)]
     pub max_body: u64,

@@ -40,6 +40,7 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
         data_dir: args.store.data_dir.clone(),
         tokens: args.store.token_file(),
         queue_limit: args.queue_limit.max(1),
+        queue_bytes: args.queue_bytes,
         max_body: args.max_body,
         respond: args.respond,
         sync_timeout: args.sync_timeout,

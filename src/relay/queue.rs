@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -44,6 +45,9 @@ pub enum PushError {
     /// The channel already holds `--queue-limit` undelivered requests.
     #[error("the channel's queue is full ({0} requests)")]
     Full(usize),
+    /// The channel's undelivered bodies already fill `--queue-bytes`.
+    #[error("the channel's queue is full ({0} bytes of bodies)")]
+    FullBytes(u64),
     /// Writing or syncing the queue file failed.
     #[error("cannot write the queue file: {0}")]
     Io(#[from] std::io::Error),
@@ -55,9 +59,12 @@ pub struct ChannelQueue {
     /// The queue file again, written and synced without holding `state` (appends go on
     /// meanwhile); its lock, held while writing, keeps batches in order.
     writer: Mutex<Writer>,
+    /// Set with [`Writer::broken`], readable without its lock.
+    broken: AtomicBool,
     /// The last sequence number queued; deliverers wait on it.
     last: watch::Sender<u64>,
     limit: usize,
+    byte_limit: u64,
 }
 
 /// The write side of the group commit.
@@ -79,6 +86,8 @@ struct State {
     appended: u64,
     ack_path: PathBuf,
     pending: VecDeque<Entry>,
+    /// Body bytes of `pending` (they are held in memory until acknowledged).
+    pending_bytes: u64,
     next_seq: u64,
     acked: u64,
 }
@@ -104,7 +113,15 @@ impl ChannelQueue {
             .open(&path)?;
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
-        let (records, good) = read_records(&data);
+        let (records, good) = read_records(&data).map_err(|why| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: {why}; move the file aside to start the channel afresh",
+                    path.display()
+                ),
+            )
+        })?;
         if good < data.len() {
             tracing::warn!(
                 channel,
@@ -130,13 +147,22 @@ impl ChannelQueue {
                 buffer: Vec::new(),
                 appended: 0,
                 ack_path,
+                pending_bytes: pending.iter().map(|e| e.body.len() as u64).sum(),
                 pending,
                 next_seq,
                 acked,
             }),
+            broken: AtomicBool::new(false),
             last,
             limit,
+            byte_limit: u64::MAX,
         })
+    }
+
+    /// Holds at most `bytes` of undelivered bodies (the count limit holds as well).
+    pub fn with_byte_limit(mut self, bytes: u64) -> Self {
+        self.byte_limit = bytes;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -150,9 +176,20 @@ impl ChannelQueue {
     /// may receive it a little before its sender hears `202`. If the sync then fails the sender
     /// gets an error and may send again, which is at-least-once, as promised.
     pub fn push(&self, request: WireRequest, body: Bytes) -> Result<u64, PushError> {
+        if self.broken.load(Ordering::Relaxed) {
+            // Nothing more is buffered once the file cannot be written: it would only grow.
+            return Err(std::io::Error::other("an earlier write to the queue file failed").into());
+        }
         let (seq, written) = self.write(request, body)?;
-        self.last.send_replace(seq);
         self.sync_to(written)?;
+        // Sessions are woken once the request is on disk. Pushes that shared a batch return in
+        // any order: the published number only ever rises, or a session could wait on an older
+        // one with newer requests queued.
+        self.last.send_if_modified(|last| {
+            let newer = seq > *last;
+            *last = (*last).max(seq);
+            newer
+        });
         Ok(seq)
     }
 
@@ -176,6 +213,7 @@ impl ChannelQueue {
             .and_then(|()| writer.file.sync_data());
         if let Err(err) = done {
             writer.broken = true;
+            self.broken.store(true, Ordering::Relaxed);
             return Err(err);
         }
         writer.synced = covered;
@@ -188,9 +226,19 @@ impl ChannelQueue {
         if state.pending.len() >= self.limit {
             return Err(PushError::Full(self.limit));
         }
+        // One request alone may exceed the budget (it is below --max-body): it is taken when
+        // nothing else waits, so a large body is never refused for ever.
+        if !state.pending.is_empty() && state.pending_bytes + body.len() as u64 > self.byte_limit {
+            return Err(PushError::FullBytes(self.byte_limit));
+        }
+        state.pending_bytes += body.len() as u64;
         let seq = state.next_seq;
         let frame = protocol::encode(&request, &body);
-        let length = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+        let Ok(length) = u32::try_from(frame.len()) else {
+            return Err(
+                std::io::Error::other("a request of 4 GiB or more does not fit a queue record").into(),
+            );
+        };
         state.buffer.extend_from_slice(&seq.to_be_bytes());
         state.buffer.extend_from_slice(&length.to_be_bytes());
         state.buffer.extend_from_slice(&frame);
@@ -214,16 +262,24 @@ impl ChannelQueue {
         }
         let seq = seq.min(state.next_seq - 1);
         while state.pending.front().is_some_and(|e| e.seq <= seq) {
-            state.pending.pop_front();
+            if let Some(done) = state.pending.pop_front() {
+                state.pending_bytes = state.pending_bytes.saturating_sub(done.body.len() as u64);
+            }
         }
         state.acked = seq;
         let compact = state.pending.is_empty() && state.length > COMPACT_AFTER;
-        let mut ack_file = File::create(&state.ack_path)?;
+        // Written beside it and renamed over it: a crash leaves the old ack or the new one,
+        // never an empty file (which would read as 0 and restart the numbering).
+        let fresh = state.ack_path.with_extension("acked.new");
+        let mut ack_file = File::create(&fresh)?;
         ack_file.write_all(&seq.to_be_bytes())?;
         if compact {
             // The ack must be durable before the records it covers are gone, or a restart would
             // hand out their sequence numbers again.
             ack_file.sync_all()?;
+        }
+        std::fs::rename(&fresh, &state.ack_path)?;
+        if compact {
             state.file.set_len(0)?;
             state.file.sync_all()?;
             state.length = 0;
@@ -259,8 +315,10 @@ impl ChannelQueue {
     }
 }
 
-/// Parses records from the start of `data`; returns them and the length of the good prefix.
-fn read_records(data: &[u8]) -> (Vec<Entry>, usize) {
+/// Parses records from the start of `data`; returns them and the length of the good prefix,
+/// which ends short of `data` only at a torn last record (a write cut by a crash). A complete
+/// record that does not decode is an error: cutting there would delete acknowledged requests.
+fn read_records(data: &[u8]) -> Result<(Vec<Entry>, usize), String> {
     let mut entries = Vec::new();
     let mut at = 0;
     while let Some(head) = data.get(at..at + 12) {
@@ -275,14 +333,11 @@ fn read_records(data: &[u8]) -> (Vec<Entry>, usize) {
                 request: Arc::new(request),
                 body,
             }),
-            Err(err) => {
-                tracing::warn!(%err, seq, "unreadable queue record; the rest is cut off");
-                break;
-            }
+            Err(err) => return Err(format!("record {seq} at byte {at} is unreadable ({err})")),
         }
         at += 12 + length;
     }
-    (entries, at)
+    Ok((entries, at))
 }
 
 #[cfg(test)]
@@ -345,5 +400,75 @@ mod tests {
         queue.ack(2).expect("ack");
         assert!(queue.is_empty());
         assert_eq!(queue.push(request(3), Bytes::new()).expect("push"), 3);
+    }
+
+    #[test]
+    fn a_damaged_record_mid_file_is_refused_not_cut() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("open");
+        for n in 1..=3 {
+            queue.push(request(n), Bytes::from_static(b"body")).expect("push");
+        }
+        drop(queue);
+        // Damage the first record's JSON: complete, but unreadable, with good records after it.
+        let path = dir.path().join("a.queue");
+        let mut data = std::fs::read(&path).expect("read");
+        data[12 + 4] ^= 0xff;
+        std::fs::write(&path, &data).expect("damage");
+        let err = ChannelQueue::open(dir.path(), "a", 10).err().expect("refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        assert!(err.to_string().contains("record 1 at byte 0"), "{err}");
+        assert_eq!(std::fs::read(&path).expect("read"), data, "nothing was cut");
+    }
+
+    #[test]
+    fn acks_replace_the_ack_file_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("open");
+        for n in 1..=3 {
+            queue.push(request(n), Bytes::new()).expect("push");
+        }
+        queue.ack(2).expect("ack");
+        assert!(!dir.path().join("a.acked.new").exists(), "renamed into place");
+        drop(queue);
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
+        assert_eq!(queue.acked(), 2);
+        assert_eq!(queue.after(0, 10).iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn undelivered_bodies_are_bounded_in_bytes_too() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 100)
+            .expect("open")
+            .with_byte_limit(10);
+        // Alone, a body over the budget is taken; behind it, nothing more until it is acked.
+        queue.push(request(1), Bytes::from(vec![1; 12])).expect("first");
+        assert!(matches!(
+            queue.push(request(2), Bytes::from(vec![2; 1])),
+            Err(PushError::FullBytes(10))
+        ));
+        queue.ack(1).expect("ack");
+        queue
+            .push(request(2), Bytes::from(vec![2; 6]))
+            .expect("room again");
+        queue
+            .push(request(3), Bytes::from(vec![3; 4]))
+            .expect("exactly the budget");
+        assert!(matches!(
+            queue.push(request(4), Bytes::from(vec![4; 1])),
+            Err(PushError::FullBytes(10))
+        ));
+        drop(queue);
+        let queue = ChannelQueue::open(dir.path(), "a", 100)
+            .expect("reopen")
+            .with_byte_limit(10);
+        assert!(
+            matches!(
+                queue.push(request(4), Bytes::from(vec![4; 1])),
+                Err(PushError::FullBytes(10))
+            ),
+            "counted after a reopen"
+        );
     }
 }

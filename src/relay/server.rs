@@ -57,6 +57,8 @@ pub struct RelayConfig {
     pub tokens: PathBuf,
     /// The most undelivered requests one channel holds.
     pub queue_limit: usize,
+    /// The most undelivered body bytes one channel holds.
+    pub queue_bytes: u64,
     /// The largest body accepted.
     pub max_body: u64,
     /// How senders are answered.
@@ -167,7 +169,8 @@ impl Relay {
         if let Some(channel) = channels.get(name) {
             return Ok(channel.clone());
         }
-        let queue = ChannelQueue::open(&self.config.data_dir, name, self.config.queue_limit)?;
+        let queue = ChannelQueue::open(&self.config.data_dir, name, self.config.queue_limit)?
+            .with_byte_limit(self.config.queue_bytes);
         let channel = Arc::new(Channel {
             name: name.to_owned(),
             queue,
@@ -498,9 +501,9 @@ async fn ingress(
     };
     match pushed {
         Ok(Ok(_seq)) => {}
-        Ok(Err(PushError::Full(limit))) => {
+        Ok(Err(full @ (PushError::Full(_) | PushError::FullBytes(_)))) => {
             forget();
-            tracing::warn!(channel = %channel.name, limit, "queue full; answering 503");
+            tracing::warn!(channel = %channel.name, %full, "queue full; answering 503");
             let mut response = plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "the channel's queue is full; retry later",
