@@ -285,6 +285,35 @@ async fn a_relay_killed_and_restarted_loses_nothing_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_whose_queues_were_wiped_still_delivers_to_a_client_ahead_of_it() {
+    let (_dir, data, journal) = dir();
+    let token = create_token(&data, "alpha");
+    let mut relay = Relay::start(&data, &[]);
+    let addr = relay.addr.to_string();
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    for n in 0..20 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&journal, 20);
+    // The operator wipes the queues (tokens kept); the relay numbers from 1 again while the
+    // client, still running, has acknowledged up to 20.
+    relay.kill9();
+    for entry in std::fs::read_dir(&data).expect("data dir").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".queue") || name.ends_with(".acked") {
+            std::fs::remove_file(entry.path()).expect("wipe");
+        }
+    }
+    let relay = Relay::start_on(&addr, &data, &[]);
+    for n in 20..30 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let captures = wait_captures(&journal, 30);
+    assert_exactly(&captures, 0..30, "alpha");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_gets_401_and_channels_are_isolated() {
     let (dir, data, journal) = dir();
     let alpha = create_token(&data, "alpha");

@@ -319,6 +319,17 @@ async fn session(
                     match message {
                         ServerMessage::Welcome { resume_after } => {
                             welcomed = true;
+                            if resume_after < progress.last_acked {
+                                // The relay's numbering went back (its data directory was
+                                // reset): follow it, or its new requests would be dropped as
+                                // already seen. Capture ids still catch true duplicates.
+                                tracing::warn!(
+                                    resume_after,
+                                    last_acked = progress.last_acked,
+                                    "the relay's sequence went back; resuming from its number"
+                                );
+                                progress.last_acked = resume_after;
+                            }
                             tracing::info!(resume_after, "tunnel connected");
                             state.send_replace(TunnelState::Connected);
                         }

@@ -287,6 +287,11 @@ impl ChannelQueue {
         Ok(())
     }
 
+    /// The highest sequence number handed out so far.
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq - 1
+    }
+
     /// The highest acknowledged sequence number.
     pub fn acked(&self) -> u64 {
         self.lock().acked

@@ -45,11 +45,23 @@ where
     });
     generation.mark_unchanged();
     let acked = channel.queue.acked();
-    let mut cursor = resume_after.max(acked);
-    if resume_after > acked {
-        // The client journaled these but its acks were lost: they are done.
-        channel.queue.ack(resume_after).context("cannot record the ack")?;
-    }
+    let mut cursor = if resume_after > channel.queue.last_seq() {
+        // The client is ahead of every number this relay has given: the relay's data was reset
+        // and it numbers from 1 again. Its client's resume point means nothing here; acking it
+        // would drop requests the client has never seen.
+        tracing::warn!(
+            resume_after,
+            acked,
+            "client ahead of the queue (data reset?); resending from the last ack"
+        );
+        acked
+    } else {
+        if resume_after > acked {
+            // The client journaled these but its acks were lost: they are done.
+            channel.queue.ack(resume_after).context("cannot record the ack")?;
+        }
+        resume_after.max(acked)
+    };
     ws.send(frame(&ServerMessage::Welcome { resume_after: cursor }, b""))
         .await?;
     tracing::info!(cursor, "client connected");
