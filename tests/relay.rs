@@ -801,3 +801,23 @@ async fn each_request_on_a_connection_keeps_its_own_headers_whatever_came_before
             .any(|n| n.eq_ignore_ascii_case("x-health") || n.eq_ignore_ascii_case("x-wrong-channel"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_created_while_the_relay_runs_works_at_once() {
+    let (_dir, data, journal) = dir();
+    create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    assert_eq!(send(relay.addr, "beta", 0).await, 404, "no token for beta yet");
+    // Again: a miss does not make the relay forget to look at the file later.
+    assert_eq!(send(relay.addr, "beta", 0).await, 404);
+    let beta = create_token(&data, "beta");
+    assert_eq!(
+        send(relay.addr, "beta", 1).await,
+        202,
+        "the new token file was read"
+    );
+    let listener = client(&journal, &relay.url(), "beta", &beta, &[]);
+    wait_connected(&listener);
+    let captures = wait_captures(&journal, 1);
+    assert_exactly(&captures, 1..2, "beta");
+}

@@ -11,7 +11,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -136,7 +136,8 @@ impl Channel {
 /// Everything the connection tasks share.
 pub struct Relay {
     config: RelayConfig,
-    tokens: Mutex<Tokens>,
+    /// The tokens, and the token file's modification time when they were read.
+    tokens: Mutex<(Tokens, Option<SystemTime>)>,
     channels: Mutex<HashMap<String, Arc<Channel>>>,
 }
 
@@ -146,10 +147,11 @@ impl Relay {
         use anyhow::Context as _;
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+        let read_at = modified(&config.tokens);
         let tokens = Tokens::load(&config.tokens)?;
         let relay = Arc::new(Self {
             config,
-            tokens: Mutex::new(tokens),
+            tokens: Mutex::new((tokens, read_at)),
             channels: Mutex::default(),
         });
         let entries = std::fs::read_dir(&relay.config.data_dir).context("cannot list the data directory")?;
@@ -189,27 +191,40 @@ impl Relay {
     /// created while the relay runs works at once.
     fn grants(&self, channel: &str, token: &Token) -> bool {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.grants(channel, token) {
+        if tokens.0.grants(channel, token) {
             return true;
         }
-        match Tokens::load(&self.config.tokens) {
-            Ok(fresh) => *tokens = fresh,
-            Err(err) => tracing::warn!(%err, "cannot reload the token file"),
-        }
-        tokens.grants(channel, token)
+        self.refresh(&mut tokens);
+        tokens.0.grants(channel, token)
     }
 
     /// Whether any token grants `channel` (ingress to other channels is refused).
     fn knows(&self, channel: &str) -> bool {
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.has_channel(channel) {
+        if tokens.0.has_channel(channel) {
             return true;
         }
-        if let Ok(fresh) = Tokens::load(&self.config.tokens) {
-            *tokens = fresh;
-        }
-        tokens.has_channel(channel)
+        self.refresh(&mut tokens);
+        tokens.0.has_channel(channel)
     }
+
+    /// Reads the token file again when it changed since it was read. Misses come from anyone
+    /// on the internet (an unknown channel, a wrong token): each costs a `stat`, not a read.
+    fn refresh(&self, tokens: &mut (Tokens, Option<SystemTime>)) {
+        let modified = modified(&self.config.tokens);
+        if modified.is_some() && modified == tokens.1 {
+            return;
+        }
+        match Tokens::load(&self.config.tokens) {
+            Ok(fresh) => *tokens = (fresh, modified),
+            Err(err) => tracing::warn!(%err, "cannot reload the token file"),
+        }
+    }
+}
+
+/// A file's modification time, when it can be read.
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Serves until `shutdown` completes.
