@@ -7,11 +7,10 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Listener, LocalApp, binary, noise, post, send_raw, wait_for};
+use common::{Listener, LocalApp, announced_address, binary, noise, post, send_raw, wait_for};
 use hookscope::capture::{Capture, Via};
 use hookscope::codec::Record;
 
@@ -37,27 +36,8 @@ impl Relay {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn the relay");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (ready, address) = mpsc::channel();
-        let lines = child.stderr.take().expect("piped stderr");
-        let seen = stderr.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(lines).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest.split(',').next().unwrap_or_default();
-                    let addr = url.split("://").nth(1).unwrap_or_default();
-                    let _ = ready.send(addr.to_owned());
-                }
-                seen.lock().expect("lock").push(line);
-            }
-        });
-        let addr = address
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("the relay did not start: {:?}", stderr.lock()));
-        Self {
-            addr: addr.parse().expect("address"),
-            child,
-        }
+        let (addr, _stderr) = announced_address(&mut child);
+        Self { addr, child }
     }
 
     fn url(&self) -> String {

@@ -53,30 +53,15 @@ impl Listener {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hookscope");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let (ready, address) = mpsc::channel();
-        let lines = child.stderr.take().expect("piped stderr");
-        let seen = stderr.clone();
-        thread::spawn(move || {
-            for line in BufReader::new(lines).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split(',').next().unwrap_or_default().to_owned();
-                    let _ = ready.send(addr);
-                }
-                seen.lock().expect("stderr lock").push(line);
-            }
-        });
+        let (addr, stderr) = announced_address(&mut child);
         let mut out = child.stdout.take().expect("piped stdout");
         let stdout = thread::spawn(move || {
             let mut bytes = Vec::new();
             let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
             bytes
         });
-        let addr = address
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("hookscope did not start; stderr: {:?}", stderr.lock()));
         Self {
-            addr: addr.parse().expect("a socket address"),
+            addr,
             journal: journal.to_owned(),
             child,
             stderr,
@@ -142,6 +127,29 @@ impl Drop for Listener {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Collects `child`'s stderr lines (it must be piped) and waits for the address it announces on
+/// its `... listening on SCHEME://ADDR, ...` line, as `listen` and `relay` both do.
+pub fn announced_address(child: &mut Child) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let (ready, address) = mpsc::channel();
+    let lines = child.stderr.take().expect("piped stderr");
+    let seen = stderr.clone();
+    thread::spawn(move || {
+        for line in BufReader::new(lines).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let url = rest.split(',').next().unwrap_or_default();
+                let addr = url.split("://").nth(1).unwrap_or_default();
+                let _ = ready.send(addr.to_owned());
+            }
+            seen.lock().expect("stderr lock").push(line);
+        }
+    });
+    let addr = address
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("it did not start; stderr: {:?}", stderr.lock()));
+    (addr.parse().expect("a socket address"), stderr)
 }
 
 /// Every capture in a journal file, asserting that no line had to be skipped.
