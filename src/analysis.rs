@@ -4,10 +4,15 @@
 //! headers do. The provider's profile reads the event's facts and its scheme checks the
 //! signature with the configured keys, as of the moment the capture arrived.
 
+use std::time::Duration;
+
 use crate::capture::{Capture, Derived};
 use crate::config::Keys;
 use crate::provider::{Catalog, Profile};
-use crate::verify::{self, Request, Verdict, Verification};
+use crate::verify::{self, Key, Request, Scheme, Verdict, Verification};
+
+/// [`verify::verify`] or [`verify::verdict`].
+type Check = fn(&Scheme, &Request<'_>, &[Key], Duration, i64) -> Verification;
 
 /// Analyzes captures with a catalog of profiles and the configured keys.
 #[derive(Debug, Clone)]
@@ -42,12 +47,23 @@ impl Analyzer {
 
     /// The derived facts and the full verification (for explanations) of `capture`.
     pub fn analyze(&self, capture: &Capture) -> (Derived, Option<Verification>) {
+        self.run(capture, verify::verify)
+    }
+
+    /// The derived facts of `capture` alone: what the journal records for each capture. The
+    /// same verdict and detail as [`Analyzer::analyze`], without building the rest of the
+    /// explanation.
+    pub fn derive(&self, capture: &Capture) -> Derived {
+        self.run(capture, verify::verdict).0
+    }
+
+    fn run(&self, capture: &Capture, check: Check) -> (Derived, Option<Verification>) {
         let Some(profile) = self.profile_for(capture) else {
             return (Derived::default(), None);
         };
         let facts = profile.facts(capture);
         let now = capture.received_at.timestamp();
-        let mut verification = verify::verify(
+        let mut verification = check(
             &profile.scheme,
             &Request::from(capture),
             self.keys.for_provider(&profile.name),

@@ -149,6 +149,14 @@ impl Capture {
 pub struct CaptureId(ulid::Ulid);
 
 impl CaptureId {
+    /// The length of an id's text.
+    pub const TEXT_LEN: usize = ulid::ULID_LEN;
+
+    /// The id's text, written into `buf` instead of a new string.
+    pub fn encode<'b>(&self, buf: &'b mut [u8; Self::TEXT_LEN]) -> &'b str {
+        self.0.array_to_str(buf)
+    }
+
     /// A fresh id, greater than every id this process made before.
     pub fn generate() -> Self {
         // One generator for the process makes ids monotonic even within one millisecond.

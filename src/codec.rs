@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 
 pub(crate) mod attempt;
+mod write;
 
 pub use self::attempt::encode_attempt;
 
@@ -63,39 +64,72 @@ pub enum DecodeError {
 }
 
 /// Encodes a capture as one journal line, newline included.
+///
+/// Written by hand rather than through serde: it runs for every request before the sender is
+/// answered (see `write.rs`). The bytes are those `serde_json` would write for the record's
+/// fields in this order; a test holds the two to it.
 pub fn encode_capture(capture: &Capture) -> Vec<u8> {
     let (body_encoding, body) = body_text(&capture.body);
-    let wire = CaptureOut {
-        v: VERSION,
-        kind: "capture",
-        id: capture.id.to_string(),
-        received_at: &capture.received_at,
-        remote_addr: &capture.remote_addr,
-        via: capture.via.to_string(),
-        method: &capture.method,
-        path: &capture.path,
-        query: capture.query.as_deref(),
-        version: &capture.version,
-        headers: capture.headers.iter().map(HeaderOut).collect(),
-        body_encoding,
-        body,
-        body_size: capture.body.len(),
-        status: capture.status,
-        note: capture.note.as_deref(),
-        provider: capture.derived.provider.as_deref(),
-        event_type: capture.derived.event_type.as_deref(),
-        event_time: capture.derived.event_time.as_ref(),
-        event_id: capture.derived.event_id.as_deref(),
-        object: capture.derived.object.as_deref(),
-        verdict: capture.derived.verdict.as_deref(),
-        verdict_detail: capture.derived.verdict_detail.as_deref(),
-    };
-    let mut line = Vec::with_capacity(capture.body.len() + 512);
-    // Serializing plain data into a Vec cannot fail: no I/O, no maps with non-string keys.
-    if let Err(err) = serde_json::to_writer(&mut line, &wire) {
-        unreachable!("serializing a capture to memory failed: {err}");
+    let mut line = Vec::with_capacity(body.len() + body.len() / 8 + 512);
+    let mut id = [0u8; CaptureId::TEXT_LEN];
+    line.extend_from_slice(b"{\"v\":");
+    write::number(&mut line, u64::from(VERSION));
+    write::field(&mut line, "kind", "capture");
+    write::field(&mut line, "id", capture.id.encode(&mut id));
+    write::key(&mut line, "received_at");
+    write::time(&mut line, &capture.received_at);
+    write::field(&mut line, "remote_addr", &capture.remote_addr);
+    match &capture.via {
+        Via::Direct => write::field(&mut line, "via", "direct"),
+        via => write::field(&mut line, "via", &via.to_string()),
     }
-    line.push(b'\n');
+    write::field(&mut line, "method", &capture.method);
+    write::field(&mut line, "path", &capture.path);
+    write::optional(&mut line, "query", capture.query.as_deref());
+    write::field(&mut line, "version", &capture.version);
+    write::key(&mut line, "headers");
+    line.push(b'[');
+    for (index, header) in capture.headers.iter().enumerate() {
+        if index > 0 {
+            line.push(b',');
+        }
+        line.push(b'[');
+        write::string(&mut line, &header.name);
+        line.push(b',');
+        match std::str::from_utf8(&header.value) {
+            Ok(text) => write::string(&mut line, text),
+            Err(_) => {
+                line.extend_from_slice(b"{\"base64\":");
+                write::string(&mut line, &BASE64.encode(&header.value));
+                line.push(b'}');
+            }
+        }
+        line.push(b']');
+    }
+    line.push(b']');
+    let encoding = match body_encoding {
+        BodyEncoding::Utf8 => "utf8",
+        BodyEncoding::Base64 => "base64",
+    };
+    write::field(&mut line, "body_encoding", encoding);
+    write::field(&mut line, "body", &body);
+    write::key(&mut line, "body_size");
+    write::number(&mut line, capture.body.len() as u64);
+    write::key(&mut line, "status");
+    write::number(&mut line, u64::from(capture.status));
+    write::optional(&mut line, "note", capture.note.as_deref());
+    let derived = &capture.derived;
+    write::optional(&mut line, "provider", derived.provider.as_deref());
+    write::optional(&mut line, "event_type", derived.event_type.as_deref());
+    if let Some(time) = &derived.event_time {
+        write::key(&mut line, "event_time");
+        write::time(&mut line, time);
+    }
+    write::optional(&mut line, "event_id", derived.event_id.as_deref());
+    write::optional(&mut line, "object", derived.object.as_deref());
+    write::optional(&mut line, "verdict", derived.verdict.as_deref());
+    write::optional(&mut line, "verdict_detail", derived.verdict_detail.as_deref());
+    line.extend_from_slice(b"}\n");
     line
 }
 
@@ -158,6 +192,7 @@ enum BodyEncoding {
     Base64,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct CaptureOut<'a> {
     v: u32,
@@ -318,6 +353,99 @@ pub(crate) mod tests {
             status: 200,
             note: None,
             derived: Derived::default(),
+        }
+    }
+
+    /// The line as serde writes the record: the reference the hand-written encoder must match.
+    fn encode_capture_serde(capture: &Capture) -> Vec<u8> {
+        let (body_encoding, body) = body_text(&capture.body);
+        let wire = CaptureOut {
+            v: VERSION,
+            kind: "capture",
+            id: capture.id.to_string(),
+            received_at: &capture.received_at,
+            remote_addr: &capture.remote_addr,
+            via: capture.via.to_string(),
+            method: &capture.method,
+            path: &capture.path,
+            query: capture.query.as_deref(),
+            version: &capture.version,
+            headers: capture.headers.iter().map(HeaderOut).collect(),
+            body_encoding,
+            body,
+            body_size: capture.body.len(),
+            status: capture.status,
+            note: capture.note.as_deref(),
+            provider: capture.derived.provider.as_deref(),
+            event_type: capture.derived.event_type.as_deref(),
+            event_time: capture.derived.event_time.as_ref(),
+            event_id: capture.derived.event_id.as_deref(),
+            object: capture.derived.object.as_deref(),
+            verdict: capture.derived.verdict.as_deref(),
+            verdict_detail: capture.derived.verdict_detail.as_deref(),
+        };
+        let mut line = serde_json::to_vec(&wire).expect("a capture serializes");
+        line.push(b'\n');
+        line
+    }
+
+    #[test]
+    fn the_line_is_what_serde_writes() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let texts = [
+            "",
+            "a",
+            "ünï 日本",
+            "\"q\" \\ \u{1b}[2J\u{7}",
+            "line\nbreak\ttab",
+            "\u{202e}bidi",
+        ];
+        let mut captures = vec![sample_capture()];
+        for round in 0..200 {
+            let mut capture = sample_capture();
+            let mut pick = || crate::testing::pick(&mut state, &texts).to_owned();
+            capture.method = pick();
+            capture.path = format!("/{}", pick());
+            capture.query = (round % 3 != 0).then(&mut pick);
+            capture.remote_addr = pick();
+            capture.version = pick();
+            capture.via = match round % 4 {
+                0 => Via::Relay(pick() + "x"),
+                _ => Via::Direct,
+            };
+            capture.headers = (0..round % 5)
+                .map(|i| match i % 3 {
+                    2 => Header::new(pick(), &b"caf\xe9 \x00\xff"[..]),
+                    _ => Header::new(pick(), pick()),
+                })
+                .collect();
+            capture.body = match round % 3 {
+                0 => Bytes::from(pick().repeat(round)),
+                1 => Bytes::from_static(&[0, 159, 146, 150, 255, b'\n', 0x1b]),
+                _ => Bytes::new(),
+            };
+            capture.status = [200, 413, 503, 0, u16::MAX][round % 5];
+            capture.note = (round % 2 == 0).then(&mut pick);
+            capture.received_at += chrono::Duration::nanoseconds(round as i64 * 7_919_993);
+            if round % 2 == 1 {
+                capture.derived = Derived {
+                    provider: Some(pick()),
+                    event_type: Some(pick()),
+                    event_time: Some(capture.received_at - chrono::Duration::milliseconds(round as i64)),
+                    event_id: (round % 3 == 0).then(&mut pick),
+                    object: Some(pick()),
+                    verdict: Some(pick()),
+                    verdict_detail: (round % 5 != 0).then(&mut pick),
+                };
+            }
+            captures.push(capture);
+        }
+        for capture in captures {
+            assert_eq!(
+                String::from_utf8_lossy(&encode_capture(&capture)),
+                String::from_utf8_lossy(&encode_capture_serde(&capture)),
+                "{capture:?}"
+            );
         }
     }
 

@@ -71,7 +71,7 @@ impl Hub {
 
     /// Analyzes and journals `capture` and, once it is durable, publishes it to every subscriber.
     pub async fn record(&self, mut capture: Capture) -> Result<Arc<Capture>, AppendError> {
-        capture.derived = self.analyzer.analyze(&capture).0;
+        capture.derived = self.analyzer.derive(&capture);
         self.appender.append(codec::encode_capture(&capture)).await?;
         self.counts.captures.fetch_add(1, Ordering::Relaxed);
         self.counts
@@ -91,7 +91,7 @@ impl Hub {
         let captures: Vec<Capture> = captures
             .into_iter()
             .map(|mut capture| {
-                capture.derived = self.analyzer.analyze(&capture).0;
+                capture.derived = self.analyzer.derive(&capture);
                 lines.extend_from_slice(&codec::encode_capture(&capture));
                 capture
             })

@@ -208,13 +208,33 @@ impl Profile {
 
     /// What this profile reads from `capture`.
     pub fn facts(&self, capture: &Capture) -> Facts {
-        let json = Json::parse(&capture.body);
+        // Every pointer the profile may read, answered in one pass over the body.
+        let mut pointers: Vec<&str> = Vec::with_capacity(8);
+        let named = [&self.event.timestamp, &self.event.id, &self.event.object];
+        let named = named.into_iter().filter_map(|field| match field {
+            Some(Field::Pointer(pointer)) => Some(pointer.as_str()),
+            _ => None,
+        });
+        let in_templates = self
+            .event
+            .type_templates
+            .iter()
+            .flat_map(|t| template_pointers(t));
+        for pointer in in_templates.chain(named) {
+            if !pointers.contains(&pointer) {
+                pointers.push(pointer);
+            }
+        }
+        let json = select::select(&capture.body, &pointers);
         let read = |field: &Field| -> Option<String> {
             match field {
                 Field::Header(name) => capture
                     .header(name)
                     .map(|v| String::from_utf8_lossy(v).into_owned()),
-                Field::Pointer(pointer) => json.as_ref()?.lookup(pointer),
+                Field::Pointer(pointer) => {
+                    let slot = pointers.iter().position(|p| p == pointer)?;
+                    json.as_ref()?[slot].clone()
+                }
             }
         };
         let from_templates = || {
@@ -246,74 +266,14 @@ impl Profile {
     }
 }
 
-/// A JSON body read only as far as the pointers asked of it.
-///
-/// A profile reads three or four fields of a body; building the whole `Value` for that (every
-/// key and string allocated) was a fifth of a capture's cost in the ingest benchmark. The top
-/// level is parsed once into borrowed slices, and each pointer descends through only the values
-/// on its path. Bodies that cannot be borrowed (escaped keys) or are not objects fall back to the
-/// whole `Value`.
-enum Json<'a> {
-    Lazy(std::collections::HashMap<&'a str, &'a serde_json::value::RawValue>),
-    Whole(serde_json::Value),
-}
-
-impl<'a> Json<'a> {
-    /// `None` when the body is not JSON at all.
-    fn parse(body: &'a [u8]) -> Option<Self> {
-        match serde_json::from_slice(body) {
-            Ok(top) => Some(Json::Lazy(top)),
-            Err(_) => serde_json::from_slice(body).ok().map(Json::Whole),
-        }
-    }
-
-    /// The scalar at `pointer` as text (RFC 6901 pointers).
-    fn lookup(&self, pointer: &str) -> Option<String> {
-        use serde_json::value::RawValue;
-        let top = match self {
-            Json::Whole(value) => return value.pointer(pointer).and_then(scalar),
-            Json::Lazy(top) => top,
-        };
-        let tokens: Vec<String> = pointer
-            .split('/')
-            .skip(1)
-            .map(|t| t.replace("~1", "/").replace("~0", "~"))
-            .collect();
-        let mut current: &RawValue = top.get(tokens.first()?.as_str())?;
-        for (index, token) in tokens.iter().enumerate().skip(1) {
-            let text = current.get();
-            current = match text.as_bytes().first()? {
-                b'{' => match serde_json::from_str::<std::collections::HashMap<&str, &RawValue>>(text) {
-                    Ok(map) => map.get(token.as_str()).copied()?,
-                    // Escaped keys cannot be borrowed: read this value whole for the rest.
-                    Err(_) => {
-                        let value: serde_json::Value = serde_json::from_str(text).ok()?;
-                        let rest: String = tokens[index..]
-                            .iter()
-                            .map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1")))
-                            .collect();
-                        return value.pointer(&rest).and_then(scalar);
-                    }
-                },
-                b'[' => {
-                    let list: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-                    list.get(token.parse::<usize>().ok()?).copied()?
-                }
-                _ => return None,
-            };
-        }
-        scalar(&serde_json::from_str(current.get()).ok()?)
-    }
-}
-
-/// A JSON scalar as text; objects and arrays are not facts.
-fn scalar(value: &serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+/// The JSON pointers among a type template's `{...}` fields.
+fn template_pointers(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|field| field.split_once('}'))
+        .map(|(field, _)| field)
+        .filter(|field| field.starts_with('/'))
 }
 
 /// Fills `{/pointer}` and `{header:Name}` fields; `None` if any field is missing.
@@ -586,6 +546,8 @@ impl RawProfile {
         })
     }
 }
+
+mod select;
 
 #[cfg(test)]
 mod tests;

@@ -140,6 +140,17 @@ impl Scanner {
     }
 
     fn feed_head<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
+        if self.line.is_empty() {
+            // The usual case: the head starts this read, whole. Parse it where it lies.
+            return match self.parse(data) {
+                Some(len) => &data[len..],
+                None if self.state == State::Off => &[],
+                None => {
+                    self.line.extend_from_slice(data);
+                    &[]
+                }
+            };
+        }
         let before = self.line.len();
         self.line.extend_from_slice(data);
         // A head can only be complete once its blank line has arrived; parsing sooner would make
@@ -151,30 +162,57 @@ impl Scanner {
             }
             return &[];
         }
+        let line = std::mem::take(&mut self.line);
+        let rest = match self.parse(&line) {
+            // `len` counts bytes of the buffered head; those past it belong to the body.
+            Some(len) => &data[len.saturating_sub(before).min(data.len())..],
+            None if self.state == State::Off => &[],
+            None => {
+                self.line = line;
+                return &[];
+            }
+        };
+        self.line = line;
+        self.line.clear();
+        rest
+    }
+
+    /// Parses the head at the start of `bytes`: its length once it is complete (the head is
+    /// queued and the body's framing followed), `None` while it is partial, `None` and
+    /// [`State::Off`] when it cannot be a request head.
+    fn parse(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut request = httparse::Request::new(&mut headers);
-        match request.parse(&self.line) {
+        match request.parse(bytes) {
             Ok(httparse::Status::Complete(len)) => {
+                // One copy of the head; every header value is a slice of it.
+                let head = Bytes::copy_from_slice(&bytes[..len]);
+                let value = |value: &[u8]| {
+                    // httparse's values are slices of `bytes`; a copy if that ever changed.
+                    let start = (value.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
+                    match start.filter(|start| start + value.len() <= head.len()) {
+                        Some(start) => head.slice(start..start + value.len()),
+                        None => Bytes::copy_from_slice(value),
+                    }
+                };
                 let head = RawHead {
                     method: request.method.unwrap_or_default().to_owned(),
                     target: request.path.unwrap_or_default().to_owned(),
                     headers: request
                         .headers
                         .iter()
-                        .map(|h| Header::new(h.name, Bytes::copy_from_slice(h.value)))
+                        .map(|h| Header::new(h.name, value(h.value)))
                         .collect(),
                 };
                 self.state = body_framing(&head.headers);
                 self.heads.push_back(head);
-                self.line.clear();
-                // `len` counts bytes of the buffered head; those past it belong to the body.
-                &data[len.saturating_sub(before).min(data.len())..]
+                Some(len)
             }
-            Ok(httparse::Status::Partial) if self.line.len() <= MAX_HEAD => &[],
+            Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => None,
             _ => {
                 self.state = State::Off;
                 self.line = Vec::new();
-                &[]
+                None
             }
         }
     }

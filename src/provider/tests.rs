@@ -274,48 +274,54 @@ fn user_profiles_add_to_and_replace_builtin_ones() {
     assert!(Catalog::load(Some(&dir.path().join("missing"))).is_ok());
 }
 
+/// The cheap check each capture gets on its way to the journal (`verify::verdict`) reaches the
+/// verdict and detail the full explanation does, whatever the request and the keys.
 #[test]
-fn lazy_json_lookups_agree_with_the_whole_document() {
-    let bodies: &[&[u8]] = &[
-        br#"{"type":"a.b","created":1700000000,"object":{"type":"engine","id":"eng_1"},"list":[{"x":1},{"x":"two"}]}"#,
-        br#"{"esc\u0061ped":{"k":"v"},"o":{"n\u0065sted":{"deep":true}},"a/b":{"m~n":5},"a":{"a":{"b":"twice"}}}"#,
-        br#"[{"type":"top-level array"}]"#,
-        br#"{"s":"caf\u00e9 \"q\"","n":-1.5e3,"nul":null,"t":true}"#,
-        b"not json",
-    ];
-    let pointers = [
-        "/type",
-        "/created",
-        "/object/id",
-        "/object",
-        "/list/1/x",
-        "/list/0/x",
-        "/list/9/x",
-        "/escaped/k",
-        "/o/nested/deep",
-        "/a~1b/m~0n",
-        "/a/a/b",
-        "/0/type",
-        "/s",
-        "/n",
-        "/nul",
-        "/t",
-        "/missing",
-        "/type/deeper",
-    ];
-    for body in bodies {
-        let whole: Option<serde_json::Value> = serde_json::from_slice(body).ok();
-        let lazy = Json::parse(body);
-        assert_eq!(
-            lazy.is_some(),
-            whole.is_some(),
-            "{}",
-            String::from_utf8_lossy(body)
-        );
-        for pointer in pointers {
-            let expected = whole.as_ref().and_then(|w| w.pointer(pointer)).and_then(scalar);
-            let got = lazy.as_ref().and_then(|l| l.lookup(pointer));
-            assert_eq!(got, expected, "{pointer} in {}", String::from_utf8_lossy(body));
+fn the_journal_verdict_is_the_explained_verdict() {
+    let catalog = Catalog::builtin();
+    let analyzer = crate::analysis::Analyzer::new(catalog.clone(), crate::config::Keys::default());
+    let mut compared = 0;
+    for profile in catalog.profiles() {
+        for sample in &profile.samples {
+            let signed = capture_of(profile, sample);
+            let mut variants = vec![signed.clone()];
+            let mut tampered = signed.clone();
+            tampered.body = [&signed.body[..], b" "].concat().into();
+            variants.push(tampered);
+            if let Some(name) = profile.scheme.signature_header() {
+                for garbage in ["t=1,h=zz", "", "v1,@@@", "sha256=", "t=abc"] {
+                    let mut garbled = signed.clone();
+                    for header in &mut garbled.headers {
+                        if header.name.eq_ignore_ascii_case(name) {
+                            header.value = garbage.into();
+                        }
+                    }
+                    variants.push(garbled);
+                }
+                let mut unsigned = signed.clone();
+                unsigned.headers.retain(|h| !h.name.eq_ignore_ascii_case(name));
+                variants.push(unsigned);
+            }
+            let keys: Vec<Key> = keys_for(profile).map(|(_, key)| key).into_iter().collect();
+            for capture in &variants {
+                let request = Request::from(capture);
+                for keys in [&keys[..], &[]] {
+                    for now in [Utc::now().timestamp(), Utc::now().timestamp() + 86_400] {
+                        let full = verify::verify(&profile.scheme, &request, keys, profile.tolerance, now);
+                        let lean = verify::verdict(&profile.scheme, &request, keys, profile.tolerance, now);
+                        assert_eq!(
+                            (&lean.verdict, &lean.explanation.detail),
+                            (&full.verdict, &full.explanation.detail),
+                            "{} {}",
+                            profile.name,
+                            sample.event_type
+                        );
+                        compared += 1;
+                    }
+                }
+                assert_eq!(analyzer.derive(capture), analyzer.analyze(capture).0);
+            }
         }
     }
+    assert!(compared > 400, "only {compared} comparisons");
 }

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{Explanation, Invalid, Key, Request, Scheme, Secret, Verdict, Verification, pretty_json};
+use super::{Depth, Explanation, Invalid, Key, Request, Scheme, Secret, Verdict, Verification, pretty_json};
 use crate::capture::Header;
 
 /// A hash function for HMAC.
@@ -135,24 +135,24 @@ pub(super) fn builtin(scheme: &Scheme) -> Option<Builtin> {
 }
 
 /// Everything the matcher needs, built-in or configured.
-struct Spec {
-    header: String,
+struct Spec<'a> {
+    header: &'a str,
     algorithm: Algorithm,
     encoding: Encoding,
     key: KeyDecoding,
-    template: String,
-    prefix: String,
+    template: &'a str,
+    prefix: &'a str,
 }
 
-fn spec(scheme: &Scheme) -> Option<Spec> {
+fn spec(scheme: &Scheme) -> Option<Spec<'_>> {
     if let Scheme::Hmac(p) = scheme {
         return Some(Spec {
-            header: p.header.clone(),
+            header: &p.header,
             algorithm: p.algorithm,
             encoding: p.encoding,
             key: p.key,
-            template: p.template.clone(),
-            prefix: p.prefix.clone(),
+            template: &p.template,
+            prefix: &p.prefix,
         });
     }
     let b = builtin(scheme)?;
@@ -163,12 +163,12 @@ fn spec(scheme: &Scheme) -> Option<Spec> {
         _ => "",
     };
     Some(Spec {
-        header: b.header.into(),
+        header: b.header,
         algorithm: b.algorithm,
         encoding: b.encoding,
         key: b.key,
-        template: b.template.into(),
-        prefix: prefix.into(),
+        template: b.template,
+        prefix,
     })
 }
 
@@ -218,12 +218,12 @@ fn timestamp_of(value: &str, header: &str) -> Result<String, String> {
 }
 
 /// Takes the signature header(s) apart. `Ok(None)`: the request is not signed at all.
-fn parse(scheme: &Scheme, spec: &Spec, request: &Request<'_>) -> Result<Option<Parsed>, String> {
-    let Some(value) = request.header(&spec.header) else {
+fn parse(scheme: &Scheme, spec: &Spec<'_>, request: &Request<'_>) -> Result<Option<Parsed>, String> {
+    let Some(value) = request.header(spec.header) else {
         return match request
             .headers
             .iter()
-            .any(|h| h.name.eq_ignore_ascii_case(&spec.header))
+            .any(|h| h.name.eq_ignore_ascii_case(spec.header))
         {
             true => Err(format!("{} is not UTF-8 text", spec.header)),
             false => Ok(None),
@@ -279,7 +279,7 @@ fn parse(scheme: &Scheme, spec: &Spec, request: &Request<'_>) -> Result<Option<P
         }
         Scheme::Slack => {
             let signature = value
-                .strip_prefix(&spec.prefix)
+                .strip_prefix(spec.prefix)
                 .ok_or_else(|| format!("X-Slack-Signature does not start with {:?}", spec.prefix))?;
             push(&mut parsed, signature)?;
             let timestamp = request
@@ -289,7 +289,7 @@ fn parse(scheme: &Scheme, spec: &Spec, request: &Request<'_>) -> Result<Option<P
         }
         Scheme::Hmac(params) => {
             let signature = value
-                .strip_prefix(&spec.prefix)
+                .strip_prefix(spec.prefix)
                 .ok_or_else(|| format!("{} does not start with {:?}", spec.header, spec.prefix))?;
             push(&mut parsed, signature)?;
             if let Some(name) = &params.timestamp_header {
@@ -309,7 +309,7 @@ fn parse(scheme: &Scheme, spec: &Spec, request: &Request<'_>) -> Result<Option<P
         }
         _ => {
             let signature = value
-                .strip_prefix(&spec.prefix)
+                .strip_prefix(spec.prefix)
                 .ok_or_else(|| format!("{} does not start with {:?}", spec.header, spec.prefix))?;
             push(&mut parsed, signature)?;
         }
@@ -424,6 +424,7 @@ pub(super) fn verify(
     keys: &[Key],
     tolerance: Duration,
     now: i64,
+    depth: Depth,
 ) -> Verification {
     let Some(spec) = spec(scheme) else {
         unreachable!(
@@ -431,33 +432,42 @@ pub(super) fn verify(
             scheme.name()
         );
     };
+    let explain = depth == Depth::Explain;
     let mut explanation = Explanation {
         scheme: scheme.name().into(),
-        header: request.header_line(&spec.header),
-        algorithm: algorithm_name(spec.algorithm, spec.encoding),
-        key: describe_key(spec.key, scheme),
         ..Explanation::default()
     };
+    if explain {
+        explanation.header = request.header_line(spec.header);
+        explanation.algorithm = algorithm_name(spec.algorithm, spec.encoding);
+        explanation.key = describe_key(spec.key, scheme);
+    }
     let verdict = |verdict, explanation| Verification { verdict, explanation };
     let parsed = match parse(scheme, &spec, request) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
-            explanation.signed = spec.template.clone();
+            if explain {
+                explanation.signed = spec.template.to_owned();
+            }
             explanation.detail = format!("no {} header: the request is not signed", spec.header);
             return verdict(Verdict::Unsigned, explanation);
         }
         Err(why) => {
-            explanation.signed = spec.template.clone();
+            if explain {
+                explanation.signed = spec.template.to_owned();
+            }
             explanation.detail = format!("the signature header cannot be read: {why}");
             return verdict(Verdict::Invalid(Invalid::Malformed(why)), explanation);
         }
     };
-    explanation.signed = describe_signed(&spec.template, &parsed, request.body.len());
-    explanation.received = parsed
-        .texts
-        .iter()
-        .map(|t| format!("{}{t}", spec.prefix))
-        .collect();
+    if explain {
+        explanation.signed = describe_signed(spec.template, &parsed, request.body.len());
+        explanation.received = parsed
+            .texts
+            .iter()
+            .map(|t| format!("{}{t}", spec.prefix))
+            .collect();
+    }
     let secrets: Vec<&Secret> = keys
         .iter()
         .filter_map(|k| match k {
@@ -474,7 +484,7 @@ pub(super) fn verify(
         mac(
             spec.algorithm,
             key,
-            &message(&spec.template, timestamp, parsed.id.as_deref(), request, body),
+            &message(spec.template, timestamp, parsed.id.as_deref(), request, body),
         )
     };
     let timestamp = parsed.timestamp.as_deref();
@@ -488,7 +498,7 @@ pub(super) fn verify(
                 continue;
             }
         };
-        if explanation.expected.is_none() {
+        if explain && explanation.expected.is_none() {
             explanation.expected = Some(format!(
                 "{}{}",
                 spec.prefix,
@@ -516,7 +526,7 @@ pub(super) fn verify(
 type Compute<'a> = dyn Fn(&[u8], &[u8], Option<&str>) -> Vec<u8> + 'a;
 
 fn diagnose(
-    spec: &Spec,
+    spec: &Spec<'_>,
     parsed: &Parsed,
     secrets: &[&Secret],
     request: &Request<'_>,
@@ -657,7 +667,7 @@ pub(super) fn sign(
         &mac(
             spec.algorithm,
             &key,
-            &message(&spec.template, Some(&now), Some(id), request, request.body),
+            &message(spec.template, Some(&now), Some(id), request, request.body),
         ),
     );
     let headers = match scheme {

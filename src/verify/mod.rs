@@ -286,6 +286,15 @@ impl<'a> From<&'a crate::capture::Capture> for Request<'a> {
 /// The default replay window of timestamped schemes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 
+/// How much of an [`Explanation`] a check builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Depth {
+    /// The verdict and its one-sentence detail only: what the journal keeps for every capture.
+    Verdict,
+    /// Everything needed to reproduce the computation by hand, for the inspector and `verify`.
+    Explain,
+}
+
 /// Checks `request` against `scheme` with every key in `keys`, at time `now` (Unix seconds).
 pub fn verify(
     scheme: &Scheme,
@@ -293,6 +302,29 @@ pub fn verify(
     keys: &[Key],
     tolerance: Duration,
     now: i64,
+) -> Verification {
+    check(scheme, request, keys, tolerance, now, Depth::Explain)
+}
+
+/// Like [`verify`], with the same verdict and detail, but the rest of the explanation left
+/// empty: the cheap check every capture gets on its way to the journal.
+pub fn verdict(
+    scheme: &Scheme,
+    request: &Request<'_>,
+    keys: &[Key],
+    tolerance: Duration,
+    now: i64,
+) -> Verification {
+    check(scheme, request, keys, tolerance, now, Depth::Verdict)
+}
+
+fn check(
+    scheme: &Scheme,
+    request: &Request<'_>,
+    keys: &[Key],
+    tolerance: Duration,
+    now: i64,
+    depth: Depth,
 ) -> Verification {
     match scheme {
         Scheme::None => Verification {
@@ -304,7 +336,7 @@ pub fn verify(
             },
         },
         Scheme::Dyte => rsa::verify(request, keys),
-        other => hmac::verify(other, request, keys, tolerance, now),
+        other => hmac::verify(other, request, keys, tolerance, now, depth),
     }
 }
 

@@ -1,0 +1,293 @@
+//! Reading a few scalars out of a JSON body in one pass, without building the document.
+//!
+//! A profile reads three or four fields of every body (event type, time, id, subject). Building
+//! a `serde_json::Value` for that allocates every key and string of the body, and even a map of
+//! borrowed top-level values costs a hash map per level: together most of a capture's analysis
+//! in the ingest benchmark. [`select`] walks the body once with serde's streaming visitor,
+//! descends only into the values on the pointers' paths and skips everything else without
+//! allocating; only the values found are built. Its answers are those of
+//! `serde_json::Value::pointer` on the whole document (a property the tests check), duplicate
+//! keys included: the last occurrence wins.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// The scalar at each of `pointers` (RFC 6901) as text, in order; `None` for a pointer that
+/// leads nowhere or to an object, array or null. `None` as a whole when `body` is not JSON.
+pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String>>> {
+    let mut found = vec![None; pointers.len()];
+    let targets: Vec<Target<'_>> = pointers
+        .iter()
+        .enumerate()
+        .map(|(slot, pointer)| Target { slot, rest: pointer })
+        .collect();
+    let mut json = serde_json::Deserializer::from_slice(body);
+    Node {
+        targets: &targets,
+        found: &mut found,
+    }
+    .deserialize(&mut json)
+    .ok()?;
+    json.end().ok()?;
+    Some(found)
+}
+
+/// A JSON scalar as text; objects, arrays and null are not facts.
+pub(crate) fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A pointer being followed: where its answer goes and what is left of it (`""` at its value,
+/// otherwise `/token...`).
+#[derive(Clone, Copy)]
+struct Target<'p> {
+    slot: usize,
+    rest: &'p str,
+}
+
+impl<'p> Target<'p> {
+    /// The next token, still escaped, and the pointer after it.
+    fn split(&self) -> Option<(&'p str, &'p str)> {
+        let tail = self.rest.strip_prefix('/')?;
+        Some(match tail.find('/') {
+            Some(end) => (&tail[..end], &tail[end..]),
+            None => (tail, ""),
+        })
+    }
+}
+
+/// Whether the escaped pointer token `token` names `key` (`~1` is `/`, `~0` is `~`).
+fn token_is(token: &str, key: &str) -> bool {
+    if !token.contains('~') {
+        return token == key;
+    }
+    token.replace("~1", "/").replace("~0", "~") == key
+}
+
+/// One value of the document and the pointers that pass through it.
+struct Node<'t, 'p> {
+    targets: &'t [Target<'p>],
+    found: &'t mut [Option<String>],
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.targets.iter().any(|t| t.rest.is_empty()) {
+            // A pointer ends here: build this value (a scalar, normally) and answer every pointer
+            // through it from the built value.
+            let value = Value::deserialize(deserializer)?;
+            for target in self.targets {
+                self.found[target.slot] = value.pointer(target.rest).and_then(scalar);
+            }
+            return Ok(());
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+use serde::Deserialize as _;
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut next: Vec<Target<'_>> = Vec::new();
+        while let Some(Key(key)) = map.next_key()? {
+            next.clear();
+            next.extend(self.targets.iter().filter_map(|target| {
+                let (token, rest) = target.split()?;
+                token_is(token, &key).then_some(Target {
+                    slot: target.slot,
+                    rest,
+                })
+            }));
+            if next.is_empty() {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            // A repeated key replaces what an earlier occurrence answered, as in a parsed map.
+            for target in &next {
+                self.found[target.slot] = None;
+            }
+            map.next_value_seed(Node {
+                targets: &next,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut next: Vec<Target<'_>> = Vec::new();
+        let mut index = 0usize;
+        loop {
+            next.clear();
+            next.extend(self.targets.iter().filter_map(|target| {
+                let (token, rest) = target.split()?;
+                // RFC 6901 indices are decimal without leading zeros, as `Value::pointer` reads them.
+                let named = token.bytes().all(|b| b.is_ascii_digit())
+                    && (token == "0" || !token.starts_with('0'))
+                    && token.parse::<usize>().ok() == Some(index);
+                named.then_some(Target {
+                    slot: target.slot,
+                    rest,
+                })
+            }));
+            let more = match next.is_empty() {
+                true => seq.next_element::<IgnoredAny>()?.is_some(),
+                false => seq
+                    .next_element_seed(Node {
+                        targets: &next,
+                        found: &mut *self.found,
+                    })?
+                    .is_some(),
+            };
+            if !more {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the body unless it had to be unescaped.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object key")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(key)))
+            }
+
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(key.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `select` answers what `Value::pointer` on the whole document answers, for every pointer.
+    #[test]
+    fn agrees_with_value_pointer() {
+        let bodies: [&[u8]; 9] = [
+            br#"{"type":"a.b","created":1700000000,"object":{"type":"engine","id":"eng_1"},"list":[{"x":1},{"x":"two"}]}"#,
+            br#"{"esc\u0061ped":{"k":"v"},"o":{"n\u0065sted":{"deep":true}},"a/b":{"m~n":5},"a":{"a":{"b":"twice"}}}"#,
+            br#"[{"type":"top-level array"}]"#,
+            br#"{"s":"caf\u00e9 \"q\"","n":-1.5e3,"nul":null,"t":true,"big":18446744073709551616}"#,
+            br#"{"type":"first","type":"second","object":{"id":1},"object":2,"list":[0],"list":{"1":{"x":"map"}}}"#,
+            br#"{"list":["a","b","c","d","e","f","g","h","i","j","k"],"0":"zero"}"#,
+            br#"  "just a string"  "#,
+            b"not json",
+            br#"{"type":"truncated""#,
+        ];
+        let pointers = [
+            "",
+            "/type",
+            "/created",
+            "/object/id",
+            "/object",
+            "/list/1/x",
+            "/list/0/x",
+            "/list/9/x",
+            "/list/10",
+            "/list/01",
+            "/list/+1",
+            "/list/-",
+            "/escaped/k",
+            "/o/nested/deep",
+            "/a~1b/m~0n",
+            "/a/a/b",
+            "/0/type",
+            "/0",
+            "/s",
+            "/n",
+            "/big",
+            "/nul",
+            "/t",
+            "/missing",
+            "/type/deeper",
+            "no-slash",
+            "/",
+        ];
+        for body in bodies {
+            let whole: Option<Value> = serde_json::from_slice(body).ok();
+            let selected = select(body, &pointers);
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(selected.is_some(), whole.is_some(), "{text}");
+            let (Some(whole), Some(selected)) = (whole, selected) else {
+                continue;
+            };
+            for (pointer, got) in pointers.iter().zip(selected) {
+                let expected = whole.pointer(pointer).and_then(scalar);
+                assert_eq!(got, expected, "{pointer:?} in {text}");
+            }
+        }
+    }
+
+    /// The same pointer twice, and pointers through one another, each get their answer.
+    #[test]
+    fn overlapping_pointers() {
+        let body = br#"{"object":{"id":"o_1","kind":"k"},"type":"t"}"#;
+        let got = select(body, &["/object/id", "/object", "/object/id", "/type"]);
+        assert_eq!(
+            got,
+            Some(vec![
+                Some("o_1".into()),
+                None,
+                Some("o_1".into()),
+                Some("t".into())
+            ])
+        );
+    }
+}
