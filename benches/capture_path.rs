@@ -60,7 +60,7 @@ fn raw_request() -> Vec<u8> {
 }
 
 /// Runs `step` for about `budget`, five times; returns the median ns per call.
-fn time(budget: Duration, mut step: impl FnMut()) -> f64 {
+fn time(budget: Duration, step: &mut dyn FnMut()) -> f64 {
     let mut runs: Vec<f64> = (0..5)
         .map(|_| {
             let start = Instant::now();
@@ -126,22 +126,31 @@ fn main() {
     );
     assert_eq!(capture.derived.event_type.as_deref(), Some("channel.started"));
 
+    // HOOKSCOPE_BENCH_STAGE=analyze (say) runs that stage alone, long enough to profile it.
+    let only = std::env::var("HOOKSCOPE_BENCH_STAGE").ok();
+    let run = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let time = |name: &str, step: &mut dyn FnMut()| match run(name) {
+        true => time(budget, step),
+        false => 0.0,
+    };
     let mut stages: [(&str, f64); 5] = [
-        ("tap", time(budget, || drop(black_box(head())))),
-        ("capture", time(budget, || drop(black_box(build(head()))))),
+        ("tap", time("tap", &mut || drop(black_box(head())))),
+        ("capture", time("capture", &mut || drop(black_box(build(head()))))),
         (
             "analyze",
-            time(budget, || drop(black_box(analyzer.derive(black_box(&capture))))),
+            time("analyze", &mut || {
+                drop(black_box(analyzer.derive(black_box(&capture))))
+            }),
         ),
         (
             "encode",
-            time(budget, || {
+            time("encode", &mut || {
                 drop(black_box(codec::encode_capture(black_box(&capture))))
             }),
         ),
         (
             "print",
-            time(budget, || {
+            time("print", &mut || {
                 drop(black_box(headless::human_line(black_box(&capture))))
             }),
         ),

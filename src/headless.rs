@@ -8,7 +8,9 @@
 use std::io::{self, Write};
 use std::thread;
 
-use chrono::Local;
+use std::fmt::Write as _;
+
+use chrono::{Local, Timelike as _};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::attempt::{Attempt, Outcome};
@@ -37,32 +39,48 @@ pub enum Format {
 ///
 /// `17:27:12.345  POST    /hooks/dolby?a=1  1.2 KB  application/json`
 pub fn human_line(capture: &Capture) -> String {
-    let time = capture.received_at.with_timezone(&Local).format("%H:%M:%S%.3f");
-    let mut line = format!(
-        "{time}  {:<7} {}  {}",
+    // One buffer, no intermediate strings: this runs for every capture under load. Writing to
+    // a String cannot fail.
+    let mut line = String::with_capacity(160);
+    let time = capture.received_at.with_timezone(&Local);
+    let nanos = time.nanosecond();
+    let _ = write!(
+        line,
+        "{:02}:{:02}:{:02}.{:03}  {:<7} {}",
+        time.hour(),
+        time.minute(),
+        time.second() + u32::from(nanos >= 1_000_000_000),
+        nanos % 1_000_000_000 / 1_000_000,
         sanitize::line(&capture.method),
-        sanitize::line(&capture.target()),
-        format_size(capture.body.len() as u64),
+        sanitize::line(&capture.path),
     );
+    if let Some(query) = &capture.query {
+        line.push('?');
+        line.push_str(&sanitize::line(query));
+    }
+    line.push_str("  ");
+    line.push_str(&format_size(capture.body.len() as u64));
     if let Some(content_type) = capture.content_type() {
         line.push_str("  ");
         line.push_str(&sanitize::line(&content_type));
     }
     let derived = &capture.derived;
     if let Some(provider) = &derived.provider {
-        line.push_str(&format!("  {provider}"));
+        line.push_str("  ");
+        line.push_str(&sanitize::line(provider));
         if let Some(event_type) = &derived.event_type {
-            line.push_str(&format!(" {}", sanitize::line(event_type)));
+            line.push(' ');
+            line.push_str(&sanitize::line(event_type));
         }
     }
     if let Some(verdict) = &derived.verdict {
-        line.push_str(&format!("  {} {verdict}", verdict_symbol(verdict)));
+        let _ = write!(line, "  {} {verdict}", verdict_symbol(verdict));
     }
     if let Some(note) = &capture.note {
-        line.push_str(&format!("  [{}: {}]", capture.status, sanitize::line(note)));
+        let _ = write!(line, "  [{}: {}]", capture.status, sanitize::line(note));
     }
     if let crate::capture::Via::Relay(_) = capture.via {
-        line.push_str(&format!("  via {}", sanitize::line(&capture.via.to_string())));
+        let _ = write!(line, "  via {}", sanitize::line(&capture.via.to_string()));
     }
     line
 }
@@ -175,6 +193,25 @@ mod tests {
     use super::*;
     use crate::capture::Header;
     use bytes::Bytes;
+
+    #[test]
+    fn the_time_is_local_with_milliseconds() {
+        let mut capture = crate::codec::tests::sample_capture();
+        for nanos in [0, 999_999, 1_000_000, 123_456_789, 999_999_999] {
+            capture.received_at =
+                chrono::DateTime::from_timestamp(1_795_000_000, nanos).expect("a valid time");
+            let expected = capture
+                .received_at
+                .with_timezone(&Local)
+                .format("%H:%M:%S%.3f")
+                .to_string();
+            let line = human_line(&capture);
+            assert!(
+                line.starts_with(&format!("{expected}  POST    /hooks/dolby?a=1&b=%20  ")),
+                "{line}"
+            );
+        }
+    }
 
     #[test]
     fn human_line_is_sanitized_and_informative() {

@@ -204,10 +204,22 @@ impl Appender {
                 .await
                 .map_err(|_| AppendError::Closed)?,
             Route::Inline(inline) => {
-                lock(&inline.queue).push(pending);
-                // Let the other requests that are ready on this worker queue their lines first:
-                // under load the leader then writes them all with one system call.
-                tokio::task::yield_now().await;
+                let mut queued = {
+                    let mut queue = lock(&inline.queue);
+                    queue.push(pending);
+                    queue.len()
+                };
+                // Let the other requests that are ready queue their lines first, for as long as
+                // more keep arriving: under load the leader then writes them all with one system
+                // call. An idle journal costs one yield.
+                loop {
+                    tokio::task::yield_now().await;
+                    let now = lock(&inline.queue).len();
+                    if now <= queued || now >= MAX_BATCH {
+                        break;
+                    }
+                    queued = now;
+                }
                 inline.lead();
             }
         }

@@ -187,7 +187,7 @@ impl Context {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),
             query: parts.uri.query().map(str::to_owned),
-            version: format!("{:?}", parts.version),
+            version: version_text(parts.version),
             headers,
             body,
             status: status.as_u16(),
@@ -268,6 +268,19 @@ impl Context {
     }
 }
 
+/// `HTTP/1.1` and the like, as the journal writes a request's version.
+fn version_text(version: hyper::Version) -> String {
+    let known = match version {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_11 => "HTTP/1.1",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_3 => "HTTP/3.0",
+        other => return format!("{other:?}"),
+    };
+    known.to_owned()
+}
+
 fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(text + "\n")));
     *response.status_mut() = status;
@@ -276,4 +289,23 @@ fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_written_as_hyper_names_them() {
+        use hyper::Version;
+        for version in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(version_text(version), format!("{version:?}"));
+        }
+    }
 }

@@ -27,12 +27,31 @@ static ESCAPE: [u8; 256] = {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether any of the eight bytes in `word` needs escaping (a control byte, `"` or `\`).
-fn needs_escape(word: u64) -> bool {
-    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+/// A mask with the high bit set in (at least) the lowest byte of `word` that needs escaping (a
+/// control byte, `"` or `\\`); 0 when none does. Bits above the lowest may be spurious (borrows),
+/// never the lowest: only its position is used.
+fn special(word: u64) -> u64 {
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     // A byte below 0x20 borrows into its high bit; bytes >= 0x80 are excluded by `!word`.
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0;
-    control || has_zero(word ^ (ONES * u64::from(b'"'))) || has_zero(word ^ (ONES * u64::from(b'\\')))
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    control | zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// The index of the first byte at or after `from` that needs escaping.
+fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(word) = bytes.get(from..from + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let mask = special(u64::from_le_bytes(eight));
+        if mask != 0 {
+            return Some(from + (mask.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    let tail = bytes.get(from..)?;
+    tail.iter()
+        .position(|&byte| ESCAPE[usize::from(byte)] != 0)
+        .map(|at| from + at)
 }
 
 /// Appends `text` as a JSON string, quotes included.
@@ -42,38 +61,21 @@ pub(super) fn string(out: &mut Vec<u8>, text: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    let mut at = 0;
-    while at < bytes.len() {
-        // Skip whole words that need nothing, then look at the next eight bytes one by one.
-        while let Some(word) = bytes.get(at..at + 8) {
-            let mut eight = [0u8; 8];
-            eight.copy_from_slice(word);
-            if needs_escape(u64::from_le_bytes(eight)) {
-                break;
-            }
-            at += 8;
+    while let Some(at) = next_special(bytes, start) {
+        out.extend_from_slice(&bytes[start..at]);
+        let byte = bytes[at];
+        match ESCAPE[usize::from(byte)] {
+            b'u' => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]),
+            letter => out.extend_from_slice(&[b'\\', letter]),
         }
-        let stop = (at + 8).min(bytes.len());
-        while at < stop {
-            let byte = bytes[at];
-            let escape = ESCAPE[usize::from(byte)];
-            if escape != 0 {
-                out.extend_from_slice(&bytes[start..at]);
-                match escape {
-                    b'u' => out.extend_from_slice(&[
-                        b'\\',
-                        b'u',
-                        b'0',
-                        b'0',
-                        HEX[usize::from(byte >> 4)],
-                        HEX[usize::from(byte & 0xf)],
-                    ]),
-                    letter => out.extend_from_slice(&[b'\\', letter]),
-                }
-                start = at + 1;
-            }
-            at += 1;
-        }
+        start = at + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');

@@ -19,10 +19,16 @@ use serde_json::Value;
 /// leads nowhere or to an object, array or null. `None` as a whole when `body` is not JSON.
 pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String>>> {
     let mut found = vec![None; pointers.len()];
-    let targets: Vec<Target<'_>> = pointers
+    let paths: Vec<Option<Vec<Cow<'_, str>>>> = pointers.iter().map(|pointer| tokens(pointer)).collect();
+    let targets: Vec<Target<'_>> = paths
         .iter()
         .enumerate()
-        .map(|(slot, pointer)| Target { slot, rest: pointer })
+        .filter_map(|(slot, path)| {
+            Some(Target {
+                slot,
+                rest: path.as_deref()?,
+            })
+        })
         .collect();
     let mut json = serde_json::Deserializer::from_slice(body);
     Node {
@@ -35,6 +41,22 @@ pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String
     Some(found)
 }
 
+/// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); `None` if it is not a
+/// pointer (neither empty nor starting with `/`).
+fn tokens(pointer: &str) -> Option<Vec<Cow<'_, str>>> {
+    if pointer.is_empty() {
+        return Some(Vec::new());
+    }
+    let tokens = pointer
+        .strip_prefix('/')?
+        .split('/')
+        .map(|token| match token.contains('~') {
+            true => Cow::Owned(token.replace("~1", "/").replace("~0", "~")),
+            false => Cow::Borrowed(token),
+        });
+    Some(tokens.collect())
+}
+
 /// A JSON scalar as text; objects, arrays and null are not facts.
 pub(crate) fn scalar(value: &Value) -> Option<String> {
     match value {
@@ -45,31 +67,20 @@ pub(crate) fn scalar(value: &Value) -> Option<String> {
     }
 }
 
-/// A pointer being followed: where its answer goes and what is left of it (`""` at its value,
-/// otherwise `/token...`).
+/// A pointer being followed: where its answer goes and the tokens left of it (none at its
+/// value).
 #[derive(Clone, Copy)]
 struct Target<'p> {
     slot: usize,
-    rest: &'p str,
+    rest: &'p [Cow<'p, str>],
 }
 
-impl<'p> Target<'p> {
-    /// The next token, still escaped, and the pointer after it.
-    fn split(&self) -> Option<(&'p str, &'p str)> {
-        let tail = self.rest.strip_prefix('/')?;
-        Some(match tail.find('/') {
-            Some(end) => (&tail[..end], &tail[end..]),
-            None => (tail, ""),
-        })
-    }
-}
-
-/// Whether the escaped pointer token `token` names `key` (`~1` is `/`, `~0` is `~`).
-fn token_is(token: &str, key: &str) -> bool {
-    if !token.contains('~') {
-        return token == key;
-    }
-    token.replace("~1", "/").replace("~0", "~") == key
+/// Whether `token` is `index` as RFC 6901 writes an array index (decimal, no leading zeros),
+/// which is how `Value::pointer` reads it.
+fn names_index(token: &str, index: usize) -> bool {
+    token.bytes().all(|b| b.is_ascii_digit())
+        && (token == "0" || !token.starts_with('0'))
+        && token.parse::<usize>().ok() == Some(index)
 }
 
 /// One value of the document and the pointers that pass through it.
@@ -82,12 +93,24 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        if self.targets.iter().any(|t| t.rest.is_empty()) {
+        if self.targets.iter().any(|target| target.rest.is_empty()) {
             // A pointer ends here: build this value (a scalar, normally) and answer every pointer
             // through it from the built value.
             let value = Value::deserialize(deserializer)?;
             for target in self.targets {
-                self.found[target.slot] = value.pointer(target.rest).and_then(scalar);
+                let mut at = Some(&value);
+                for token in target.rest {
+                    at = match at {
+                        Some(Value::Object(map)) => map.get(token.as_ref()),
+                        Some(Value::Array(list)) => token
+                            .parse::<usize>()
+                            .ok()
+                            .filter(|&index| names_index(token, index))
+                            .and_then(|index| list.get(index)),
+                        _ => None,
+                    };
+                }
+                self.found[target.slot] = at.and_then(scalar);
             }
             return Ok(());
         }
@@ -109,8 +132,8 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         while let Some(Key(key)) = map.next_key()? {
             next.clear();
             next.extend(self.targets.iter().filter_map(|target| {
-                let (token, rest) = target.split()?;
-                token_is(token, &key).then_some(Target {
+                let (token, rest) = target.rest.split_first()?;
+                (*token == key).then_some(Target {
                     slot: target.slot,
                     rest,
                 })
@@ -137,12 +160,8 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         loop {
             next.clear();
             next.extend(self.targets.iter().filter_map(|target| {
-                let (token, rest) = target.split()?;
-                // RFC 6901 indices are decimal without leading zeros, as `Value::pointer` reads them.
-                let named = token.bytes().all(|b| b.is_ascii_digit())
-                    && (token == "0" || !token.starts_with('0'))
-                    && token.parse::<usize>().ok() == Some(index);
-                named.then_some(Target {
+                let (token, rest) = target.rest.split_first()?;
+                names_index(token, index).then_some(Target {
                     slot: target.slot,
                     rest,
                 })
