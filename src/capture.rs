@@ -159,10 +159,16 @@ impl CaptureId {
 
     /// A fresh id, greater than every id this process made before.
     pub fn generate() -> Self {
+        Self::generate_at(SystemTime::now())
+    }
+
+    /// A fresh id for something that happened at `time` (the server reads the clock once per
+    /// request), greater than every id this process made before.
+    pub fn generate_at(time: SystemTime) -> Self {
         // One generator for the process makes ids monotonic even within one millisecond.
         static GENERATOR: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
         let mut generator = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = match generator.generate_from_datetime(SystemTime::now()) {
+        let id = match generator.generate_from_datetime(time) {
             Ok(id) => id,
             // 2^80 ids in one millisecond: keep ordering by bumping the timestamp part.
             Err(overflow) => overflow.commit_overflow_increment(),

@@ -174,6 +174,11 @@ impl Journal {
                 if !batch.is_empty() {
                     committer.commit(&mut batch);
                 }
+                drop(guard);
+                // A line queued while we held the lock found no leader (its appender could not
+                // take the lock and left it to us): fail it now, or its appender waits forever.
+                // Lines queued from here on find the journal closed when they try to lead.
+                lock(&inline.queue).clear();
                 committer.stats
             }
             (Route::Thread(sender), Some(thread)) => {
@@ -204,22 +209,10 @@ impl Appender {
                 .await
                 .map_err(|_| AppendError::Closed)?,
             Route::Inline(inline) => {
-                let mut queued = {
-                    let mut queue = lock(&inline.queue);
-                    queue.push(pending);
-                    queue.len()
-                };
-                // Let the other requests that are ready queue their lines first, for as long as
-                // more keep arriving: under load the leader then writes them all with one system
-                // call. An idle journal costs one yield.
-                loop {
-                    tokio::task::yield_now().await;
-                    let now = lock(&inline.queue).len();
-                    if now <= queued || now >= MAX_BATCH {
-                        break;
-                    }
-                    queued = now;
-                }
+                lock(&inline.queue).push(pending);
+                // Let the other requests that are ready on this worker queue their lines first:
+                // under load the leader then writes them all with one system call.
+                tokio::task::yield_now().await;
                 inline.lead();
             }
         }

@@ -266,14 +266,18 @@ impl Profile {
     }
 }
 
-/// The JSON pointers among a type template's `{...}` fields.
+/// The JSON pointers among a type template's `{...}` fields, found as [`fill_template`] finds
+/// them: each field runs from a `{` to the first `}` after it.
 fn template_pointers(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|field| field.split_once('}'))
-        .map(|(field, _)| field)
-        .filter(|field| field.starts_with('/'))
+    let mut rest = template;
+    std::iter::from_fn(move || {
+        let start = rest.find('{')?;
+        let end = rest[start..].find('}')? + start;
+        let field = &rest[start + 1..end];
+        rest = &rest[end + 1..];
+        Some(field)
+    })
+    .filter(|field| matches!(parse_field(field), Ok(Field::Pointer(_))))
 }
 
 /// Fills `{/pointer}` and `{header:Name}` fields; `None` if any field is missing.

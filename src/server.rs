@@ -8,7 +8,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,14 +101,17 @@ pub async fn serve(
         }
         let (tap, heads) = Tap::new(stream);
         let context = context.clone();
+        // Formatted once per connection rather than per request.
+        let remote: Arc<str> = remote.to_string().into();
+        let span = tracing::debug_span!("connection", remote = %remote);
         let service = service_fn(move |request| {
             let context = context.clone();
             let heads = heads.clone();
-            async move { Ok::<_, Infallible>(context.handle(request, remote, &heads).await) }
+            let remote = remote.clone();
+            async move { Ok::<_, Infallible>(context.handle(request, &remote, &heads).await) }
         });
         let connection = builder.serve_connection(TokioIo::new(tap), service).into_owned();
         let connection = graceful.watch(connection);
-        let span = tracing::debug_span!("connection", %remote);
         connections.spawn(
             async move {
                 if let Err(err) = connection.await {
@@ -144,14 +146,9 @@ enum BodyOutcome {
 }
 
 impl Context {
-    async fn handle(
-        &self,
-        request: Request<Incoming>,
-        remote: SocketAddr,
-        heads: &Heads,
-    ) -> Response<Full<Bytes>> {
+    async fn handle(&self, request: Request<Incoming>, remote: &str, heads: &Heads) -> Response<Full<Bytes>> {
         let received_at = Utc::now();
-        let id = CaptureId::generate();
+        let id = CaptureId::generate_at(received_at.into());
         let (parts, body) = request.into_parts();
         let raw = heads
             .next()
@@ -182,7 +179,7 @@ impl Context {
         let capture = Capture {
             id,
             received_at,
-            remote_addr: remote.to_string(),
+            remote_addr: remote.to_owned(),
             via: Via::Direct,
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),

@@ -3,16 +3,18 @@
 //! A profile reads three or four fields of every body (event type, time, id, subject). Building
 //! a `serde_json::Value` for that allocates every key and string of the body, and even a map of
 //! borrowed top-level values costs a hash map per level: together most of a capture's analysis
-//! in the ingest benchmark. [`select`] walks the body once with serde's streaming visitor,
-//! descends only into the values on the pointers' paths and skips everything else without
-//! allocating; only the values found are built. Its answers are those of
+//! in the ingest benchmark. [`select`] walks the body once with serde's streaming visitor and
+//! builds only the values the pointers reach. Everything else is visited without being kept:
+//! not skipped with `IgnoredAny`, which checks less than parsing does (UTF-8 in strings, lone
+//! surrogates, number range, nesting depth), so a body is JSON here exactly when `Value` would
+//! parse it. Its answers are those of
 //! `serde_json::Value::pointer` on the whole document (a property the tests check), duplicate
 //! keys included: the last occurrence wins.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// The scalar at each of `pointers` (RFC 6901) as text, in order; `None` for a pointer that
@@ -139,7 +141,10 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 })
             }));
             if next.is_empty() {
-                map.next_value::<IgnoredAny>()?;
+                map.next_value_seed(Node {
+                    targets: &[],
+                    found: &mut *self.found,
+                })?;
                 continue;
             }
             // A repeated key replaces what an earlier occurrence answered, as in a parsed map.
@@ -166,15 +171,12 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                     rest,
                 })
             }));
-            let more = match next.is_empty() {
-                true => seq.next_element::<IgnoredAny>()?.is_some(),
-                false => seq
-                    .next_element_seed(Node {
-                        targets: &next,
-                        found: &mut *self.found,
-                    })?
-                    .is_some(),
-            };
+            let more = seq
+                .next_element_seed(Node {
+                    targets: &next,
+                    found: &mut *self.found,
+                })?
+                .is_some();
             if !more {
                 return Ok(());
             }
@@ -239,7 +241,7 @@ mod tests {
     /// `select` answers what `Value::pointer` on the whole document answers, for every pointer.
     #[test]
     fn agrees_with_value_pointer() {
-        let bodies: [&[u8]; 9] = [
+        let literal: &[&[u8]] = &[
             br#"{"type":"a.b","created":1700000000,"object":{"type":"engine","id":"eng_1"},"list":[{"x":1},{"x":"two"}]}"#,
             br#"{"esc\u0061ped":{"k":"v"},"o":{"n\u0065sted":{"deep":true}},"a/b":{"m~n":5},"a":{"a":{"b":"twice"}}}"#,
             br#"[{"type":"top-level array"}]"#,
@@ -249,7 +251,21 @@ mod tests {
             br#"  "just a string"  "#,
             b"not json",
             br#"{"type":"truncated""#,
+            // What skipping without parsing would let through: each is not JSON to `Value`.
+            b"{\"type\":\"x\",\"pad\":\"\xff\"}",
+            br#"{"type":"x","pad":"\ud800"}"#,
+            br#"{"type":"x","pad":1e999}"#,
+            br#"{"type":"x","pad":[1,{"deep":[-0.0,1E+2,true,null,"\u00e9\ud83c\udf89"]}]}"#,
         ];
+        let mut bodies: Vec<Vec<u8>> = literal.iter().map(|body| body.to_vec()).collect();
+        // Nesting past serde_json's limit (128) is not JSON to `Value`; within it, it is.
+        for depth in [100, 200] {
+            let mut body = r#"{"type":"nested","pad":"#.to_owned();
+            body.push_str(&"[".repeat(depth));
+            body.push_str(&"]".repeat(depth));
+            body.push('}');
+            bodies.push(body.into_bytes());
+        }
         let pointers = [
             "",
             "/type",
@@ -279,17 +295,24 @@ mod tests {
             "no-slash",
             "/",
         ];
-        for body in bodies {
+        // All at once, then without "" (which builds the whole document and so checks it all),
+        // then one at a time.
+        let mut sets: Vec<Vec<&str>> = vec![pointers.to_vec(), pointers[1..].to_vec()];
+        sets.extend(pointers.iter().map(|pointer| vec![*pointer]));
+        for body in &bodies {
+            let body = body.as_slice();
             let whole: Option<Value> = serde_json::from_slice(body).ok();
-            let selected = select(body, &pointers);
             let text = String::from_utf8_lossy(body);
-            assert_eq!(selected.is_some(), whole.is_some(), "{text}");
-            let (Some(whole), Some(selected)) = (whole, selected) else {
-                continue;
-            };
-            for (pointer, got) in pointers.iter().zip(selected) {
-                let expected = whole.pointer(pointer).and_then(scalar);
-                assert_eq!(got, expected, "{pointer:?} in {text}");
+            for set in &sets {
+                let selected = select(body, set);
+                assert_eq!(selected.is_some(), whole.is_some(), "{set:?} in {text}");
+                let (Some(whole), Some(selected)) = (&whole, selected) else {
+                    continue;
+                };
+                for (pointer, got) in set.iter().zip(selected) {
+                    let expected = whole.pointer(pointer).and_then(scalar);
+                    assert_eq!(got, expected, "{pointer:?} in {text}");
+                }
             }
         }
     }

@@ -325,3 +325,24 @@ fn the_journal_verdict_is_the_explained_verdict() {
     }
     assert!(compared > 400, "only {compared} comparisons");
 }
+
+/// A field runs from `{` to the first `}`, whatever it holds: the pointer `/a{b` is read.
+#[test]
+fn template_fields_are_read_as_they_are_validated() {
+    let profile = Profile::parse(
+        r#"
+name = "t"
+display = "T"
+[signature]
+scheme = "none"
+[event]
+type = "x.{/a{b}.{/c}"
+[[events]]
+type = "x.v.w"
+body = '{"c":"w","a{b":"v"}'
+"#,
+    )
+    .expect("valid profile");
+    let capture = capture_of(&profile, &profile.samples[0]);
+    assert_eq!(profile.facts(&capture).event_type.as_deref(), Some("x.v.w"));
+}
