@@ -193,12 +193,12 @@ impl Context {
         };
         match self.hub.record(capture).await {
             Ok(_) if status == self.config.status => self.answer(),
-            Ok(_) => plain(status, note.unwrap_or_default()),
+            Ok(_) => plain(status, note.as_deref().unwrap_or_default()),
             Err(err) => {
                 tracing::error!(%err, %id, "capture not journaled; answering 503");
                 plain(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("hookscope could not journal this request: {err}"),
+                    &format!("hookscope could not journal this request: {err}"),
                 )
             }
         }
@@ -278,8 +278,10 @@ fn version_text(version: hyper::Version) -> String {
     known.to_owned()
 }
 
-fn plain(status: StatusCode, text: String) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(text + "\n")));
+/// A short `text/plain` answer, newline added: what the listener and the relay say when they
+/// refuse or acknowledge a request themselves.
+pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

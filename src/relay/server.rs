@@ -17,9 +17,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::header::{
-    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, UPGRADE,
-};
+use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,6 +35,7 @@ use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
 use crate::relay::session;
 use crate::relay::token::{Token, Tokens, valid_channel};
+use crate::server::plain;
 use crate::tap::{Heads, RawHead, Tap};
 
 /// How the relay answers the sender.
@@ -593,16 +592,6 @@ fn sender_address(headers: &hyper::HeaderMap, remote: SocketAddr, trust_proxy: b
         Some(ip) => ip.to_owned(),
         None => remote.to_string(),
     }
-}
-
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
 }
 
 #[cfg(test)]
