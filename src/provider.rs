@@ -266,15 +266,25 @@ impl Profile {
     }
 }
 
-/// The JSON pointers among a type template's `{...}` fields, found as [`fill_template`] finds
-/// them: each field runs from a `{` to the first `}` after it.
+/// A `{` in a type template without its `}`.
+struct Unclosed;
+
+/// The next `{...}` field of a template as (text before it, the field, text after it); `None`
+/// when no field is left. A field runs from a `{` to the first `}` after it, whatever it holds.
+fn next_field(rest: &str) -> Result<Option<(&str, &str, &str)>, Unclosed> {
+    let Some(start) = rest.find('{') else {
+        return Ok(None);
+    };
+    let end = rest[start..].find('}').ok_or(Unclosed)? + start;
+    Ok(Some((&rest[..start], &rest[start + 1..end], &rest[end + 1..])))
+}
+
+/// The JSON pointers among a type template's fields.
 fn template_pointers(template: &str) -> impl Iterator<Item = &str> {
     let mut rest = template;
     std::iter::from_fn(move || {
-        let start = rest.find('{')?;
-        let end = rest[start..].find('}')? + start;
-        let field = &rest[start + 1..end];
-        rest = &rest[end + 1..];
+        let (_, field, after) = next_field(rest).ok()??;
+        rest = after;
         Some(field)
     })
     .filter(|field| matches!(parse_field(field), Ok(Field::Pointer(_))))
@@ -284,11 +294,10 @@ fn template_pointers(template: &str) -> impl Iterator<Item = &str> {
 fn fill_template(template: &str, read: &dyn Fn(&Field) -> Option<String>) -> Option<String> {
     let mut out = String::new();
     let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let end = rest[start..].find('}')? + start;
-        out.push_str(&read(&parse_field(&rest[start + 1..end]).ok()?)?);
-        rest = &rest[end + 1..];
+    while let Some((before, field, after)) = next_field(rest).ok()? {
+        out.push_str(before);
+        out.push_str(&read(&parse_field(field).ok()?)?);
+        rest = after;
     }
     out.push_str(rest);
     (!out.is_empty()).then_some(out)
@@ -478,10 +487,11 @@ impl RawProfile {
         // Check the templates' fields once here, so extraction never meets a bad one.
         for template in &type_templates {
             let mut rest = template.as_str();
-            while let Some(start) = rest.find('{') {
-                let end = rest[start..].find('}').ok_or("event.type: unclosed `{`")? + start;
-                parse_field(&rest[start + 1..end]).map_err(|err| format!("event.type: {err}"))?;
-                rest = &rest[end + 1..];
+            while let Some((_, field, after)) =
+                next_field(rest).map_err(|Unclosed| "event.type: unclosed `{`")?
+            {
+                parse_field(field).map_err(|err| format!("event.type: {err}"))?;
+                rest = after;
             }
         }
         let timestamp_in_ms = match e.timestamp_unit.as_deref() {
