@@ -142,13 +142,16 @@ impl Scanner {
     fn feed_head<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
         if self.line.is_empty() {
             // The usual case: the head starts this read, whole. Parse it where it lies.
-            return match self.parse(data) {
-                Some(len) => &data[len..],
-                None if self.state == State::Off => &[],
-                None => {
+            return match parse_head(data) {
+                Head::Complete(head, len) => {
+                    self.queue(head);
+                    &data[len..]
+                }
+                Head::Partial => {
                     self.line.extend_from_slice(data);
                     &[]
                 }
+                Head::Invalid => self.give_up(),
             };
         }
         let before = self.line.len();
@@ -157,64 +160,75 @@ impl Scanner {
         // a head sent a byte at a time cost quadratic time.
         if !ends_a_head(&self.line[before.saturating_sub(2)..]) {
             if self.line.len() > MAX_HEAD {
-                self.state = State::Off;
-                self.line = Vec::new();
+                return self.give_up();
             }
             return &[];
         }
-        let line = std::mem::take(&mut self.line);
-        let rest = match self.parse(&line) {
-            // `len` counts bytes of the buffered head; those past it belong to the body.
-            Some(len) => &data[len.saturating_sub(before).min(data.len())..],
-            None if self.state == State::Off => &[],
-            None => {
-                self.line = line;
-                return &[];
+        match parse_head(&self.line) {
+            Head::Complete(head, len) => {
+                self.queue(head);
+                self.line.clear();
+                // `len` counts bytes of the buffered head; those past it belong to the body.
+                &data[len.saturating_sub(before).min(data.len())..]
             }
-        };
-        self.line = line;
-        self.line.clear();
-        rest
+            Head::Partial => &[],
+            Head::Invalid => self.give_up(),
+        }
     }
 
-    /// Parses the head at the start of `bytes`: its length once it is complete (the head is
-    /// queued and the body's framing followed), `None` while it is partial, `None` and
-    /// [`State::Off`] when it cannot be a request head.
-    fn parse(&mut self, bytes: &[u8]) -> Option<usize> {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut headers);
-        match request.parse(bytes) {
-            Ok(httparse::Status::Complete(len)) => {
-                // One copy of the head; every header value is a slice of it.
-                let head = Bytes::copy_from_slice(&bytes[..len]);
-                let value = |value: &[u8]| {
-                    // httparse's values are slices of `bytes`; a copy if that ever changed.
-                    let start = (value.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
-                    match start.filter(|start| start + value.len() <= head.len()) {
-                        Some(start) => head.slice(start..start + value.len()),
-                        None => Bytes::copy_from_slice(value),
-                    }
-                };
-                let head = RawHead {
-                    method: request.method.unwrap_or_default().to_owned(),
-                    target: request.path.unwrap_or_default().to_owned(),
-                    headers: request
-                        .headers
-                        .iter()
-                        .map(|h| Header::new(h.name, value(h.value)))
-                        .collect(),
-                };
-                self.state = body_framing(&head.headers);
-                self.heads.push_back(head);
-                Some(len)
-            }
-            Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => None,
-            _ => {
-                self.state = State::Off;
-                self.line = Vec::new();
-                None
-            }
+    /// Queues a complete head and follows its body.
+    fn queue(&mut self, head: RawHead) {
+        self.state = body_framing(&head.headers);
+        self.heads.push_back(head);
+    }
+
+    /// Stops following a stream that is not (or no longer) HTTP/1 requests; nothing read is left.
+    fn give_up<'a>(&mut self) -> &'a [u8] {
+        self.state = State::Off;
+        self.line = Vec::new();
+        &[]
+    }
+}
+
+/// A request head parsed from the start of some bytes.
+enum Head {
+    /// The head, and its length in those bytes.
+    Complete(RawHead, usize),
+    /// Not all of it yet.
+    Partial,
+    /// Not a request head, or longer than [`MAX_HEAD`].
+    Invalid,
+}
+
+/// Parses the head at the start of `bytes`.
+fn parse_head(bytes: &[u8]) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => {
+            // One copy of the head; every header value is a slice of it.
+            let head = Bytes::copy_from_slice(&bytes[..len]);
+            let value = |value: &[u8]| {
+                // httparse's values are slices of `bytes`; a copy if that ever changed.
+                let start = (value.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
+                match start.filter(|start| start + value.len() <= head.len()) {
+                    Some(start) => head.slice(start..start + value.len()),
+                    None => Bytes::copy_from_slice(value),
+                }
+            };
+            let head = RawHead {
+                method: request.method.unwrap_or_default().to_owned(),
+                target: request.path.unwrap_or_default().to_owned(),
+                headers: request
+                    .headers
+                    .iter()
+                    .map(|h| Header::new(h.name, value(h.value)))
+                    .collect(),
+            };
+            Head::Complete(head, len)
         }
+        Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => Head::Partial,
+        _ => Head::Invalid,
     }
 }
 
