@@ -26,37 +26,27 @@ use hookscope::provider::Catalog;
 use hookscope::tap::Scanner;
 use hookscope::{codec, headless};
 
+#[path = "common/webhook.rs"]
+mod webhook;
+
+use webhook::{HOOK_PATH, dolby_signature, payload};
+
 // The allocator the binary uses (src/main.rs), so allocation costs are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One request as the ingest bench's client sends it, headers and body.
 fn raw_request() -> Vec<u8> {
-    let mut body = String::from(concat!(
-        r#"{"type":"channel.started","created":1795000000,"#,
-        r#""object":{"type":"channel","id":"ch_9b1e77aa0c42"},"#,
-        r#""data":{"name":"Main stage","status":"playing","createdAt":"2025-11-22T16:47:12.000Z","#,
-        r#""timeout":3600,"perpetual":false,"region":"europe-west","#,
-        r#""engines":[{"id":"eng_4f2a9c1b7d3e","region":"europe-west","priority":0,"status":"playing"},"#,
-        r#"{"id":"eng_7c0d5e8a1f96","region":"us-east","priority":1,"status":"waiting"}],"#,
-        r#""ingest":{"id":"ing_31d0b6f2e8a4","type":"rtmp-push","url":"rtmps://rtmp.theo.live:443/live"},"#,
-        r#""description":""#
-    ));
-    let filler = "Weekly town hall, streamed to every office; recorded for the archive. ";
-    for c in filler.chars().cycle() {
-        if body.len() + 3 >= 1024 {
-            break;
-        }
-        body.push(c);
-    }
-    body.push_str(r#""}}"#);
-    let signature = "t=1795000000,h=5f1d0c4a7e2b9d8c6f3a1e0b7c4d2a9f8e6b5c3d1a0f9e8d7c6b5a4f3e2d1c0b";
+    let created = 1_795_000_000;
+    let body = payload(created);
+    let signature = dolby_signature(created, &body);
     let head = format!(
-        "POST /hooks/optiview HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-         user-agent: hookscope-bench/1\r\ndolby-signature: {signature}\r\ncontent-length: {}\r\n\r\n",
+        "POST {HOOK_PATH} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+         user-agent: hookscope-bench/1\r\ndolby-signature: {}\r\ncontent-length: {}\r\n\r\n",
+        String::from_utf8_lossy(signature.as_bytes()),
         body.len()
     );
-    [head.as_bytes(), body.as_bytes()].concat()
+    [head.as_bytes(), &body[..]].concat()
 }
 
 /// Runs `step` for about `budget`, five times; returns the median ns per call.
