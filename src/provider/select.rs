@@ -7,13 +7,13 @@
 //! builds only the values the pointers reach. Everything else is visited without being kept:
 //! not skipped with `IgnoredAny`, which checks less than parsing does (UTF-8 in strings, lone
 //! surrogates, number range, nesting depth), so a body is JSON here exactly when `Value` would
-//! parse it. Its answers are those of
-//! `serde_json::Value::pointer` on the whole document (a property the tests check), duplicate
-//! keys included: the last occurrence wins.
+//! parse it. Its answers are those of `serde_json::Value::pointer` on the whole document (a
+//! property the tests check), duplicate keys included: the last occurrence wins.
 
 use std::borrow::Cow;
 use std::fmt;
 
+use serde::Deserialize as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -60,7 +60,7 @@ fn tokens(pointer: &str) -> Option<Vec<Cow<'_, str>>> {
 }
 
 /// A JSON scalar as text; objects, arrays and null are not facts.
-pub(crate) fn scalar(value: &Value) -> Option<String> {
+fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -77,12 +77,11 @@ struct Target<'p> {
     rest: &'p [Cow<'p, str>],
 }
 
-/// Whether `token` is `index` as RFC 6901 writes an array index (decimal, no leading zeros),
-/// which is how `Value::pointer` reads it.
-fn names_index(token: &str, index: usize) -> bool {
-    token.bytes().all(|b| b.is_ascii_digit())
-        && (token == "0" || !token.starts_with('0'))
-        && token.parse::<usize>().ok() == Some(index)
+/// The array index `token` names, if it is one as RFC 6901 writes them (decimal, no sign, no
+/// leading zeros), which is how `Value::pointer` reads them.
+fn index_of(token: &str) -> Option<usize> {
+    let digits = token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
+    digits.then(|| token.parse().ok()).flatten()
 }
 
 /// One value of the document and the pointers that pass through it.
@@ -104,11 +103,7 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
                 for token in target.rest {
                     at = match at {
                         Some(Value::Object(map)) => map.get(token.as_ref()),
-                        Some(Value::Array(list)) => token
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|&index| names_index(token, index))
-                            .and_then(|index| list.get(index)),
+                        Some(Value::Array(list)) => index_of(token).and_then(|index| list.get(index)),
                         _ => None,
                     };
                 }
@@ -119,8 +114,6 @@ impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
         deserializer.deserialize_any(self)
     }
 }
-
-use serde::Deserialize as _;
 
 impl<'de> Visitor<'de> for Node<'_, '_> {
     type Value = ();
@@ -166,7 +159,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             next.clear();
             next.extend(self.targets.iter().filter_map(|target| {
                 let (token, rest) = target.rest.split_first()?;
-                names_index(token, index).then_some(Target {
+                (index_of(token) == Some(index)).then_some(Target {
                     slot: target.slot,
                     rest,
                 })
