@@ -28,6 +28,7 @@ pub(crate) mod attempt;
 mod write;
 
 pub use self::attempt::encode_attempt;
+pub(crate) use self::write::next_special;
 
 /// The format version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;

@@ -37,8 +37,10 @@ fn special(word: u64) -> u64 {
     control | zero_bytes(word ^ (ONES * u64::from(b'"'))) | zero_bytes(word ^ (ONES * u64::from(b'\\')))
 }
 
-/// The index of the first byte at or after `from` that needs escaping.
-fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
+/// The index of the first byte at or after `from` that needs escaping: a control byte, `"` or
+/// `\\`. Also what ends a run of plain text inside a JSON string, for the scanner that reads
+/// bodies (`provider::select`).
+pub(crate) fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(word) = bytes.get(from..from + 8) {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);

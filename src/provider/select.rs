@@ -1,26 +1,28 @@
 //! Reading a few scalars out of a JSON body in one pass, without building the document.
 //!
 //! A profile reads three or four fields of every body (event type, time, id, subject). Building
-//! a `serde_json::Value` for that allocates every key and string of the body, and even a map of
-//! borrowed top-level values costs a hash map per level: together most of a capture's analysis
-//! in the ingest benchmark. [`select`] walks the body once with serde's streaming visitor and
-//! builds only the values the pointers reach. Everything else is visited without being kept:
-//! not skipped with `IgnoredAny`, which checks less than parsing does (UTF-8 in strings, lone
-//! surrogates, number range, nesting depth), so a body is JSON here exactly when `Value` would
-//! parse it. Its answers are those of `serde_json::Value::pointer` on the whole document (a
-//! property the tests check), duplicate keys included: the last occurrence wins.
+//! a `serde_json::Value` for that allocates every key and string of the body; even serde's
+//! streaming visitor spent most of a capture's analysis (in the ingest benchmark) checking
+//! strings it did not keep. [`select`] is a small scanner instead: one UTF-8 check of the whole
+//! body (outside strings JSON is ASCII, so that stands for every string's check), then one walk
+//! that skips through strings eight bytes at a time and builds only the values the pointers
+//! reach. It refuses what `serde_json` refuses, so a body is JSON here exactly when `Value` would
+//! parse it: bad escapes and lone surrogates, control characters in strings, numbers outside
+//! `f64`'s range, nesting past serde_json's limit, trailing commas or characters. Its answers are
+//! those of `serde_json::Value::pointer` on the whole document, duplicate keys included (the last
+//! occurrence wins). The tests hold both properties against serde_json itself, on hand-written
+//! bodies and on thousands of mutated ones.
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::Deserialize as _;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+
+use crate::codec::next_special;
 
 /// The scalar at each of `pointers` (RFC 6901) as text, in order; `None` for a pointer that
 /// leads nowhere or to an object, array or null. `None` as a whole when `body` is not JSON.
 pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String>>> {
-    let mut found = vec![None; pointers.len()];
+    let text = std::str::from_utf8(body).ok()?;
     let paths: Vec<Option<Vec<Cow<'_, str>>>> = pointers.iter().map(|pointer| tokens(pointer)).collect();
     let targets: Vec<Target<'_>> = paths
         .iter()
@@ -32,15 +34,17 @@ pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String
             })
         })
         .collect();
-    let mut json = serde_json::Deserializer::from_slice(body);
-    Node {
-        targets: &targets,
-        found: &mut found,
-    }
-    .deserialize(&mut json)
-    .ok()?;
-    json.end().ok()?;
-    Some(found)
+    let mut found = vec![None; pointers.len()];
+    let mut scan = Scan {
+        text,
+        bytes: body,
+        at: 0,
+        depth: 0,
+    };
+    scan.whitespace();
+    scan.value(&targets, &mut found)?;
+    scan.whitespace();
+    (scan.at == body.len()).then_some(found)
 }
 
 /// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); `None` if it is not a
@@ -69,6 +73,18 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
+/// [`scalar`] of one value given as its JSON text (already checked).
+fn scalar_of(token: &str) -> Option<String> {
+    match token.as_bytes().first()? {
+        b'"' if !token.contains('\\') => Some(token[1..token.len() - 1].to_owned()),
+        b't' => Some("true".to_owned()),
+        b'f' => Some("false".to_owned()),
+        b'{' | b'[' | b'n' => None,
+        // Numbers and escaped strings as serde_json reads them (`1E2` is `100.0`).
+        _ => scalar(&serde_json::from_str(token).ok()?),
+    }
+}
+
 /// A pointer being followed: where its answer goes and the tokens left of it (none at its
 /// value).
 #[derive(Clone, Copy)]
@@ -84,146 +100,250 @@ fn index_of(token: &str) -> Option<usize> {
     digits.then(|| token.parse().ok()).flatten()
 }
 
-/// One value of the document and the pointers that pass through it.
-struct Node<'t, 'p> {
-    targets: &'t [Target<'p>],
-    found: &'t mut [Option<String>],
+/// serde_json's nesting limit: an array or object inside 127 others is refused.
+const MAX_DEPTH: usize = 128;
+
+/// An integer part this long may exceed `f64`'s range (about 1.8e308), which serde_json refuses;
+/// a shorter one without an exponent never does.
+const SAFE_DIGITS: usize = 300;
+
+/// A walk over a JSON text; every method returns `None` where the text stops being JSON.
+struct Scan<'b> {
+    text: &'b str,
+    bytes: &'b [u8],
+    at: usize,
+    depth: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
-    type Value = ();
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        if self.targets.iter().any(|target| target.rest.is_empty()) {
-            // A pointer ends here: build this value (a scalar, normally) and answer every pointer
-            // through it from the built value.
-            let value = Value::deserialize(deserializer)?;
-            for target in self.targets {
-                let mut at = Some(&value);
-                for token in target.rest {
-                    at = match at {
-                        Some(Value::Object(map)) => map.get(token.as_ref()),
-                        Some(Value::Array(list)) => index_of(token).and_then(|index| list.get(index)),
-                        _ => None,
-                    };
+    /// Skips JSON's whitespace (the four bytes serde_json skips).
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// Reads one value: answers the targets that end at it, follows those that go through it.
+    fn value(&mut self, targets: &[Target<'_>], found: &mut [Option<String>]) -> Option<()> {
+        let start = self.at;
+        match self.peek()? {
+            b'{' => self.object(targets, found)?,
+            b'[' => self.array(targets, found)?,
+            b'"' => {
+                self.string()?;
+            }
+            b't' => self.literal(b"true")?,
+            b'f' => self.literal(b"false")?,
+            b'n' => self.literal(b"null")?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
+        }
+        for target in targets.iter().filter(|target| target.rest.is_empty()) {
+            found[target.slot] = scalar_of(&self.text[start..self.at]);
+        }
+        Some(())
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.bytes.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    /// Steps into an array or object, within serde_json's nesting limit.
+    fn enter(&mut self) -> Option<()> {
+        self.at += 1;
+        self.depth += 1;
+        (self.depth < MAX_DEPTH).then_some(())
+    }
+
+    /// After a member or element: `true` past a `,`, `false` past the closing `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        match byte {
+            b',' => {
+                self.whitespace();
+                Some(true)
+            }
+            _ if byte == close => Some(false),
+            _ => None,
+        }
+    }
+
+    fn object(&mut self, targets: &[Target<'_>], found: &mut [Option<String>]) -> Option<()> {
+        self.enter()?;
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            let through = targets.iter().any(|target| !target.rest.is_empty());
+            let mut next: Vec<Target<'_>> = Vec::new();
+            loop {
+                let key_start = self.at;
+                if self.peek()? != b'"' {
+                    return None;
                 }
-                self.found[target.slot] = at.and_then(scalar);
+                let escaped = self.string()?;
+                let key = &self.text[key_start..self.at];
+                self.whitespace();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.at += 1;
+                self.whitespace();
+                next.clear();
+                if through {
+                    let key: Cow<'_, str> = match escaped {
+                        true => Cow::Owned(serde_json::from_str(key).ok()?),
+                        false => Cow::Borrowed(&key[1..key.len() - 1]),
+                    };
+                    next.extend(targets.iter().filter_map(|target| {
+                        let (token, rest) = target.rest.split_first()?;
+                        (*token == key).then_some(Target {
+                            slot: target.slot,
+                            rest,
+                        })
+                    }));
+                    // A repeated key replaces what an earlier occurrence answered, as in a
+                    // parsed map.
+                    for target in &next {
+                        found[target.slot] = None;
+                    }
+                }
+                self.value(&next, found)?;
+                if !self.more(b'}')? {
+                    break;
+                }
             }
-            return Ok(());
         }
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Node<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
+        self.depth -= 1;
+        Some(())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut next: Vec<Target<'_>> = Vec::new();
-        while let Some(Key(key)) = map.next_key()? {
-            next.clear();
-            next.extend(self.targets.iter().filter_map(|target| {
-                let (token, rest) = target.rest.split_first()?;
-                (*token == key).then_some(Target {
-                    slot: target.slot,
-                    rest,
-                })
-            }));
-            if next.is_empty() {
-                map.next_value_seed(Node {
-                    targets: &[],
-                    found: &mut *self.found,
-                })?;
-                continue;
+    fn array(&mut self, targets: &[Target<'_>], found: &mut [Option<String>]) -> Option<()> {
+        self.enter()?;
+        self.whitespace();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            let through = targets.iter().any(|target| !target.rest.is_empty());
+            let mut next: Vec<Target<'_>> = Vec::new();
+            let mut index = 0usize;
+            loop {
+                next.clear();
+                if through {
+                    next.extend(targets.iter().filter_map(|target| {
+                        let (token, rest) = target.rest.split_first()?;
+                        (index_of(token) == Some(index)).then_some(Target {
+                            slot: target.slot,
+                            rest,
+                        })
+                    }));
+                }
+                self.value(&next, found)?;
+                if !self.more(b']')? {
+                    break;
+                }
+                index += 1;
             }
-            // A repeated key replaces what an earlier occurrence answered, as in a parsed map.
-            for target in &next {
-                self.found[target.slot] = None;
-            }
-            map.next_value_seed(Node {
-                targets: &next,
-                found: &mut *self.found,
-            })?;
         }
-        Ok(())
+        self.depth -= 1;
+        Some(())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut next: Vec<Target<'_>> = Vec::new();
-        let mut index = 0usize;
+    /// Skips a string from its opening quote; whether it holds escapes.
+    fn string(&mut self) -> Option<bool> {
+        let mut escaped = false;
+        let mut from = self.at + 1;
         loop {
-            next.clear();
-            next.extend(self.targets.iter().filter_map(|target| {
-                let (token, rest) = target.rest.split_first()?;
-                (index_of(token) == Some(index)).then_some(Target {
-                    slot: target.slot,
-                    rest,
-                })
-            }));
-            let more = seq
-                .next_element_seed(Node {
-                    targets: &next,
-                    found: &mut *self.found,
-                })?
-                .is_some();
-            if !more {
-                return Ok(());
+            // Unclosed (`None`), closed, an escape, or a control character (refused).
+            let at = next_special(self.bytes, from)?;
+            match self.bytes[at] {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(escaped);
+                }
+                b'\\' => {
+                    escaped = true;
+                    from = self.escape(at + 1)?;
+                }
+                _ => return None,
             }
-            index += 1;
+        }
+    }
+
+    /// Checks the escape whose letter is at `at` as serde_json checks text (a `\u` surrogate
+    /// must be a leading one followed by a trailing one); where it ends.
+    fn escape(&self, at: usize) -> Option<usize> {
+        match *self.bytes.get(at)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(at + 1),
+            b'u' => match self.hex(at + 1)? {
+                0xDC00..=0xDFFF => None,
+                0xD800..=0xDBFF => {
+                    if self.bytes.get(at + 5..at + 7)? != b"\\u" {
+                        return None;
+                    }
+                    (0xDC00..=0xDFFF).contains(&self.hex(at + 7)?).then_some(at + 11)
+                }
+                _ => Some(at + 5),
+            },
+            _ => None,
         }
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
+    /// The four hex digits at `at`.
+    fn hex(&self, at: usize) -> Option<u32> {
+        self.bytes.get(at..at + 4)?.iter().try_fold(0, |value, &digit| {
+            Some(value << 4 | char::from(digit).to_digit(16)?)
+        })
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// An object key, borrowed from the body unless it had to be unescaped.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object key")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Borrowed(key)))
-            }
-
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
-                Ok(Key(Cow::Owned(key.to_owned())))
-            }
+    /// Skips decimal digits; how many.
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.at += 1;
         }
-        deserializer.deserialize_str(KeyVisitor)
+        self.at - start
+    }
+
+    /// Skips a number, `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, within `f64`'s
+    /// range.
+    fn number(&mut self) -> Option<()> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        let integer = match self.peek()? {
+            b'0' => {
+                self.at += 1;
+                1
+            }
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        };
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            (self.digits() > 0).then_some(())?;
+        }
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if exponent {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            (self.digits() > 0).then_some(())?;
+        }
+        if exponent || integer >= SAFE_DIGITS {
+            // Rare in webhooks: serde_json itself says whether it is in range.
+            serde_json::from_str::<Value>(&self.text[start..self.at]).ok()?;
+        }
+        Some(())
     }
 }
 
@@ -252,7 +372,7 @@ mod tests {
         ];
         let mut bodies: Vec<Vec<u8>> = literal.iter().map(|body| body.to_vec()).collect();
         // Nesting past serde_json's limit (128) is not JSON to `Value`; within it, it is.
-        for depth in [100, 200] {
+        for depth in [100, 126, 127, 128, 200] {
             let mut body = r#"{"type":"nested","pad":"#.to_owned();
             body.push_str(&"[".repeat(depth));
             body.push_str(&"]".repeat(depth));
@@ -305,6 +425,121 @@ mod tests {
                 for (pointer, got) in set.iter().zip(selected) {
                     let expected = whole.pointer(pointer).and_then(scalar);
                     assert_eq!(got, expected, "{pointer:?} in {text}");
+                }
+            }
+        }
+    }
+
+    /// Bodies that are almost JSON, made by mutating real ones at random: `select` refuses
+    /// exactly what `serde_json` refuses and answers what `Value::pointer` answers.
+    #[test]
+    fn agrees_with_serde_json_on_mutated_bodies() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+
+        let seeds: &[&[u8]] = &[
+            br#"{"type":"channel.started","data":{"id":"ch_1","n":[1,-2.5e3,0,true,null]},"ts":1700000000}"#,
+            br#"{"event":"x","payload":{"s":"caf\u00e9 \ud83c\udf89 \"q\" \\ \/ \b\f\n\r\t","e":1E+2,"z":-0}}"#,
+            br#"[{"type":"a"},{"type":"b","list":[[],{},""]}]"#,
+            b"{\"type\":\"multi\xc3\xa9byte \xe2\x82\xac \xf0\x9f\x8e\x89\",\"k\":[0.5, 10 ,\t\"v\"\r\n]}",
+        ];
+        // Bytes that matter to a JSON parser, and some that do not.
+        let alphabet: &[u8] =
+            b"{}[]:,\\\"'/ \t\n\r0123456789.eE+-truefalsnu\x00\x1f\x7f\xc3\xa9\xff\xed\xa0\x80abcdDFx";
+        let pointers = [
+            "/type",
+            "/data/id",
+            "/data/n/1",
+            "/payload/s",
+            "/payload/e",
+            "/0/type",
+            "/1/list/2",
+            "/k/2",
+            "/ts",
+            "",
+        ];
+        let mut rng = StdRng::seed_from_u64(0x5e1ec7);
+        let (mut json, mut not_json) = (0, 0);
+        for round in 0..20_000 {
+            let mut body = seeds[round % seeds.len()].to_vec();
+            for _ in 0..rng.gen_range(1..=3) {
+                let at = rng.gen_range(0..=body.len());
+                let byte = alphabet[rng.gen_range(0..alphabet.len())];
+                match rng.gen_range(0..4) {
+                    0 if at < body.len() => body[at] = byte,
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    2 => body.truncate(at),
+                    _ => body.insert(at, byte),
+                }
+            }
+            let whole: Option<Value> = serde_json::from_slice(&body).ok();
+            let selected = select(&body, &pointers);
+            let text = String::from_utf8_lossy(&body);
+            assert_eq!(selected.is_some(), whole.is_some(), "is it JSON: {text}");
+            let (Some(whole), Some(selected)) = (whole, selected) else {
+                not_json += 1;
+                continue;
+            };
+            json += 1;
+            for (pointer, got) in pointers.iter().zip(selected) {
+                assert_eq!(
+                    got,
+                    whole.pointer(pointer).and_then(scalar),
+                    "{pointer:?} in {text}"
+                );
+            }
+        }
+        // Both kinds were exercised, not just one.
+        assert!(json > 1_000 && not_json > 1_000, "{json} JSON, {not_json} not");
+    }
+
+    /// Numbers at the edges of serde_json's rules: leading zeros, lone signs and dots, and
+    /// `f64`'s range.
+    #[test]
+    fn numbers_are_refused_where_serde_json_refuses_them() {
+        let long = "9".repeat(400);
+        let cases = [
+            "0".to_owned(),
+            "-0".into(),
+            "01".into(),
+            "-01".into(),
+            "1.".into(),
+            ".5".into(),
+            "-".into(),
+            "+1".into(),
+            "1e".into(),
+            "1e+".into(),
+            "1.5e-3".into(),
+            "2E308".into(),
+            "1e308".into(),
+            "1.7976931348623157e308".into(),
+            "1.7976931348623159e308".into(),
+            "-1e999".into(),
+            "0e999999999999".into(),
+            "1e-999".into(),
+            "9".repeat(299),
+            "9".repeat(300),
+            "9".repeat(309),
+            long.clone(),
+            format!("{long}.5"),
+            format!("0.{long}"),
+            "18446744073709551616".into(),
+            "-9223372036854775809".into(),
+            "1_0".into(),
+            "0x10".into(),
+            "NaN".into(),
+            "Infinity".into(),
+        ];
+        for case in &cases {
+            for body in [case.clone(), format!("{{\"n\":{case}}}"), format!("[{case},1]")] {
+                let whole: Option<Value> = serde_json::from_str(&body).ok();
+                let selected = select(body.as_bytes(), &["", "/n", "/0"]);
+                assert_eq!(selected.is_some(), whole.is_some(), "{body}");
+                if let (Some(whole), Some(selected)) = (whole, selected) {
+                    assert_eq!(selected[1], whole.pointer("/n").and_then(scalar), "{body}");
+                    assert_eq!(selected[2], whole.pointer("/0").and_then(scalar), "{body}");
                 }
             }
         }
