@@ -19,13 +19,14 @@
 //! | `--rounds N`  | `HOOKSCOPE_BENCH_ROUNDS`    | 2       | rounds of (bare, hookscope)          |
 //! | `--out PATH`  | `HOOKSCOPE_BENCH_OUT`       | temp    | hookscope's journal (`/dev/null` ok) |
 //! | `--unsigned`  | `HOOKSCOPE_BENCH_UNSIGNED=1`| off     | no `Dolby-Signature` (no provider)   |
+//! | `--bin PATH`  | `HOOKSCOPE_BENCH_BIN`       | this    | another hookscope build (A/B runs)   |
 //!
 //! The body is an OptiView-like `channel.started` event signed as OptiView signs
 //! (`Dolby-Signature`), so hookscope detects the provider and analyzes every capture as it would
 //! in real use (no secret is configured, so the verdict is `no-secret`). `--unsigned` and
 //! `--out /dev/null` are diagnostics that take the analysis, respectively the disk, out.
 //!
-//! Both servers are separate processes: hookscope is `CARGO_BIN_EXE_hookscope` started with
+//! Both servers are separate processes: hookscope is `CARGO_BIN_EXE_hookscope` (or `--bin`) started with
 //! `listen --headless --addr 127.0.0.1:0 --out <tempdir>/captures.jsonl`, and the bare server is
 //! this very binary re-executed with `--bare-server`. One load client (this process, hyper's
 //! HTTP/1.1 client on a multi-thread tokio runtime) drives them alternately, bare then
@@ -87,6 +88,8 @@ struct Settings {
     /// Send no signature header, so hookscope recognises no provider and skips its analysis:
     /// a diagnostic, to tell the analysis' share of the cost.
     unsigned: bool,
+    /// The hookscope binary to run, when not this build's (an older build, to compare).
+    bin: Option<PathBuf>,
 }
 
 impl Settings {
@@ -100,6 +103,7 @@ impl Settings {
             rounds: setting("HOOKSCOPE_BENCH_ROUNDS", 2, parse_count)?,
             out: env("HOOKSCOPE_BENCH_OUT").map(PathBuf::from),
             unsigned: env("HOOKSCOPE_BENCH_UNSIGNED").is_some_and(|value| value != "0"),
+            bin: env("HOOKSCOPE_BENCH_BIN").map(PathBuf::from),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -111,7 +115,7 @@ impl Settings {
                 settings.unsigned = true;
                 continue;
             }
-            if !["--secs", "--warmup", "--conns", "--rounds", "--out"].contains(&flag) {
+            if !["--secs", "--warmup", "--conns", "--rounds", "--out", "--bin"].contains(&flag) {
                 continue; // `--bench` from cargo, or anything meant for someone else
             }
             let value = inline
@@ -122,6 +126,7 @@ impl Settings {
                 "--warmup" => settings.warmup = parse_seconds(flag, &value)?,
                 "--conns" => settings.connections = parse_count(flag, &value)?,
                 "--rounds" => settings.rounds = parse_count(flag, &value)?,
+                "--bin" => settings.bin = Some(PathBuf::from(value)),
                 _ => settings.out = Some(PathBuf::from(value)),
             }
         }
@@ -716,7 +721,11 @@ fn main() -> ExitCode {
         },
         |line| Some(line.trim()),
     );
-    let mut hookscope = Command::new(env!("CARGO_BIN_EXE_hookscope"));
+    let program = settings
+        .bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_hookscope")));
+    let mut hookscope = Command::new(&program);
     hookscope
         .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
         .arg(&journal_path)
@@ -761,11 +770,7 @@ fn main() -> ExitCode {
         thread::available_parallelism().map_or(0, usize::from),
         cpu_model()
     );
-    println!(
-        "hookscope: {} --out {}",
-        env!("CARGO_BIN_EXE_hookscope"),
-        journal_path.display()
-    );
+    println!("hookscope: {} --out {}", program.display(), journal_path.display());
     println!();
     table_header();
 

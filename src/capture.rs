@@ -4,6 +4,7 @@
 //! later stage (verification, the TUI, forwarding, replay) reads. It keeps the bytes that
 //! arrived: header names in their original case and order, header values and body as raw bytes.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::SystemTime;
@@ -135,12 +136,23 @@ impl Capture {
         }
     }
 
-    /// The media type of the body without parameters, if the sender declared one.
-    pub fn content_type(&self) -> Option<String> {
+    /// The media type of the body without parameters, lowercase, if the sender declared one;
+    /// borrowed from the header when it is already written that way.
+    pub fn content_type(&self) -> Option<Cow<'_, str>> {
         let raw = self.header("content-type")?;
-        let text = String::from_utf8_lossy(raw);
-        let essence = text.split(';').next().unwrap_or_default().trim();
-        (!essence.is_empty()).then(|| essence.to_ascii_lowercase())
+        // `;` is ASCII: the part before it decodes as it would within the whole value.
+        let before = raw.split(|&b| b == b';').next().unwrap_or_default();
+        let essence = match String::from_utf8_lossy(before) {
+            Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+            Cow::Owned(text) => Cow::Owned(text.trim().to_owned()),
+        };
+        match essence.is_empty() {
+            true => None,
+            false if essence.bytes().any(|b| b.is_ascii_uppercase()) => {
+                Some(Cow::Owned(essence.to_ascii_lowercase()))
+            }
+            false => Some(essence),
+        }
     }
 }
 
@@ -214,6 +226,17 @@ mod tests {
         let mut capture = crate::codec::tests::sample_capture();
         capture.headers = vec![Header::new("Content-Type", "Application/JSON; charset=utf-8")];
         assert_eq!(capture.content_type().as_deref(), Some("application/json"));
+        for (value, expected) in [
+            (&b"text/plain"[..], Some("text/plain")),
+            (b"  text/plain \t; q=1", Some("text/plain")),
+            (b"text/\xff\xfePLAIN;x", Some("text/\u{fffd}\u{fffd}plain")),
+            (b"\xe2\x80\x83text/html\xe2\x80\x83", Some("text/html")),
+            (b" ; charset=utf-8", None),
+            (b"", None),
+        ] {
+            capture.headers = vec![Header::new("content-type", Bytes::copy_from_slice(value))];
+            assert_eq!(capture.content_type().as_deref(), expected, "{value:?}");
+        }
         capture.headers.clear();
         assert_eq!(capture.content_type(), None);
     }

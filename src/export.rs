@@ -98,7 +98,7 @@ fn har_entry(capture: &Capture) -> Value {
     if !capture.body.is_empty() {
         let mime = capture
             .content_type()
-            .unwrap_or_else(|| "application/octet-stream".into());
+            .unwrap_or(std::borrow::Cow::Borrowed("application/octet-stream"));
         let post = match std::str::from_utf8(&capture.body) {
             Ok(text) => json!({ "mimeType": mime, "text": text }),
             Err(_) => {

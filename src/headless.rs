@@ -44,16 +44,26 @@ pub fn human_line(capture: &Capture) -> String {
     let mut line = String::with_capacity(160);
     let time = capture.received_at.with_timezone(&Local);
     let nanos = time.nanosecond();
-    let _ = write!(
-        line,
-        "{:02}:{:02}:{:02}.{:03}  {:<7} {}",
-        time.hour(),
-        time.minute(),
-        time.second() + u32::from(nanos >= 1_000_000_000),
-        nanos % 1_000_000_000 / 1_000_000,
-        sanitize::line(&capture.method),
-        sanitize::line(&capture.path),
-    );
+    let second = time.second() + u32::from(nanos >= 1_000_000_000);
+    let digits = |line: &mut String, value: u32, width: u32| {
+        for place in (0..width).rev() {
+            line.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+        }
+    };
+    digits(&mut line, time.hour(), 2);
+    line.push(':');
+    digits(&mut line, time.minute(), 2);
+    line.push(':');
+    digits(&mut line, second, 2);
+    line.push('.');
+    digits(&mut line, nanos % 1_000_000_000 / 1_000_000, 3);
+    line.push_str("  ");
+    // The method left-aligned in seven columns, as `{:<7}` would.
+    let method = sanitize::line(&capture.method);
+    line.push_str(&method);
+    line.extend(std::iter::repeat_n(' ', 7usize.saturating_sub(method.chars().count())));
+    line.push(' ');
+    line.push_str(&sanitize::line(&capture.path));
     if let Some(query) = &capture.query {
         line.push('?');
         line.push_str(&sanitize::line(query));
@@ -210,6 +220,13 @@ mod tests {
                 line.starts_with(&format!("{expected}  POST    /hooks/dolby?a=1&b=%20  ")),
                 "{line}"
             );
+        }
+        // The method takes seven columns, or what it needs.
+        for method in ["GET", "DELETE", "OPTIONS", "PROPFIND", "\u{e9}t\u{e9}"] {
+            capture.method = method.into();
+            let line = human_line(&capture);
+            let expected = format!("  {method:<7} /hooks/dolby");
+            assert_eq!(line.get(12..12 + expected.len()), Some(expected.as_str()), "{line}");
         }
     }
 

@@ -242,24 +242,30 @@ fn ends_a_head(bytes: &[u8]) -> bool {
 
 /// How the body after a request head is framed (RFC 9112 §6.3, for requests).
 fn body_framing(headers: &[Header]) -> State {
-    let value = |name: &'static str| {
+    let values = |name: &'static str| {
         headers
             .iter()
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(&h.value).into_owned())
+            .map(|h| h.value.trim_ascii())
     };
-    if let Some(codings) = value("transfer-encoding").last() {
-        let last = codings.rsplit(',').next().unwrap_or_default().trim();
-        return match last.eq_ignore_ascii_case("chunked") {
+    if let Some(codings) = values("transfer-encoding").last() {
+        let last = codings.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
+        return match last.eq_ignore_ascii_case(b"chunked") {
             true => State::ChunkSize,
             // A request whose final coding is not chunked cannot be framed: hyper rejects it.
             false => State::Off,
         };
     }
-    match value("content-length").next().map(|v| v.trim().parse::<u64>()) {
-        None | Some(Ok(0)) => State::Head,
-        Some(Ok(n)) => State::Body(n),
-        Some(Err(_)) => State::Off,
+    // Digits only, as hyper reads a length (`parse` alone would take a `+`).
+    let length = |value: &[u8]| match !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
+        true => std::str::from_utf8(value).ok()?.parse::<u64>().ok(),
+        false => None,
+    };
+    match values("content-length").next().map(length) {
+        None | Some(Some(0)) => State::Head,
+        Some(Some(n)) => State::Body(n),
+        // Not a length hyper would read: it refuses the request, and the tap stops following.
+        Some(None) => State::Off,
     }
 }
 

@@ -121,18 +121,89 @@ pub(super) fn number(out: &mut Vec<u8>, value: u64) {
 }
 
 /// Appends a time as `serde` writes a `chrono::DateTime<Utc>`: RFC 3339, `Z`, and as many
-/// fraction digits as it needs (0, 3, 6 or 9).
+/// fraction digits as it needs (0, 3, 6 or 9), a leap second as `:60`.
 pub(super) fn time(out: &mut Vec<u8>, time: &chrono::DateTime<chrono::Utc>) {
-    let text = time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-    // Digits, `-`, `:`, `T`, `.`, `+` and `Z`: nothing to escape.
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
+    use chrono::{Datelike, Timelike};
+    let year = time.year();
+    if !(0..=9999).contains(&year) {
+        // Five digits or a sign: chrono's own rules, off the hot path.
+        let text = time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
+    let nanos = time.nanosecond();
+    let (leap, nanos) = (nanos / 1_000_000_000, nanos % 1_000_000_000);
+    let mut text = *b"\"0000-00-00T00:00:00";
+    let mut put = |at: usize, value: u32, width: usize| {
+        let mut value = value;
+        for digit in text[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(1, year as u32, 4);
+    put(6, time.month(), 2);
+    put(9, time.day(), 2);
+    put(12, time.hour(), 2);
+    put(15, time.minute(), 2);
+    put(18, time.second() + leap, 2);
+    out.extend_from_slice(&text);
+    let digits = match nanos {
+        0 => 0,
+        n if n % 1_000_000 == 0 => 3,
+        n if n % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    if digits > 0 {
+        let mut fraction = *b".000000000";
+        let mut value = nanos;
+        for digit in fraction[1..].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+        out.extend_from_slice(&fraction[..=digits]);
+    }
+    out.extend_from_slice(b"Z\"");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Times are written as serde writes a `DateTime<Utc>`, fraction, leap second and odd years
+    /// included.
+    #[test]
+    fn times_are_written_as_serde_writes_them() {
+        use chrono::{TimeZone, Utc};
+        let mut times = Vec::new();
+        for (year, month, day, hour, minute, second) in [
+            (2026, 11, 23, 9, 5, 7),
+            (1970, 1, 1, 0, 0, 0),
+            (0, 1, 1, 0, 0, 0),
+            (9999, 12, 31, 23, 59, 59),
+            (10000, 1, 1, 0, 0, 0),
+            (-1, 6, 15, 12, 30, 45),
+        ] {
+            let base = Utc.with_ymd_and_hms(year, month, day, hour, minute, second).unwrap();
+            for nanos in [0, 1, 999, 1_000, 120_000, 1_000_000, 7_000_000, 123_456_789, 999_999_999] {
+                times.push(base + chrono::Duration::nanoseconds(nanos));
+            }
+        }
+        // A leap second, as chrono represents one (nanoseconds past 1e9).
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .and_then(|day| day.and_hms_nano_opt(23, 59, 59, 1_500_000_000))
+            .unwrap()
+            .and_utc();
+        times.push(leap);
+        for time in times {
+            let mut ours = Vec::new();
+            super::time(&mut ours, &time);
+            let theirs = serde_json::to_vec(&time).unwrap();
+            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{time:?}");
+        }
+    }
 
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {

@@ -177,7 +177,7 @@ fn spec(scheme: &Scheme) -> Option<Spec<'_>> {
 struct Parsed {
     /// The signatures received, decoded to bytes.
     signatures: Vec<Vec<u8>>,
-    /// The same, as received (for the explanation).
+    /// The same, as received (kept only for the explanation).
     texts: Vec<String>,
     timestamp: Option<String>,
     id: Option<String>,
@@ -218,7 +218,7 @@ fn timestamp_of(value: &str, header: &str) -> Result<String, String> {
 }
 
 /// Takes the signature header(s) apart. `Ok(None)`: the request is not signed at all.
-fn parse(scheme: &Scheme, spec: &Spec<'_>, request: &Request<'_>) -> Result<Option<Parsed>, String> {
+fn parse(scheme: &Scheme, spec: &Spec<'_>, request: &Request<'_>, explain: bool) -> Result<Option<Parsed>, String> {
     let Some(value) = request.header(spec.header) else {
         return match request
             .headers
@@ -232,7 +232,9 @@ fn parse(scheme: &Scheme, spec: &Spec<'_>, request: &Request<'_>) -> Result<Opti
     let mut parsed = Parsed::default();
     let push = |parsed: &mut Parsed, text: &str| -> Result<(), String> {
         parsed.signatures.push(decode(spec.encoding, text)?);
-        parsed.texts.push(text.to_owned());
+        if explain {
+            parsed.texts.push(text.to_owned());
+        }
         Ok(())
     };
     match scheme {
@@ -443,7 +445,7 @@ pub(super) fn verify(
         explanation.key = describe_key(spec.key, scheme);
     }
     let verdict = |verdict, explanation| Verification { verdict, explanation };
-    let parsed = match parse(scheme, &spec, request) {
+    let parsed = match parse(scheme, &spec, request, explain) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => {
             if explain {
