@@ -770,7 +770,11 @@ fn main() -> ExitCode {
         thread::available_parallelism().map_or(0, usize::from),
         cpu_model()
     );
-    println!("hookscope: {} --out {}", program.display(), journal_path.display());
+    println!(
+        "hookscope: {} --out {}",
+        program.display(),
+        journal_path.display()
+    );
     println!();
     table_header();
 

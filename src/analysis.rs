@@ -47,20 +47,32 @@ impl Analyzer {
 
     /// The derived facts and the full verification (for explanations) of `capture`.
     pub fn analyze(&self, capture: &Capture) -> (Derived, Option<Verification>) {
-        self.run(capture, verify::verify)
+        match self.run(capture, verify::verify) {
+            Some((mut derived, verification)) => {
+                derived.verdict_detail = Some(verification.explanation.detail.clone());
+                (derived, Some(verification))
+            }
+            None => (Derived::default(), None),
+        }
     }
 
     /// The derived facts of `capture` alone: what the journal records for each capture. The
     /// same verdict and detail as [`Analyzer::analyze`], without building the rest of the
     /// explanation.
     pub fn derive(&self, capture: &Capture) -> Derived {
-        self.run(capture, verify::verdict).0
+        match self.run(capture, verify::verdict) {
+            Some((mut derived, verification)) => {
+                derived.verdict_detail = Some(verification.explanation.detail);
+                derived
+            }
+            None => Derived::default(),
+        }
     }
 
-    fn run(&self, capture: &Capture, check: Check) -> (Derived, Option<Verification>) {
-        let Some(profile) = self.profile_for(capture) else {
-            return (Derived::default(), None);
-        };
+    /// The facts of `capture` (all but the verdict's detail) and its verification, when a
+    /// profile applies.
+    fn run(&self, capture: &Capture, check: Check) -> Option<(Derived, Verification)> {
+        let profile = self.profile_for(capture)?;
         let facts = profile.facts(capture);
         let now = capture.received_at.timestamp();
         let mut verification = check(
@@ -85,9 +97,9 @@ impl Analyzer {
             event_id: facts.event_id,
             object: facts.object,
             verdict: Some(verification.verdict.label().to_owned()),
-            verdict_detail: Some(verification.explanation.detail.clone()),
+            verdict_detail: None,
         };
-        (derived, Some(verification))
+        Some((derived, verification))
     }
 
     /// Another provider's signature header carried by `capture`, as (header, provider).

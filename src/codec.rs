@@ -73,7 +73,11 @@ pub fn encode_capture(capture: &Capture) -> Vec<u8> {
     let (body_encoding, body) = body_text(&capture.body);
     // Room for the body with an escape every fourth byte (JSON bodies are dense in quotes) and
     // for the headers, so the line is allocated once.
-    let headers: usize = capture.headers.iter().map(|h| h.name.len() + h.value.len() + 8).sum();
+    let headers: usize = capture
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 8)
+        .sum();
     let mut line = Vec::with_capacity(body.len() + body.len() / 4 + headers + 640);
     let mut id = [0u8; CaptureId::TEXT_LEN];
     line.extend_from_slice(b"{\"v\":");

@@ -61,7 +61,10 @@ pub fn human_line(capture: &Capture) -> String {
     // The method left-aligned in seven columns, as `{:<7}` would.
     let method = sanitize::line(&capture.method);
     line.push_str(&method);
-    line.extend(std::iter::repeat_n(' ', 7usize.saturating_sub(method.chars().count())));
+    line.extend(std::iter::repeat_n(
+        ' ',
+        7usize.saturating_sub(method.chars().count()),
+    ));
     line.push(' ');
     line.push_str(&sanitize::line(&capture.path));
     if let Some(query) = &capture.query {
@@ -226,7 +229,11 @@ mod tests {
             capture.method = method.into();
             let line = human_line(&capture);
             let expected = format!("  {method:<7} /hooks/dolby");
-            assert_eq!(line.get(12..12 + expected.len()), Some(expected.as_str()), "{line}");
+            assert_eq!(
+                line.get(12..12 + expected.len()),
+                Some(expected.as_str()),
+                "{line}"
+            );
         }
     }
 

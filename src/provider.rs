@@ -61,6 +61,8 @@ pub struct Profile {
     pub retry_non_2xx: bool,
     /// Sample events, one per documented event type.
     pub samples: Vec<Sample>,
+    /// Every JSON pointer `event` reads, parsed when the profile is loaded.
+    reads: select::Pointers,
 }
 
 /// Where a profile finds an event's facts.
@@ -209,30 +211,14 @@ impl Profile {
     /// What this profile reads from `capture`.
     pub fn facts(&self, capture: &Capture) -> Facts {
         // Every pointer the profile may read, answered in one pass over the body.
-        let mut pointers: Vec<&str> = Vec::with_capacity(8);
-        let named = [&self.event.timestamp, &self.event.id, &self.event.object];
-        let named = named.into_iter().filter_map(|field| match field {
-            Some(Field::Pointer(pointer)) => Some(pointer.as_str()),
-            _ => None,
-        });
-        let in_templates = self
-            .event
-            .type_templates
-            .iter()
-            .flat_map(|t| template_pointers(t));
-        for pointer in in_templates.chain(named) {
-            if !pointers.contains(&pointer) {
-                pointers.push(pointer);
-            }
-        }
-        let json = select::select(&capture.body, &pointers);
+        let json = select::select(&capture.body, &self.reads);
         let read = |field: &Field| -> Option<String> {
             match field {
                 Field::Header(name) => capture
                     .header(name)
                     .map(|v| String::from_utf8_lossy(v).into_owned()),
                 Field::Pointer(pointer) => {
-                    let slot = pointers.iter().position(|p| p == pointer)?;
+                    let slot = self.reads.slot(pointer)?;
                     json.as_ref()?[slot].clone()
                 }
             }
@@ -264,6 +250,17 @@ impl Profile {
             object: self.event.object.as_ref().and_then(&read),
         }
     }
+}
+
+/// Every JSON pointer `event` reads: those of its type templates, then its named fields.
+fn reads(event: &EventSpec) -> select::Pointers {
+    let named = [&event.timestamp, &event.id, &event.object];
+    let named = named.into_iter().filter_map(|field| match field {
+        Some(Field::Pointer(pointer)) => Some(pointer.as_str()),
+        _ => None,
+    });
+    let in_templates = event.type_templates.iter().flat_map(|t| template_pointers(t));
+    select::Pointers::new(in_templates.chain(named))
 }
 
 /// A `{` in a type template without its `}`.
@@ -543,6 +540,7 @@ impl RawProfile {
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Profile {
+            reads: reads(&event),
             name: self.name,
             display: self.display,
             docs: self.docs,

@@ -249,7 +249,11 @@ fn body_framing(headers: &[Header]) -> State {
             .map(|h| h.value.trim_ascii())
     };
     if let Some(codings) = values("transfer-encoding").last() {
-        let last = codings.rsplit(|&b| b == b',').next().unwrap_or_default().trim_ascii();
+        let last = codings
+            .rsplit(|&b| b == b',')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         return match last.eq_ignore_ascii_case(b"chunked") {
             true => State::ChunkSize,
             // A request whose final coding is not chunked cannot be framed: hyper rejects it.

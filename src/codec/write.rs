@@ -186,8 +186,20 @@ mod tests {
             (10000, 1, 1, 0, 0, 0),
             (-1, 6, 15, 12, 30, 45),
         ] {
-            let base = Utc.with_ymd_and_hms(year, month, day, hour, minute, second).unwrap();
-            for nanos in [0, 1, 999, 1_000, 120_000, 1_000_000, 7_000_000, 123_456_789, 999_999_999] {
+            let base = Utc
+                .with_ymd_and_hms(year, month, day, hour, minute, second)
+                .unwrap();
+            for nanos in [
+                0,
+                1,
+                999,
+                1_000,
+                120_000,
+                1_000_000,
+                7_000_000,
+                123_456_789,
+                999_999_999,
+            ] {
                 times.push(base + chrono::Duration::nanoseconds(nanos));
             }
         }
@@ -201,7 +213,11 @@ mod tests {
             let mut ours = Vec::new();
             super::time(&mut ours, &time);
             let theirs = serde_json::to_vec(&time).unwrap();
-            assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&theirs), "{time:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&theirs),
+                "{time:?}"
+            );
         }
     }
 

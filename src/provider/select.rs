@@ -19,12 +19,40 @@ use serde_json::Value;
 
 use crate::codec::next_special;
 
-/// The scalar at each of `pointers` (RFC 6901) as text, in order; `None` for a pointer that
-/// leads nowhere or to an object, array or null. `None` as a whole when `body` is not JSON.
-pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String>>> {
+/// JSON pointers (RFC 6901) read once into their reference tokens, to be answered over many
+/// bodies: a profile's are read when it is loaded, not for every capture.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pointers {
+    texts: Vec<String>,
+    /// Each pointer's tokens, unescaped; `None` for a text that is not a pointer.
+    paths: Vec<Option<Vec<String>>>,
+}
+
+impl Pointers {
+    /// `pointers`, each once, in order.
+    pub(crate) fn new<'a>(pointers: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut texts: Vec<String> = Vec::new();
+        for pointer in pointers {
+            if !texts.iter().any(|known| known == pointer) {
+                texts.push(pointer.to_owned());
+            }
+        }
+        let paths = texts.iter().map(|pointer| tokens(pointer)).collect();
+        Self { texts, paths }
+    }
+
+    /// Where `pointer`'s answer is in what [`select`] returns.
+    pub(crate) fn slot(&self, pointer: &str) -> Option<usize> {
+        self.texts.iter().position(|known| known == pointer)
+    }
+}
+
+/// The scalar at each of `pointers` as text, in order; `None` for a pointer that leads nowhere
+/// or to an object, array or null. `None` as a whole when `body` is not JSON.
+pub(crate) fn select(body: &[u8], pointers: &Pointers) -> Option<Vec<Option<String>>> {
     let text = std::str::from_utf8(body).ok()?;
-    let paths: Vec<Option<Vec<Cow<'_, str>>>> = pointers.iter().map(|pointer| tokens(pointer)).collect();
-    let targets: Vec<Target<'_>> = paths
+    let targets: Vec<Target<'_>> = pointers
+        .paths
         .iter()
         .enumerate()
         .filter_map(|(slot, path)| {
@@ -34,7 +62,7 @@ pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String
             })
         })
         .collect();
-    let mut found = vec![None; pointers.len()];
+    let mut found = vec![None; pointers.texts.len()];
     let mut scan = Scan {
         text,
         bytes: body,
@@ -49,17 +77,14 @@ pub(crate) fn select(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String
 
 /// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); `None` if it is not a
 /// pointer (neither empty nor starting with `/`).
-fn tokens(pointer: &str) -> Option<Vec<Cow<'_, str>>> {
+fn tokens(pointer: &str) -> Option<Vec<String>> {
     if pointer.is_empty() {
         return Some(Vec::new());
     }
     let tokens = pointer
         .strip_prefix('/')?
         .split('/')
-        .map(|token| match token.contains('~') {
-            true => Cow::Owned(token.replace("~1", "/").replace("~0", "~")),
-            false => Cow::Borrowed(token),
-        });
+        .map(|token| token.replace("~1", "/").replace("~0", "~"));
     Some(tokens.collect())
 }
 
@@ -90,7 +115,7 @@ fn scalar_of(token: &str) -> Option<String> {
 #[derive(Clone, Copy)]
 struct Target<'p> {
     slot: usize,
-    rest: &'p [Cow<'p, str>],
+    rest: &'p [String],
 }
 
 /// The array index `token` names, if it is one as RFC 6901 writes them (decimal, no sign, no
@@ -204,7 +229,7 @@ impl Scan<'_> {
                     };
                     next.extend(targets.iter().filter_map(|target| {
                         let (token, rest) = target.rest.split_first()?;
-                        (*token == key).then_some(Target {
+                        (token.as_str() == key).then_some(Target {
                             slot: target.slot,
                             rest,
                         })
@@ -351,6 +376,18 @@ impl Scan<'_> {
 mod tests {
     use super::*;
 
+    /// [`select`] with an answer for each of `pointers`, repeated ones included.
+    fn select_each(body: &[u8], pointers: &[&str]) -> Option<Vec<Option<String>>> {
+        let parsed = Pointers::new(pointers.iter().copied());
+        let found = select(body, &parsed)?;
+        Some(
+            pointers
+                .iter()
+                .map(|pointer| parsed.slot(pointer).and_then(|slot| found[slot].clone()))
+                .collect(),
+        )
+    }
+
     /// `select` answers what `Value::pointer` on the whole document answers, for every pointer.
     #[test]
     fn agrees_with_value_pointer() {
@@ -417,7 +454,7 @@ mod tests {
             let whole: Option<Value> = serde_json::from_slice(body).ok();
             let text = String::from_utf8_lossy(body);
             for set in &sets {
-                let selected = select(body, set);
+                let selected = select_each(body, set);
                 assert_eq!(selected.is_some(), whole.is_some(), "{set:?} in {text}");
                 let (Some(whole), Some(selected)) = (&whole, selected) else {
                     continue;
@@ -475,7 +512,7 @@ mod tests {
                 }
             }
             let whole: Option<Value> = serde_json::from_slice(&body).ok();
-            let selected = select(&body, &pointers);
+            let selected = select_each(&body, &pointers);
             let text = String::from_utf8_lossy(&body);
             assert_eq!(selected.is_some(), whole.is_some(), "is it JSON: {text}");
             let (Some(whole), Some(selected)) = (whole, selected) else {
@@ -535,7 +572,7 @@ mod tests {
         for case in &cases {
             for body in [case.clone(), format!("{{\"n\":{case}}}"), format!("[{case},1]")] {
                 let whole: Option<Value> = serde_json::from_str(&body).ok();
-                let selected = select(body.as_bytes(), &["", "/n", "/0"]);
+                let selected = select_each(body.as_bytes(), &["", "/n", "/0"]);
                 assert_eq!(selected.is_some(), whole.is_some(), "{body}");
                 if let (Some(whole), Some(selected)) = (whole, selected) {
                     assert_eq!(selected[1], whole.pointer("/n").and_then(scalar), "{body}");
@@ -549,7 +586,7 @@ mod tests {
     #[test]
     fn overlapping_pointers() {
         let body = br#"{"object":{"id":"o_1","kind":"k"},"type":"t"}"#;
-        let got = select(body, &["/object/id", "/object", "/object/id", "/type"]);
+        let got = select_each(body, &["/object/id", "/object", "/object/id", "/type"]);
         assert_eq!(
             got,
             Some(vec![

@@ -218,7 +218,12 @@ fn timestamp_of(value: &str, header: &str) -> Result<String, String> {
 }
 
 /// Takes the signature header(s) apart. `Ok(None)`: the request is not signed at all.
-fn parse(scheme: &Scheme, spec: &Spec<'_>, request: &Request<'_>, explain: bool) -> Result<Option<Parsed>, String> {
+fn parse(
+    scheme: &Scheme,
+    spec: &Spec<'_>,
+    request: &Request<'_>,
+    explain: bool,
+) -> Result<Option<Parsed>, String> {
     let Some(value) = request.header(spec.header) else {
         return match request
             .headers
