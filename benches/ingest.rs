@@ -19,16 +19,17 @@
 //! | `--rounds N`  | `HOOKSCOPE_BENCH_ROUNDS`    | 2       | rounds of (bare, hookscope)          |
 //! | `--out PATH`  | `HOOKSCOPE_BENCH_OUT`       | temp    | hookscope's journal (`/dev/null` ok) |
 //! | `--unsigned`  | `HOOKSCOPE_BENCH_UNSIGNED=1`| off     | no `Dolby-Signature` (no provider)   |
-//! | `--bin PATH`  | `HOOKSCOPE_BENCH_BIN`       | this    | another hookscope build (A/B runs)   |
+//! | `--bin PATH`  | `HOOKSCOPE_BENCH_BIN`       | this    | another hookscope build (A/B runs);  |
+//! |               |                             |         | relative to the package root         |
 //!
 //! The body is an OptiView-like `channel.started` event signed as OptiView signs
 //! (`Dolby-Signature`), so hookscope detects the provider and analyzes every capture as it would
 //! in real use (no secret is configured, so the verdict is `no-secret`). `--unsigned` and
 //! `--out /dev/null` are diagnostics that take the analysis, respectively the disk, out.
 //!
-//! Both servers are separate processes: hookscope is `CARGO_BIN_EXE_hookscope` (or `--bin`) started with
-//! `listen --headless --addr 127.0.0.1:0 --out <tempdir>/captures.jsonl`, and the bare server is
-//! this very binary re-executed with `--bare-server`. One load client (this process, hyper's
+//! Both servers are separate processes: hookscope is `CARGO_BIN_EXE_hookscope` (or `--bin`)
+//! started with `listen --headless --addr 127.0.0.1:0 --out <tempdir>/captures.jsonl`, and the
+//! bare server is this very binary re-executed with `--bare-server`. One load client (this process, hyper's
 //! HTTP/1.1 client on a multi-thread tokio runtime) drives them alternately, bare then
 //! hookscope, round after round, so that machine noise hits both; the figure to read is the
 //! ratio. After every hookscope run the journal must hold exactly one line per 200 the client

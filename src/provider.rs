@@ -52,8 +52,8 @@ pub struct Profile {
     pub scheme: Scheme,
     /// The replay window for timestamped schemes.
     pub tolerance: Duration,
-    /// Where the event's facts are.
-    pub event: EventSpec,
+    /// Where the event's facts are; read-only, because `reads` is derived from it.
+    event: EventSpec,
     /// The sender's retry policy, as written in the profile (`none`, `fixed:3x3s`, `exp:5`).
     pub retry: String,
     /// Whether the sender retries any answer but a 2xx (`[retry] on = "non-2xx"`), rather than
@@ -202,6 +202,11 @@ pub fn user_dir() -> Option<PathBuf> {
 }
 
 impl Profile {
+    /// Where the event's facts are.
+    pub fn event(&self) -> &EventSpec {
+        &self.event
+    }
+
     /// Parses and validates a profile.
     pub fn parse(text: &str) -> Result<Self, String> {
         let raw: RawProfile = toml::from_str(text).map_err(|e| e.to_string())?;

@@ -87,15 +87,19 @@ pub fn details(p: &Profile) -> String {
         p.name,
         crate::config::env_name(&p.name)
     );
-    let _ = writeln!(out, "  event type:  {}", p.event.type_templates.join("  or  "));
-    let unit = if p.event.timestamp_in_ms { " (ms)" } else { " (s)" };
-    let timestamp = field(&p.event.timestamp);
+    let _ = writeln!(out, "  event type:  {}", p.event().type_templates.join("  or  "));
+    let unit = if p.event().timestamp_in_ms {
+        " (ms)"
+    } else {
+        " (s)"
+    };
+    let timestamp = field(&p.event().timestamp);
     let _ = writeln!(
         out,
         "  timestamp:   {timestamp}{}",
         if timestamp == "-" { "" } else { unit }
     );
-    let _ = writeln!(out, "  event id:    {}", field(&p.event.id));
+    let _ = writeln!(out, "  event id:    {}", field(&p.event().id));
     let _ = writeln!(out, "  retries:     {}", p.retry);
     let _ = writeln!(out, "  events ({}):", p.samples.len());
     for sample in &p.samples {

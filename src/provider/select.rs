@@ -10,8 +10,9 @@
 //! parse it: bad escapes and lone surrogates, control characters in strings, numbers outside
 //! `f64`'s range, nesting past serde_json's limit, trailing commas or characters. Its answers are
 //! those of `serde_json::Value::pointer` on the whole document, duplicate keys included (the last
-//! occurrence wins). The tests hold both properties against serde_json itself, on hand-written
-//! bodies and on thousands of mutated ones.
+//! occurrence wins); a body using serde_json's private `RawValue` key is left to serde_json. The
+//! tests hold both properties against serde_json, on hand-written bodies and on thousands of
+//! mutated ones.
 
 use std::borrow::Cow;
 
@@ -68,12 +69,30 @@ pub(crate) fn select(body: &[u8], pointers: &Pointers) -> Option<Vec<Option<Stri
         bytes: body,
         at: 0,
         depth: 0,
+        raw_value: false,
     };
     scan.whitespace();
-    scan.value(&targets, &mut found)?;
+    let scanned = scan.value(&targets, &mut found);
+    if scan.raw_value {
+        // serde_json's private `RawValue` key, which `Value` reads as a document of its own:
+        // let serde_json read the body (no webhook carries it; only a sender playing games).
+        let whole: Value = serde_json::from_slice(body).ok()?;
+        return Some(
+            pointers
+                .texts
+                .iter()
+                .map(|pointer| whole.pointer(pointer).and_then(scalar))
+                .collect(),
+        );
+    }
+    scanned?;
     scan.whitespace();
     (scan.at == body.len()).then_some(found)
 }
+
+/// The first key of an object that `serde_json::Value` (with the `raw_value` feature) reads
+/// as "this object is the JSON text in my value", not as a key.
+const RAW_VALUE_KEY: &str = "$serde_json::private::RawValue";
 
 /// A pointer's reference tokens, unescaped (`~1` is `/`, `~0` is `~`); `None` if it is not a
 /// pointer (neither empty nor starting with `/`).
@@ -132,12 +151,14 @@ const MAX_DEPTH: usize = 128;
 /// a shorter one without an exponent never does.
 const SAFE_DIGITS: usize = 300;
 
-/// A walk over a JSON text; every method returns `None` where the text stops being JSON.
+/// A walk over a JSON text; every method returns `None` where the text stops being JSON, or
+/// where it meets [`RAW_VALUE_KEY`] (and says so in `raw_value`).
 struct Scan<'b> {
     text: &'b str,
     bytes: &'b [u8],
     at: usize,
     depth: usize,
+    raw_value: bool,
 }
 
 impl Scan<'_> {
@@ -208,6 +229,7 @@ impl Scan<'_> {
         } else {
             let through = targets.iter().any(|target| !target.rest.is_empty());
             let mut next: Vec<Target<'_>> = Vec::new();
+            let mut first = true;
             loop {
                 let key_start = self.at;
                 if self.peek()? != b'"' {
@@ -215,6 +237,16 @@ impl Scan<'_> {
                 }
                 let escaped = self.string()?;
                 let key = &self.text[key_start..self.at];
+                if std::mem::take(&mut first) {
+                    let raw_value = match escaped {
+                        true => serde_json::from_str::<String>(key).ok()? == RAW_VALUE_KEY,
+                        false => key[1..key.len() - 1] == *RAW_VALUE_KEY,
+                    };
+                    if raw_value {
+                        self.raw_value = true;
+                        return None;
+                    }
+                }
                 self.whitespace();
                 if self.peek()? != b':' {
                     return None;
@@ -406,6 +438,12 @@ mod tests {
             br#"{"type":"x","pad":"\ud800"}"#,
             br#"{"type":"x","pad":1e999}"#,
             br#"{"type":"x","pad":[1,{"deep":[-0.0,1E+2,true,null,"\u00e9\ud83c\udf89"]}]}"#,
+            // serde_json's private RawValue key, which `Value` reads as a nested document.
+            br#"{"$serde_json::private::RawValue":1}"#,
+            br#"{"$serde_json::private::RawValue":"{}","type":"a"}"#,
+            br#"{"type":{"$serde_json::private::RawValue":"\"x\""}}"#,
+            br#"{"$serde_json::private::Raw\u0056alue":"[{\"type\":\"inner\"}]"}"#,
+            br#"{"type":"t","$serde_json::private::RawValue":"not first, so a key"}"#,
         ];
         let mut bodies: Vec<Vec<u8>> = literal.iter().map(|body| body.to_vec()).collect();
         // Nesting past serde_json's limit (128) is not JSON to `Value`; within it, it is.

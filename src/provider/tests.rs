@@ -159,14 +159,14 @@ fn every_sample_is_detected_read_and_verified() {
     // A profile that names a timestamp or an idempotency key finds it in its samples (some
     // events, like Slack's url_verification, carry neither).
     for profile in catalog.profiles() {
-        if profile.event.timestamp.is_some() {
+        if profile.event().timestamp.is_some() {
             assert!(
                 with_time.contains(profile.name.as_str()),
                 "{}: no sample has an event time",
                 profile.name
             );
         }
-        if profile.event.id.is_some() {
+        if profile.event().id.is_some() {
             assert!(
                 with_id.contains(profile.name.as_str()),
                 "{}: no sample has an event id",
