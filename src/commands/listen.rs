@@ -7,7 +7,6 @@ use anyhow::Context as _;
 use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use tokio::net::TcpListener;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -48,12 +47,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             args.out.display()
         );
     }
-    let listener = TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
+    let (listener, addr) = super::bind(args.addr).await?;
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
     let forwarding_to = forwarder.as_ref().map(|f| {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::net::TcpListener;
 
 use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
 use crate::relay::server::{self, Relay, RelayConfig};
@@ -53,12 +52,7 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
         },
     };
     let relay: Arc<Relay> = Relay::open(config)?;
-    let listener = TcpListener::bind(args.addr)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.addr))?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
+    let (listener, addr) = super::bind(args.addr).await?;
     let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     eprintln!(
         "hookscope relay listening on {scheme}://{addr}, data in {}",
