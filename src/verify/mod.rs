@@ -12,6 +12,7 @@
 //! seconds) and names the one that explains the signature.
 
 mod hmac;
+pub mod stringify;
 mod rsa;
 
 use std::fmt;
