@@ -52,7 +52,7 @@ impl Analyzer {
                 derived.verdict_detail = Some(verification.explanation.detail.clone());
                 (derived, Some(verification))
             }
-            None => (Derived::default(), None),
+            None => (generic(capture), None),
         }
     }
 
@@ -65,7 +65,7 @@ impl Analyzer {
                 derived.verdict_detail = Some(verification.explanation.detail);
                 derived
             }
-            None => Derived::default(),
+            None => generic(capture),
         }
     }
 
@@ -98,6 +98,11 @@ impl Analyzer {
             object: facts.object,
             verdict: Some(verification.verdict.label().to_owned()),
             verdict_detail: None,
+            signed_form: verification
+                .explanation
+                .signed_form
+                .map(|form| form.label().to_owned()),
+            caveat: verification.explanation.caveat.clone(),
         };
         Some((derived, verification))
     }
@@ -114,6 +119,36 @@ impl Analyzer {
                     .header(header)
                     .map(|_| (header.to_owned(), p.name.clone()))
             })
+    }
+}
+
+/// What can be said of a capture no profile applies to: the event type of a JSON object body,
+/// from the fields senders usually put it in (`type`, `event`, `event_type`, `eventType`, the
+/// first that holds a string), so the list, `type:` filters and the journal work for any sender.
+fn generic(capture: &Capture) -> Derived {
+    /// The candidate fields; everything else in the body is skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        type_: Option<serde_json::Value>,
+        event: Option<serde_json::Value>,
+        event_type: Option<serde_json::Value>,
+        #[serde(rename = "eventType")]
+        event_type_camel: Option<serde_json::Value>,
+    }
+    let event_type = serde_json::from_slice::<Envelope>(&capture.body)
+        .ok()
+        .and_then(|e| {
+            [e.type_, e.event, e.event_type, e.event_type_camel]
+                .into_iter()
+                .find_map(|value| match value {
+                    Some(serde_json::Value::String(text)) if !text.is_empty() => Some(text),
+                    _ => None,
+                })
+        });
+    Derived {
+        event_type,
+        ..Derived::default()
     }
 }
 
@@ -163,9 +198,43 @@ mod tests {
         let (derived, _) = analyzer.analyze(&capture("/elsewhere", github_signed));
         assert_eq!(derived.provider.as_deref(), Some("github"));
         assert_eq!(derived.verdict.as_deref(), Some("no-secret"));
-        // Nothing recognisable: no provider, no verdict.
+        // Nothing recognisable: no provider, no verdict, but the event type of a JSON body.
         let (derived, verification) = analyzer.analyze(&capture("/elsewhere", vec![]));
-        assert_eq!(derived, Derived::default());
+        assert_eq!(
+            derived,
+            Derived {
+                event_type: Some("charge.succeeded".into()),
+                ..Derived::default()
+            }
+        );
         assert!(verification.is_none());
+    }
+
+    #[test]
+    fn unknown_senders_get_an_event_type_from_the_usual_fields() {
+        let analyzer = Analyzer::new(Catalog::builtin(), Keys::default());
+        let event_type = |body: &'static str| {
+            let mut capture = capture("/x", vec![]);
+            capture.body = bytes::Bytes::from_static(body.as_bytes());
+            let derived = analyzer.derive(&capture);
+            assert_eq!(derived.event_type, analyzer.analyze(&capture).0.event_type);
+            derived.event_type
+        };
+        for (body, expected) in [
+            (r#"{"type":"a.b","event":"x"}"#, Some("a.b")),
+            (
+                r#"{"event":"order.paid","type":{"nested":1}}"#,
+                Some("order.paid"),
+            ),
+            (r#"{"data":{},"event_type":"user.created"}"#, Some("user.created")),
+            (r#"{"eventType":"JobDone"}"#, Some("JobDone")),
+            (r#"{"type":7,"event":null,"event_type":"x.y"}"#, Some("x.y")),
+            (r#"{"type":""}"#, None),
+            (r#"{"kind":"a"}"#, None),
+            (r#"["type","a"]"#, None),
+            ("type=a", None),
+        ] {
+            assert_eq!(event_type(body).as_deref(), expected, "{body}");
+        }
     }
 }

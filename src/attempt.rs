@@ -30,6 +30,9 @@ pub struct Attempt {
     pub latency: Duration,
     /// The answer, or why there was none.
     pub outcome: Outcome,
+    /// The signature headers sent in place of the captured ones (a re-signed or edited
+    /// delivery), so the journal shows what the app was asked to accept; empty otherwise.
+    pub signed_headers: Vec<Header>,
 }
 
 /// Why a capture was delivered.

@@ -62,6 +62,10 @@ pub struct Derived {
     pub verdict: Option<String>,
     /// The verdict's one-sentence reason.
     pub verdict_detail: Option<String>,
+    /// The form of the body the signature matched (`raw`, `json-stringify`), when one did.
+    pub signed_form: Option<String>,
+    /// Why a valid signature may still be rejected by the receiver the sender's docs describe.
+    pub caveat: Option<String>,
 }
 
 /// A header as it arrived: the name in its original case, the value as raw bytes.

@@ -95,7 +95,8 @@ pub struct RelayArgs {
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub rate_limit: u32,
 
-    /// Behind a reverse proxy: take the sender's address from X-Forwarded-For.
+    /// Behind a reverse proxy: take the sender's address from the last X-Forwarded-For hop
+    /// (the one the proxy added).
     #[arg(long)]
     pub trust_proxy: bool,
 
@@ -115,7 +116,8 @@ pub struct RelayStore {
     #[arg(long, default_value = "relay-data", value_name = "DIR")]
     pub data_dir: PathBuf,
 
-    /// The token file (default: DIR/tokens); it holds only hashes.
+    /// The token file (default: DIR/tokens); it holds only hashes. A relay given one refuses to
+    /// start if it does not exist.
     #[arg(long, value_name = "FILE")]
     pub tokens: Option<PathBuf>,
 }
@@ -264,6 +266,11 @@ pub struct KeyArgs {
     /// Configuration file with secrets and path routes (default: ./hookscope.toml if present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// A private key to re-sign with, for senders that sign with one (dyte): a PEM file, or
+    /// PROVIDER=FILE. `hookscope keygen dyte` makes a pair; your app gets the public half.
+    #[arg(long = "key", value_name = "[PROVIDER=]PEM")]
+    pub signing_keys: Vec<String>,
 }
 
 impl KeyArgs {
@@ -272,7 +279,9 @@ impl KeyArgs {
     pub fn analyzer(&self) -> anyhow::Result<(crate::analysis::Analyzer, String)> {
         use crate::provider::{Catalog, user_dir};
         let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
-        let keys = config::Keys::load(&catalog, &self.secrets, self.config.as_deref())
+        let mut keys = config::Keys::load(&catalog, &self.secrets, self.config.as_deref())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        keys.add_signing_flags(&catalog, &self.signing_keys)
             .map_err(|e| anyhow::anyhow!(e))?;
         let summary = keys.summary();
         Ok((crate::analysis::Analyzer::new(catalog, keys), summary))

@@ -29,6 +29,7 @@ mod write;
 
 pub use self::attempt::encode_attempt;
 pub(crate) use self::write::next_special;
+pub use self::write::{json_into, json_pretty};
 
 /// The format version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;
@@ -67,8 +68,9 @@ pub enum DecodeError {
 /// Encodes a capture as one journal line, newline included.
 ///
 /// Written by hand rather than through serde: it runs for every request before the sender is
-/// answered (see `write.rs`). The bytes are those `serde_json` would write for the record's
-/// fields in this order; a test holds the two to it.
+/// answered (see `write.rs`). The bytes are those [`json_into`] writes for the record's fields
+/// in this order (`serde_json`'s, with C1 and bidi controls escaped too); a test holds the two
+/// to it.
 pub fn encode_capture(capture: &Capture) -> Vec<u8> {
     let (body_encoding, body) = body_text(&capture.body);
     // Room for the body with an escape every fourth byte (JSON bodies are dense in quotes) and
@@ -137,6 +139,8 @@ pub fn encode_capture(capture: &Capture) -> Vec<u8> {
     write::optional(&mut line, "object", derived.object.as_deref());
     write::optional(&mut line, "verdict", derived.verdict.as_deref());
     write::optional(&mut line, "verdict_detail", derived.verdict_detail.as_deref());
+    write::optional(&mut line, "signed_form", derived.signed_form.as_deref());
+    write::optional(&mut line, "caveat", derived.caveat.as_deref());
     line.extend_from_slice(b"}\n");
     line
 }
@@ -235,6 +239,10 @@ struct CaptureOut<'a> {
     verdict: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict_detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_form: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caveat: Option<&'a str>,
 }
 
 /// A header on the wire: `["Name","value"]`, or `["Name",{"base64":"…"}]` for non-UTF-8 values.
@@ -294,6 +302,10 @@ struct CaptureIn {
     verdict: Option<String>,
     #[serde(default)]
     verdict_detail: Option<String>,
+    #[serde(default)]
+    signed_form: Option<String>,
+    #[serde(default)]
+    caveat: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -334,6 +346,8 @@ impl CaptureIn {
                 object: self.object,
                 verdict: self.verdict,
                 verdict_detail: self.verdict_detail,
+                signed_form: self.signed_form,
+                caveat: self.caveat,
             },
         })
     }
@@ -391,8 +405,11 @@ pub(crate) mod tests {
             object: capture.derived.object.as_deref(),
             verdict: capture.derived.verdict.as_deref(),
             verdict_detail: capture.derived.verdict_detail.as_deref(),
+            signed_form: capture.derived.signed_form.as_deref(),
+            caveat: capture.derived.caveat.as_deref(),
         };
-        let mut line = serde_json::to_vec(&wire).expect("a capture serializes");
+        let mut line = Vec::new();
+        write::json_into(&mut line, &wire).expect("a capture serializes");
         line.push(b'\n');
         line
     }
@@ -444,6 +461,8 @@ pub(crate) mod tests {
                     object: Some(pick()),
                     verdict: Some(pick()),
                     verdict_detail: (round % 5 != 0).then(&mut pick),
+                    signed_form: (round % 3 != 0).then(&mut pick),
+                    caveat: (round % 7 == 1).then(&mut pick),
                 };
             }
             captures.push(capture);
@@ -500,10 +519,17 @@ pub(crate) mod tests {
             event_time: Some(Utc::now()),
             event_id: Some("evt_1".into()),
             object: Some("ch_abc123".into()),
-            verdict: Some("invalid".into()),
-            verdict_detail: Some("wrong secret".into()),
+            verdict: Some("valid".into()),
+            verdict_detail: Some("authentic".into()),
+            signed_form: Some("raw".into()),
+            caveat: Some("matched the raw bytes only".into()),
         };
         assert_eq!(round_trip(&capture), capture);
+        let line = String::from_utf8(encode_capture(&capture)).expect("utf-8");
+        assert!(
+            line.contains(r#""signed_form":"raw","caveat":"matched the raw bytes only"}"#),
+            "{line}"
+        );
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Route {
 #[derive(Debug, Clone, Default)]
 pub struct Keys {
     by_provider: HashMap<String, Vec<Key>>,
+    /// Keys to sign with when re-signing, for senders that sign with a private key (Dyte):
+    /// `--key`, then `[keys]` in `hookscope.toml`.
+    signing: HashMap<String, SigningKey>,
     /// Path routes, in file order.
     pub routes: Vec<Route>,
 }
@@ -53,6 +56,9 @@ struct File {
     secrets: HashMap<String, OneOrMany>,
     #[serde(default)]
     routes: Vec<RawRoute>,
+    /// Signing keys by provider: `dyte = "file:dyte-private.pem"`.
+    #[serde(default)]
+    keys: HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -117,6 +123,14 @@ impl Keys {
                 keys.by_provider.entry(provider.clone()).or_default().push(key);
             }
         }
+        for (provider, value) in file.keys {
+            let profile = catalog.get(&provider).ok_or_else(|| {
+                format!("[keys] names unknown provider {provider:?} (see `hookscope providers`)")
+            })?;
+            let key = signing_key(profile, &value)
+                .map_err(|e| format!("{provider} signing key from {CONFIG_FILE} [keys]: {e}"))?;
+            keys.signing.insert(provider, key);
+        }
         for route in file.routes {
             if catalog.get(&route.provider).is_none() {
                 return Err(format!(
@@ -130,6 +144,44 @@ impl Keys {
             });
         }
         Ok(keys)
+    }
+
+    /// Adds signing keys from `--key` flags: `PROVIDER=PEM`, or a bare `PEM` for every
+    /// provider that signs with a private key (Dyte). A flag wins over `[keys]`.
+    pub fn add_signing_flags(&mut self, catalog: &Catalog, flags: &[String]) -> Result<(), String> {
+        for flag in flags {
+            let (providers, value): (Vec<&Profile>, &str) = match flag.split_once('=') {
+                Some((name, value)) if catalog.get(name).is_some() => {
+                    (catalog.get(name).into_iter().collect(), value)
+                }
+                _ => (
+                    catalog
+                        .profiles()
+                        .iter()
+                        .filter(|p| p.scheme == Scheme::Dyte)
+                        .collect(),
+                    flag.as_str(),
+                ),
+            };
+            if value.trim().is_empty() {
+                return Err(format!("--key {flag:?}: no key file given"));
+            }
+            let value = match value.starts_with("env:") || value.starts_with("file:") {
+                true => value.to_owned(),
+                false => format!("file:{value}"),
+            };
+            for profile in providers {
+                let key = signing_key(profile, &value)
+                    .map_err(|e| format!("{} key from --key: {e}", profile.name))?;
+                self.signing.insert(profile.name.clone(), key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The key configured to sign `provider`'s requests with, when one is (`--key`, `[keys]`).
+    pub fn signing_key(&self, provider: &str) -> Option<&SigningKey> {
+        self.signing.get(provider)
     }
 
     /// The keys configured for `provider`.

@@ -8,7 +8,9 @@
 //! | term | holds when |
 //! | --- | --- |
 //! | `type:engine.*` `provider:optiview` `method:post` `path:/hooks/*` `via:relay:*` | the field matches the glob |
-//! | `sig:invalid` | the verdict is that one (`valid`, `invalid`, `stale`, `unsigned`, `no-secret`, `not-signed-by-design`) |
+//! | `sig:invalid` | the verdict is that one (`valid`, `invalid`, `stale`, `unsigned`, `no-secret`, `none-documented`) |
+//! | `form:json-stringify` | the signature matched that form of the body (`raw`, `json-stringify`) |
+//! | `caveat` | the signature is valid, but only in the form the sender's documented receiver does not hash |
 //! | `status:5xx` `status:404` `status:none` | the last delivery to the local app had that status (or there was none) |
 //! | `header:name` `header:name=value` | the header is present (with a value matching the glob) |
 //! | `body:text` | the body contains the text (case-insensitive) |
@@ -35,10 +37,13 @@ const VERDICTS: [&str; 6] = [
     "stale",
     "unsigned",
     "no-secret",
-    "not-signed-by-design",
+    "none-documented",
 ];
+/// What journals written before 0.2 call `none-documented`; still accepted.
+const OLD_NONE_DOCUMENTED: &str = "not-signed-by-design";
 /// The fields, for error messages.
-const FIELDS: &str = "type, provider, method, path, sig, status, header, body, json, via, dup, late";
+const FIELDS: &str =
+    "type, provider, method, path, sig, form, status, header, body, json, via, dup, late, caveat";
 
 /// A parsed filter: every term must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,12 +69,14 @@ enum Predicate {
     Path(String),
     Via(String),
     Sig(String),
+    Form(String),
     Status(StatusPattern),
     Header { name: String, value: Option<String> },
     Body(String),
     Json { pointer: String, value: Option<String> },
     Dup,
     Late,
+    Caveat,
     Word(String),
 }
 
@@ -184,6 +191,10 @@ pub trait Subject {
     fn event_type(&self) -> Option<&str>;
     /// The verdict's label.
     fn verdict(&self) -> Option<&str>;
+    /// The form of the body the signature matched (`raw`, `json-stringify`).
+    fn signed_form(&self) -> Option<&str>;
+    /// Whether the verdict carries a caveat.
+    fn has_caveat(&self) -> bool;
     /// The headers, when held.
     fn headers(&self) -> Option<&[crate::capture::Header]>;
     /// The body, when held.
@@ -211,6 +222,12 @@ impl Subject for Capture {
     }
     fn verdict(&self) -> Option<&str> {
         self.derived.verdict.as_deref()
+    }
+    fn signed_form(&self) -> Option<&str> {
+        self.derived.signed_form.as_deref()
+    }
+    fn has_caveat(&self) -> bool {
+        self.derived.caveat.is_some()
     }
     fn headers(&self) -> Option<&[crate::capture::Header]> {
         Some(&self.headers)
@@ -277,6 +294,7 @@ fn term(position: usize, token: &str) -> Result<Term, ParseError> {
     let predicate = match body {
         "dup" => Predicate::Dup,
         "late" => Predicate::Late,
+        "caveat" => Predicate::Caveat,
         _ => match body.split_once(':') {
             None => Predicate::Word(body.to_lowercase()),
             Some((field, value)) => field_term(at, field, value)?,
@@ -298,7 +316,10 @@ fn field_term(at: usize, field: &str, value: &str) -> Result<Predicate, ParseErr
         "path" => Predicate::Path(glob()),
         "via" => Predicate::Via(glob()),
         "sig" => {
-            let label = value.to_lowercase();
+            let label = match value.to_lowercase() {
+                old if old == OLD_NONE_DOCUMENTED => VERDICTS[5].to_owned(),
+                label => label,
+            };
             if !VERDICTS.iter().any(|v| glob_match(&label, v)) {
                 return Err(error(
                     value_at,
@@ -306,6 +327,16 @@ fn field_term(at: usize, field: &str, value: &str) -> Result<Predicate, ParseErr
                 ));
             }
             Predicate::Sig(label)
+        }
+        "form" => {
+            let label = value.to_lowercase();
+            if !["raw", "json-stringify"].iter().any(|f| glob_match(&label, f)) {
+                return Err(error(
+                    value_at,
+                    format!("no signed form is `{value}`; forms: raw, json-stringify"),
+                ));
+            }
+            Predicate::Form(label)
         }
         "status" => Predicate::Status(status(value_at, value)?),
         "header" => {
@@ -377,7 +408,15 @@ impl Predicate {
             Predicate::Method(p) => glob(p, Some(capture.method())),
             Predicate::Path(p) => glob(p, Some(capture.path())),
             Predicate::Via(p) => glob(p, Some(&capture.via())),
-            Predicate::Sig(p) => glob(p, capture.verdict()),
+            Predicate::Sig(p) => glob(
+                p,
+                capture.verdict().map(|v| match v {
+                    OLD_NONE_DOCUMENTED => VERDICTS[5],
+                    v => v,
+                }),
+            ),
+            Predicate::Form(p) => glob(p, capture.signed_form()),
+            Predicate::Caveat => capture.has_caveat(),
             Predicate::Status(pattern) => match (pattern, marks.delivery) {
                 (StatusPattern::None, delivery) => delivery.is_none(),
                 (StatusPattern::Class(class), Some(status)) => status / 100 == *class,

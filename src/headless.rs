@@ -87,7 +87,13 @@ pub fn human_line(capture: &Capture) -> String {
         }
     }
     if let Some(verdict) = &derived.verdict {
-        let _ = write!(line, "  {} {verdict}", verdict_symbol(verdict));
+        let _ = write!(line, "  {} {}", verdict_symbol(verdict), sanitize::line(verdict));
+        if let Some(form) = &derived.signed_form {
+            let _ = write!(line, " ({})", sanitize::line(form));
+        }
+        if let Some(caveat) = &derived.caveat {
+            let _ = write!(line, "  ⚠ {}", sanitize::line(caveat));
+        }
     }
     if let Some(note) = &capture.note {
         let _ = write!(line, "  [{}: {}]", capture.status, sanitize::line(note));

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::capture::Capture;
 use crate::units;
-use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, HmacParams, KeyDecoding, Scheme};
+use crate::verify::{Algorithm, DEFAULT_TOLERANCE, Encoding, HmacParams, KeyDecoding, Scheme, SignedForm};
 
 /// The profiles compiled into the binary, as (file name, TOML).
 const BUILTIN: &[(&str, &str)] = &[
@@ -52,6 +52,9 @@ pub struct Profile {
     pub scheme: Scheme,
     /// The replay window for timestamped schemes.
     pub tolerance: Duration,
+    /// Where the sender documents the form its receiver hashes (`signature.signed_form_source`);
+    /// the form itself is `scheme.documented_form()`.
+    pub signed_form_source: Option<String>,
     /// Where the event's facts are; read-only, because `reads` is derived from it.
     event: EventSpec,
     /// The sender's retry policy, as written in the profile (`none`, `fixed:3x3s`, `exp:5`).
@@ -362,6 +365,10 @@ struct RawSignature {
     id_header: Option<String>,
     #[serde(default)]
     key: Option<KeyDecoding>,
+    #[serde(default)]
+    signed_form: Option<SignedForm>,
+    #[serde(default)]
+    signed_form_source: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -474,9 +481,20 @@ impl RawProfile {
                 timestamp_header: s.timestamp_header,
                 id_header: s.id_header,
                 key: s.key.unwrap_or(KeyDecoding::Raw),
+                form: s.signed_form.unwrap_or(SignedForm::Raw),
             }),
             other => return Err(format!("unknown signature scheme {other:?}")),
         };
+        if let Some(form) = s.signed_form
+            && form != scheme.documented_form()
+        {
+            return Err(format!(
+                "signature.signed_form = {:?}, but the {} scheme's documented receiver hashes {}",
+                form.label(),
+                scheme.name(),
+                scheme.documented_form().label()
+            ));
+        }
         let tolerance = match s.tolerance {
             Some(text) => units::parse_duration(&text).map_err(|e| format!("signature.tolerance: {e}"))?,
             None => DEFAULT_TOLERANCE,
@@ -552,6 +570,7 @@ impl RawProfile {
             detect_headers: self.detect.headers,
             scheme,
             tolerance,
+            signed_form_source: s.signed_form_source,
             event,
             retry_non_2xx: match self.retry.on.as_deref() {
                 None | Some("5xx") => false,

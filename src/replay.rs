@@ -21,14 +21,18 @@ pub enum ResignError {
     /// No provider profile applies to the capture.
     #[error("no provider recognised: cannot tell how to sign it (add a route in hookscope.toml)")]
     UnknownSender,
-    /// The provider does not sign its webhooks: a plain replay is all there is.
-    #[error("{0} does not sign its webhooks: replay it as captured")]
-    NotSignedByDesign(String),
+    /// The provider documents no signature: a plain replay is all there is.
+    #[error("{0} documents no signature: replayed as captured")]
+    NoneDocumented(String),
     /// No secret is configured for the provider.
     #[error("no secret configured for {0}: pass --secret {0}=... or set it in hookscope.toml")]
     NoSecret(String),
-    /// The provider signs with a private key, and only its public key is configured.
-    #[error("{0} signs with a private key, and only its public key is configured")]
+    /// The provider signs with a private key, and none is configured.
+    #[error(
+        "{0} signs with its private key, and none is configured: pass --key {0}-private.pem (or set \
+         [keys] {0} = \"file:{0}-private.pem\" in hookscope.toml); `hookscope keygen {0}` makes a key pair \
+         whose public half your app can be configured with"
+    )]
     NeedsPrivateKey(String),
     /// The scheme refused to sign.
     #[error("cannot sign for {provider}: {reason}")]
@@ -40,36 +44,54 @@ pub enum ResignError {
     },
 }
 
-/// A copy of `capture` re-signed at `now` for its provider with the first configured secret:
-/// fresh timestamp and id headers, a new signature, the same body.
-pub fn resign(capture: &Capture, analyzer: &Analyzer, now: DateTime<Utc>) -> Result<Capture, ResignError> {
+/// A capture made ready to be delivered again with a fresh signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resigned {
+    /// The copy to send: the same id and body, fresh signature headers.
+    pub request: Capture,
+    /// The signature headers it carries now (journaled with its attempt).
+    pub signature: Vec<Header>,
+}
+
+/// A copy of `capture` re-signed at `now` for its provider with its configured signing key (a
+/// private key for senders that sign with one, like Dyte) or its first secret: fresh timestamp
+/// and id headers, a new signature over the documented form of the same body.
+pub fn resign(capture: &Capture, analyzer: &Analyzer, now: DateTime<Utc>) -> Result<Resigned, ResignError> {
     let profile = analyzer.profile_for(capture).ok_or(ResignError::UnknownSender)?;
     if profile.scheme == Scheme::None {
-        return Err(ResignError::NotSignedByDesign(profile.name.clone()));
+        return Err(ResignError::NoneDocumented(profile.name.clone()));
     }
-    let key = match analyzer.keys().for_provider(&profile.name).first() {
-        None => return Err(ResignError::NoSecret(profile.name.clone())),
-        Some(Key::RsaPublic(_)) => return Err(ResignError::NeedsPrivateKey(profile.name.clone())),
-        Some(Key::Secret(secret)) => SigningKey::Secret(secret.clone()),
+    let keys = analyzer.keys();
+    let key = match (
+        keys.signing_key(&profile.name),
+        keys.for_provider(&profile.name).first(),
+    ) {
+        (Some(key), _) => key.clone(),
+        (None, Some(Key::Secret(secret))) if profile.scheme != Scheme::Dyte => {
+            SigningKey::Secret(secret.clone())
+        }
+        (None, _) if profile.scheme == Scheme::Dyte => {
+            return Err(ResignError::NeedsPrivateKey(profile.name.clone()));
+        }
+        (None, _) => return Err(ResignError::NoSecret(profile.name.clone())),
     };
     resign_with(capture, profile, &key, now)
 }
 
-/// A copy of `capture` re-signed at `now` as `profile`'s sender would sign it, with `key` (for
-/// senders that sign with a private key, like Dyte).
+/// A copy of `capture` re-signed at `now` as `profile`'s sender would sign it, with `key`.
 pub fn resign_with(
     capture: &Capture,
     profile: &Profile,
     key: &SigningKey,
     now: DateTime<Utc>,
-) -> Result<Capture, ResignError> {
-    let mut copy = capture.clone();
-    verify::sign_headers(
+) -> Result<Resigned, ResignError> {
+    let mut request = capture.clone();
+    let signature = verify::sign_headers(
         &profile.scheme,
-        &copy.method,
-        &copy.path,
-        &mut copy.headers,
-        &copy.body,
+        &request.method,
+        &request.path,
+        &mut request.headers,
+        &request.body,
         key,
         now.timestamp(),
     )
@@ -77,7 +99,7 @@ pub fn resign_with(
         provider: profile.name.clone(),
         reason,
     })?;
-    Ok(copy)
+    Ok(Resigned { request, signature })
 }
 
 /// A copy of `capture` with `body` in place of its own; a `Content-Length` header, if there is
@@ -123,7 +145,9 @@ mod tests {
         let profile = analyzer.catalog().get("optiview").expect("optiview profile");
         let key = SigningKey::Secret(verify::Secret::new("dolby_sec_test"));
         let hour_ago = Utc::now() - Duration::hours(1);
-        let mut capture = resign_with(&capture, profile, &key, hour_ago).expect("signs");
+        let mut capture = resign_with(&capture, profile, &key, hour_ago)
+            .expect("signs")
+            .request;
         capture.received_at = hour_ago;
         capture
     }
@@ -136,7 +160,7 @@ mod tests {
         now_seen.received_at = Utc::now();
         assert_eq!(analyzer.analyze(&now_seen).0.verdict.as_deref(), Some("stale"));
 
-        let mut fresh = resign(&old, &analyzer, Utc::now()).expect("resigns");
+        let mut fresh = resign(&old, &analyzer, Utc::now()).expect("resigns").request;
         fresh.received_at = Utc::now();
         assert_eq!(analyzer.analyze(&fresh).0.verdict.as_deref(), Some("valid"));
         assert_eq!((fresh.id, &fresh.body), (old.id, &old.body));

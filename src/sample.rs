@@ -68,6 +68,11 @@ pub fn substitute(template: &str, now: DateTime<Utc>, rng: &mut impl Rng) -> Res
             None if name == "now_ms" => out.push_str(&now.timestamp_millis().to_string()),
             None if name == "now_iso" => out.push_str(&now.to_rfc3339_opts(SecondsFormat::Millis, true)),
             None if name == "uuid" => out.push_str(&uuid_v4(rng)),
+            // One per process, so one `send` run: an id of the sender's endpoint, not the event.
+            None if name == "webhook_id" => {
+                static WEBHOOK_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+                out.push_str(WEBHOOK_ID.get_or_init(|| uuid_v4(&mut rand::thread_rng())));
+            }
             Some(("hex", n)) => {
                 let n: usize = n
                     .parse()
@@ -120,7 +125,7 @@ mod tests {
     #[test]
     fn placeholders_are_replaced() {
         let mut rng = rand::thread_rng();
-        let text = "{{now}} {{now_ms}} {{now_iso}} {{hex:6}} {{int:5-5}} {{uuid}}";
+        let text = "{{now}} {{now_ms}} {{now_iso}} {{hex:6}} {{int:5-5}} {{uuid}} {{webhook_id}}";
         let out = substitute(text, at(), &mut rng).expect("valid");
         let parts: Vec<&str> = out.split(' ').collect();
         assert_eq!(
@@ -133,6 +138,10 @@ mod tests {
         assert_eq!(uuid.len(), 36);
         assert_eq!(&uuid[14..15], "4", "{uuid}");
         assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"), "{uuid}");
+        let again = substitute("{{webhook_id}} {{uuid}}", at(), &mut rng).expect("valid");
+        let (webhook_id, fresh) = again.split_once(' ').expect("two");
+        assert_eq!(webhook_id, parts[6], "one webhook id for the whole run");
+        assert_ne!(fresh, uuid, "a uuid is fresh each time");
     }
 
     #[test]

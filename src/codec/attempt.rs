@@ -7,7 +7,8 @@
 //!  "body":"{\"ok\":true}","body_size":11,"truncated":false}
 //! ```
 //!
-//! A failed attempt has `"error":"connection refused"` instead of the response fields. Headers
+//! A failed attempt has `"error":"connection refused"` instead of the response fields. A re-signed
+//! or edited delivery also has `signed_headers`: the signature headers it was sent with. Headers
 //! and bodies use the capture's encodings (text where UTF-8, base64 otherwise). The attempt's own
 //! kind is `mode`, because `kind` already says which record this is.
 
@@ -39,6 +40,10 @@ pub fn encode_attempt(attempt: &Attempt) -> Vec<u8> {
         body_size: None,
         truncated: None,
         error: None,
+        signed_headers: match attempt.signed_headers.is_empty() {
+            true => None,
+            false => Some(attempt.signed_headers.iter().map(HeaderOut).collect()),
+        },
     };
     match &attempt.outcome {
         Outcome::Response {
@@ -59,7 +64,7 @@ pub fn encode_attempt(attempt: &Attempt) -> Vec<u8> {
     }
     let mut line = Vec::with_capacity(512);
     // Serializing plain data into a Vec cannot fail: no I/O, no maps with non-string keys.
-    if let Err(err) = serde_json::to_writer(&mut line, &wire) {
+    if let Err(err) = super::write::json_into(&mut line, &wire) {
         unreachable!("serializing an attempt to memory failed: {err}");
     }
     line.push(b'\n');
@@ -90,6 +95,8 @@ struct AttemptOut<'a> {
     truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_headers: Option<Vec<HeaderOut<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +120,8 @@ pub(super) struct AttemptIn {
     truncated: bool,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    signed_headers: Vec<(String, HeaderValueIn)>,
 }
 
 impl AttemptIn {
@@ -145,6 +154,7 @@ impl AttemptIn {
             started_at: self.started_at,
             latency: std::time::Duration::from_micros(self.latency_us),
             outcome,
+            signed_headers: headers_in(self.signed_headers)?,
         })
     }
 }
@@ -176,6 +186,7 @@ pub(crate) mod tests {
                 body: Bytes::from_static(b"{\"ok\":false}"),
                 truncated: true,
             },
+            signed_headers: Vec::new(),
         }
     }
 
@@ -198,6 +209,20 @@ pub(crate) mod tests {
             attempt.capture
         );
         assert!(line.starts_with(&prefix), "{line}");
+    }
+
+    #[test]
+    fn the_signature_headers_of_a_resigned_attempt_round_trip() {
+        let mut attempt = sample_attempt();
+        attempt.kind = AttemptKind::Resigned;
+        attempt.signed_headers = vec![Header::new("Dolby-Signature", "t=1,h=ab")];
+        assert_eq!(round_trip(&attempt), attempt);
+        let line = String::from_utf8(encode_attempt(&attempt)).expect("utf-8");
+        assert!(
+            line.contains(r#""signed_headers":[["Dolby-Signature","t=1,h=ab"]]"#),
+            "{line}"
+        );
+        assert!(!String::from_utf8_lossy(&encode_attempt(&sample_attempt())).contains("signed_headers"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::analysis::Analyzer;
 use crate::attempt::{Attempt, AttemptKind};
-use crate::capture::Capture;
+use crate::capture::{Capture, CaptureId, Header};
 use crate::cli::ReplayArgs;
 use crate::codec::{self, Record};
 use crate::config::Keys;
@@ -34,8 +34,10 @@ mod progress;
 /// Replays the matching captures; fails if a delivery failed, unless `--allow-failures`.
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow!(e))?;
-    let keys =
+    let mut keys =
         Keys::load(&catalog, &args.keys.secrets, args.keys.config.as_deref()).map_err(|e| anyhow!(e))?;
+    keys.add_signing_flags(&catalog, &args.keys.signing_keys)
+        .map_err(|e| anyhow!(e))?;
     let analyzer = Arc::new(Analyzer::new(catalog, keys));
     let captures = select(&args)?;
     let concurrency = match args.in_order {
@@ -55,31 +57,59 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         eprintln!("nothing to replay: no capture in {} matches", args.file.display());
         return Ok(());
     }
-    if args.resign {
-        // Every capture must be re-signable before anything is sent, like `send` resolves keys.
-        for capture in &captures {
-            match replay::resign(capture, &analyzer, Utc::now()) {
-                Ok(_) | Err(ResignError::NotSignedByDesign(_)) => {}
-                Err(err) => bail!("cannot re-sign capture {}: {err}", capture.id),
-            }
-        }
-    }
+    // With --resign, a capture that cannot be re-signed (no secret, no private key, a body its
+    // scheme cannot sign) is refused on its own and counted; the others go out. Checked before
+    // anything is sent, so the reasons are printed first, once each.
+    let (captures, refused) = match args.resign {
+        true => refuse_unsignable(captures, &analyzer),
+        false => (captures, Vec::new()),
+    };
     let journal = Journal::open(&args.file, WriteOptions::default())
         .with_context(|| format!("cannot open {} to journal the attempts", args.file.display()))?;
-    let report = deliver_all(&args, captures, forwarder, analyzer, journal.appender()).await;
+    let mut report = deliver_all(&args, captures, forwarder, analyzer, journal.appender()).await;
+    report.refused = refused.len() as u64;
     let stats = journal.close().await;
     if stats.failed > 0 {
         eprintln!("warning: {} attempts could not be journaled", stats.failed);
     }
     eprintln!("{}", report.summary(&args.to));
-    match report.failed {
-        0 => Ok(()),
+    match (report.failed, report.refused) {
+        (0, 0) => Ok(()),
         _ if args.allow_failures => Ok(()),
-        n => bail!(
+        (0, refused) => bail!(
+            "{refused} of {} captures were not re-signed, so not sent (--allow-failures to exit 0 anyway)",
+            report.sent + refused
+        ),
+        (n, _) => bail!(
             "{n} of {} deliveries failed (--allow-failures to exit 0 anyway)",
             report.sent
         ),
     }
+}
+
+/// Splits `captures` into those `--resign` can send and the ids of those it refuses, printing
+/// each distinct reason once with how many captures it stops.
+fn refuse_unsignable(captures: Vec<Capture>, analyzer: &Analyzer) -> (Vec<Capture>, Vec<CaptureId>) {
+    let mut reasons: BTreeMap<String, Vec<CaptureId>> = BTreeMap::new();
+    let mut sendable = Vec::with_capacity(captures.len());
+    for capture in captures {
+        match replay::resign(&capture, analyzer, Utc::now()) {
+            // Senders with no known signature are replayed as captured.
+            Ok(_) | Err(ResignError::NoneDocumented(_) | ResignError::UnknownSender) => {
+                sendable.push(capture)
+            }
+            Err(err) => reasons.entry(err.to_string()).or_default().push(capture.id),
+        }
+    }
+    for (reason, ids) in &reasons {
+        let which = match ids.as_slice() {
+            [one] => format!("capture {one}"),
+            [first, ..] => format!("{} captures (the first {first})", ids.len()),
+            [] => continue,
+        };
+        eprintln!("not re-signed, not sent: {which}: {}", sanitize::line(reason));
+    }
+    (sendable, reasons.into_values().flatten().collect())
 }
 
 /// The captures to replay, in journal order, with the filter applied.
@@ -113,6 +143,8 @@ fn select(args: &ReplayArgs) -> anyhow::Result<Vec<Capture>> {
 struct Report {
     sent: u64,
     failed: u64,
+    /// Captures `--resign` could not sign, so did not send.
+    refused: u64,
     /// Final answers by status; failures without an answer by their error.
     outcomes: BTreeMap<String, u64>,
     latencies: Vec<Duration>,
@@ -148,9 +180,10 @@ async fn deliver_all(
         let (forwarder, analyzer, appender) = (forwarder.clone(), analyzer.clone(), appender.clone());
         let (report, bar, resign) = (report.clone(), bar.clone(), args.resign);
         running.spawn(async move {
-            let (request, kind) = prepare(capture, &analyzer, resign);
-            let record = |attempt: Attempt| {
+            let (request, kind, signature) = prepare(capture, &analyzer, resign);
+            let record = |mut attempt: Attempt| {
                 let (appender, report) = (appender.clone(), report.clone());
+                attempt.signed_headers = signature.clone();
                 async move {
                     lock(&report).note_attempt(&attempt);
                     if let Err(err) = appender.append(codec::encode_attempt(&attempt)).await {
@@ -173,14 +206,15 @@ async fn deliver_all(
 }
 
 /// The request to send for `capture`: re-signed now with `--resign` (when its sender signs).
-fn prepare(capture: Capture, analyzer: &Analyzer, resign: bool) -> (Capture, AttemptKind) {
+/// Also the signature headers to journal with its attempts.
+fn prepare(capture: Capture, analyzer: &Analyzer, resign: bool) -> (Capture, AttemptKind, Vec<Header>) {
     if !resign {
-        return (capture, AttemptKind::Replay);
+        return (capture, AttemptKind::Replay, Vec::new());
     }
     match replay::resign(&capture, analyzer, Utc::now()) {
-        Ok(fresh) => (fresh, AttemptKind::Resigned),
-        // Checked before sending: only senders that sign nothing get here.
-        Err(_) => (capture, AttemptKind::Replay),
+        Ok(fresh) => (fresh.request, AttemptKind::Resigned, fresh.signature),
+        // Checked before sending: only captures of senders with no known signature get here.
+        Err(_) => (capture, AttemptKind::Replay, Vec::new()),
     }
 }
 
@@ -222,8 +256,12 @@ impl Report {
             let index = ((latencies.len() as f64 - 1.0) * q).round() as usize;
             latencies.get(index).copied().unwrap_or_default()
         };
+        let refused = match self.refused {
+            0 => String::new(),
+            n => format!("; {n} not re-signed, not sent"),
+        };
         format!(
-            "replayed {} capture{} to {} in {:.1?} ({rate:.1}/s{retries}): {}; {} failed; latency p50 {:.1?} p99 {:.1?}",
+            "replayed {} capture{} to {} in {:.1?} ({rate:.1}/s{retries}): {}; {} failed{refused}; latency p50 {:.1?} p99 {:.1?}",
             self.sent,
             if self.sent == 1 { "" } else { "s" },
             sanitize::line(target),

@@ -67,7 +67,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             continue;
         };
         let label = verification.verdict.label();
-        println!("{head}  {} {label}", verdict_symbol(label));
+        let form = match verification.explanation.signed_form {
+            Some(form) => format!(" ({})", form.label()),
+            None => String::new(),
+        };
+        println!("{head}  {} {label}{form}", verdict_symbol(label));
+        if let Some(caveat) = &verification.explanation.caveat {
+            println!("    ⚠ {}", sanitize::line(caveat));
+        }
         if verification.verdict == Verdict::Valid {
             valid += 1;
             if !args.verbose {

@@ -28,6 +28,7 @@ fn capture() -> Capture {
             object: Some("eng_1".into()),
             verdict: Some("valid".into()),
             verdict_detail: None,
+            ..Derived::default()
         },
     }
 }

@@ -35,6 +35,7 @@ impl Exchange {
             started_at: self.started_at,
             latency: self.latency,
             outcome: self.outcome,
+            signed_headers: Vec::new(),
         }
     }
 }

@@ -349,9 +349,10 @@ mod tests {
             schedule("millicast", &mut capture),
             (vec![], RetryOn::ServerErrors)
         );
+        // 004: "If your server does not return a 2xx status code, our service will retry".
         assert_eq!(
             schedule("aioz", &mut capture),
-            (vec![Duration::from_secs(3); 3], RetryOn::ServerErrors)
+            (vec![Duration::from_secs(3); 3], RetryOn::Non2xx)
         );
         assert_eq!(schedule("dyte", &mut capture).1, RetryOn::Non2xx);
         assert_eq!(schedule("dyte", &mut capture).0.len(), 5);

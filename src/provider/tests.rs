@@ -148,7 +148,7 @@ fn every_sample_is_detected_read_and_verified() {
                 Utc::now().timestamp(),
             );
             let expected = match profile.scheme {
-                Scheme::None => Verdict::NotSignedByDesign,
+                Scheme::None => Verdict::NoneDocumented,
                 _ => Verdict::Valid,
             };
             assert_eq!(v.verdict, expected, "{what}: {v:#?}");

@@ -179,6 +179,12 @@ fn signature(capture: &Capture, analyzer: &Analyzer) -> Vec<Line<'static>> {
             Style::new().fg(Color::Yellow),
         ));
     }
+    if let Some(caveat) = &verification.explanation.caveat {
+        lines.push(Line::styled(
+            format!("⚠ {}", sanitize::line(caveat)),
+            Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
     lines.push(Line::raw(""));
     for (name, value) in verification.explanation.lines() {
         lines.push(Line::from(vec![

@@ -12,7 +12,7 @@ use crate::attempt::AttemptKind;
 use crate::capture::Capture;
 use crate::forward::{ForwardConfig, Forwarder};
 use crate::hub::Hub;
-use crate::replay;
+use crate::replay::{self, ResignError};
 
 use super::app::ReplayMode;
 
@@ -64,26 +64,32 @@ impl Replayer {
             Err(err) => return format!("cannot replay to {target}: {err:#}"),
         };
         let now = chrono::Utc::now();
-        let (request, kind, note) = match (mode, edited) {
-            (ReplayMode::AsIs, _) => (capture.clone(), AttemptKind::Replay, String::new()),
-            (ReplayMode::Resigned, _) => match replay::resign(capture, &self.analyzer, now) {
-                Ok(request) => (request, AttemptKind::Resigned, String::new()),
-                Err(err) => return format!("not replayed: cannot re-sign: {err}"),
-            },
+        let (request, kind, signature, note) = match (mode, edited) {
+            (ReplayMode::AsIs, _) => (capture.clone(), AttemptKind::Replay, Vec::new(), String::new()),
             (ReplayMode::Edited, None) => return "not replayed: the edited body could not be read".into(),
-            (ReplayMode::Edited, Some(body)) => {
-                let edited = replay::with_body(capture, body);
-                match replay::resign(&edited, &self.analyzer, now) {
-                    Ok(request) => (request, AttemptKind::Edited, String::new()),
-                    // Sending an edit with its old signature is still worth it (how does the app
-                    // react to a bad one?), but say so.
-                    Err(err) => (edited, AttemptKind::Edited, format!(" (not re-signed: {err})")),
+            (mode, edited) => {
+                let (request, kind) = match edited {
+                    Some(body) if mode == ReplayMode::Edited => {
+                        (replay::with_body(capture, body), AttemptKind::Edited)
+                    }
+                    _ => (capture.clone(), AttemptKind::Resigned),
+                };
+                // `R` and `e` both re-sign: a request sent with a signature that no longer
+                // matches it would only tell the app it is forged. Senders with no known
+                // signature are sent as they are, and the status bar says so.
+                match replay::resign(&request, &self.analyzer, now) {
+                    Ok(fresh) => (fresh.request, kind, fresh.signature, String::new()),
+                    Err(err @ (ResignError::UnknownSender | ResignError::NoneDocumented(_))) => {
+                        (request, kind, Vec::new(), format!(" (not re-signed: {err})"))
+                    }
+                    Err(err) => return format!("not replayed: cannot re-sign: {err}"),
                 }
             }
         };
         let hub = self.hub.clone();
         tokio::spawn(async move {
-            let attempt = forwarder.send_once(&request, kind).await;
+            let mut attempt = forwarder.send_once(&request, kind).await;
+            attempt.signed_headers = signature;
             if let Err(err) = hub.record_attempt(attempt).await {
                 tracing::warn!(%err, "cannot journal a replay's attempt");
             }
@@ -99,8 +105,22 @@ pub fn edit_body(capture: &Capture) -> std::io::Result<Bytes> {
         Some(t) if t.contains("json") => "json",
         _ => "txt",
     };
-    let path = std::env::temp_dir().join(format!("hookscope-edit-{}.{extension}", capture.id));
-    std::fs::write(&path, &capture.body)?;
+    // The body may hold anything a sender wrote, and /tmp is shared: a file only this user can
+    // read, under a name nobody could have made ready for us (create_new fails on a planted
+    // file or symlink).
+    let path = std::env::temp_dir().join(format!(
+        "hookscope-edit-{}-{:016x}.{extension}",
+        capture.id,
+        rand::random::<u64>()
+    ));
+    {
+        use std::io::Write as _;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(&capture.body)?;
+    }
     // An empty variable is as good as unset (`VISUAL= hookscope listen`).
     let editor = ["VISUAL", "EDITOR"]
         .iter()

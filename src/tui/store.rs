@@ -88,6 +88,10 @@ pub struct Row {
     pub event_type: Option<Sym>,
     /// The verdict's label.
     pub verdict: Option<Sym>,
+    /// The form of the body the signature matched.
+    pub signed_form: Option<Sym>,
+    /// Whether the verdict carries a caveat (its text is in the journal).
+    pub caveat: bool,
     /// The body's media type.
     pub content_type: Option<Sym>,
     /// The body's size in bytes.
@@ -131,6 +135,12 @@ impl Subject for RowRef<'_> {
     }
     fn verdict(&self) -> Option<&str> {
         self.row.verdict.map(|s| self.symbols.get(s))
+    }
+    fn signed_form(&self) -> Option<&str> {
+        self.row.signed_form.map(|s| self.symbols.get(s))
+    }
+    fn has_caveat(&self) -> bool {
+        self.row.caveat
     }
     fn headers(&self) -> Option<&[Header]> {
         None
@@ -233,6 +243,8 @@ impl Store {
             provider: symbols.intern_opt(derived.provider.as_deref()),
             event_type: symbols.intern_opt(derived.event_type.as_deref()),
             verdict: symbols.intern_opt(derived.verdict.as_deref()),
+            signed_form: symbols.intern_opt(derived.signed_form.as_deref()),
+            caveat: derived.caveat.is_some(),
             content_type: symbols.intern_opt(capture.content_type().as_deref()),
             body_size: capture.body.len() as u64,
             status: capture.status,
@@ -464,6 +476,7 @@ mod tests {
             object: Some(format!("ch_{}", n % 2)),
             verdict: Some(["valid", "invalid", "no-secret", "stale"][n % 4].into()),
             verdict_detail: None,
+            ..Derived::default()
         };
         capture
     }

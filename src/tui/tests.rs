@@ -364,6 +364,7 @@ fn attempt(capture: &Capture, kind: AttemptKind, outcome: Outcome) -> Arc<Attemp
         started_at: capture.received_at,
         latency: std::time::Duration::from_millis(12),
         outcome,
+        signed_headers: Vec::new(),
     })
 }
 

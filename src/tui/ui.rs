@@ -215,9 +215,15 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
                 (None, true) => Cell::from("—").style(DIM),
             };
             let time = row.received_at.with_timezone(&Local);
+            // A caveat (valid, but only in the form the documented receiver does not hash) is
+            // marked where the verdict is, so it is seen without opening the capture.
+            let caveat = if row.caveat { "⚠" } else { "" };
             let signature = match verdict {
-                Some(v) if narrow => Cell::from(verdict_symbol(v)).style(verdict_style(v)),
-                Some(v) => Cell::from(format!("{} {v}", verdict_symbol(v))).style(verdict_style(v)),
+                Some(v) if narrow => {
+                    Cell::from(format!("{}{caveat}", verdict_symbol(v))).style(verdict_style(v))
+                }
+                Some(v) => Cell::from(format!("{} {}{caveat}", verdict_symbol(v), sanitize::line(v)))
+                    .style(verdict_style(v)),
                 None => Cell::from(""),
             };
             let method = Cell::from(sanitize::line(store.text(row.method)).into_owned());

@@ -3,11 +3,13 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE};
+use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use subtle::ConstantTimeEq;
 
-use super::{Depth, Explanation, Invalid, Key, Request, Scheme, Secret, Verdict, Verification, pretty_json};
+use super::{
+    Depth, Explanation, Invalid, Key, Request, Scheme, Secret, SignedForm, Verdict, Verification, pretty_json,
+};
 use crate::capture::Header;
 
 /// A hash function for HMAC.
@@ -61,6 +63,8 @@ pub struct HmacParams {
     pub id_header: Option<String>,
     /// How the secret becomes the key.
     pub key: KeyDecoding,
+    /// What the sender's documented receiver hashes in place of `{body}`.
+    pub form: SignedForm,
 }
 
 /// A built-in scheme's constants.
@@ -367,20 +371,60 @@ fn mac(algorithm: Algorithm, key: &[u8], message: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The secret as an HMAC key under `decoding`.
-fn key_bytes(secret: &Secret, decoding: KeyDecoding) -> Result<Vec<u8>, String> {
+/// Said of a key when its base64 secret needed node's lenient decoding.
+const LENIENT_NOTE: &str = "; the secret is not strict base64 (padding, alphabet or stray characters): \
+     decoded leniently, as node's Buffer.from(secret, 'base64') does";
+
+/// The secret as an HMAC key under `decoding`, and whether base64 had to be read leniently.
+fn key_bytes(secret: &Secret, decoding: KeyDecoding) -> Result<(Vec<u8>, bool), String> {
     match decoding {
-        KeyDecoding::Raw => Ok(secret.expose().as_bytes().to_vec()),
+        KeyDecoding::Raw => Ok((secret.expose().as_bytes().to_vec(), false)),
         KeyDecoding::Base64 => {
             let text = secret.expose().trim();
             let text = text.strip_prefix("whsec_").unwrap_or(text);
-            STANDARD
-                .decode(text)
-                .or_else(|_| STANDARD_NO_PAD.decode(text))
-                .or_else(|_| URL_SAFE.decode(text))
-                .map_err(|_| "the secret is not base64, but this scheme base64-decodes it".to_owned())
+            if let Ok(key) = STANDARD.decode(text) {
+                return Ok((key, false));
+            }
+            match node_base64(text) {
+                key if key.is_empty() => {
+                    Err("the secret is not base64, but this scheme base64-decodes it".to_owned())
+                }
+                key => Ok((key, true)),
+            }
         }
     }
+}
+
+/// Base64 decoded as node's `Buffer.from(text, 'base64')` does, which the senders' sample
+/// receivers use (Millicast's): both alphabets (`+/` and `-_`), any other character skipped,
+/// decoding stopped at the first `=`, missing padding accepted, a lone trailing character
+/// dropped.
+pub fn node_base64(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut count) = (0u32, 0);
+    for byte in text.bytes() {
+        let sextet = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(sextet);
+        count += 1;
+        if count == 4 {
+            out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+            (acc, count) = (0, 0);
+        }
+    }
+    match count {
+        2 => out.push((acc >> 4) as u8),
+        3 => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => {}
+    }
+    out
 }
 
 fn describe_key(decoding: KeyDecoding, scheme: &Scheme) -> String {
@@ -393,8 +437,12 @@ fn describe_key(decoding: KeyDecoding, scheme: &Scheme) -> String {
     }
 }
 
-fn describe_signed(template: &str, parsed: &Parsed, body_len: usize) -> String {
-    let mut out = template.replace("{body}", &format!("<body, {body_len} bytes>"));
+fn describe_signed(template: &str, parsed: &Parsed, form: SignedForm, body_len: usize) -> String {
+    let body = match form {
+        SignedForm::Raw => format!("<body, {body_len} bytes>"),
+        SignedForm::JsonStringify => format!("<JSON.stringify(body); the raw body is {body_len} bytes>"),
+    };
+    let mut out = template.replace("{body}", &body);
     if let Some(t) = &parsed.timestamp {
         out = out.replace("{timestamp}", t);
     }
@@ -468,7 +516,12 @@ pub(super) fn verify(
         }
     };
     if explain {
-        explanation.signed = describe_signed(spec.template, &parsed, request.body.len());
+        explanation.signed = describe_signed(
+            spec.template,
+            &parsed,
+            scheme.documented_form(),
+            request.body.len(),
+        );
         explanation.received = parsed
             .texts
             .iter()
@@ -495,27 +548,39 @@ pub(super) fn verify(
         )
     };
     let timestamp = parsed.timestamp.as_deref();
-    let bodies = super::body_forms(request.body);
     let mut key_error = None;
-    for (index, secret) in secrets.iter().enumerate() {
-        let key = match key_bytes(secret, spec.key) {
-            Ok(key) => key,
+    let mut keys_bytes = Vec::with_capacity(secrets.len());
+    for secret in &secrets {
+        match key_bytes(secret, spec.key) {
+            Ok((key, lenient)) => keys_bytes.push(Some((key, lenient))),
             Err(err) => {
                 key_error.get_or_insert(err);
-                continue;
+                keys_bytes.push(None);
             }
-        };
-        if explain && explanation.expected.is_none() {
-            explanation.expected = Some(format!(
-                "{}{}",
-                spec.prefix,
-                encode(spec.encoding, &compute(&key, request.body, timestamp))
-            ));
         }
-        for (body_name, body) in &bodies {
-            if matches(&parsed, &compute(&key, body, timestamp)) {
+    }
+    let bodies = super::body_forms(scheme, request.body);
+    if explain
+        && let Some((key, _)) = keys_bytes.iter().flatten().next()
+        && let Some((_, body)) = bodies.first()
+    {
+        explanation.expected = Some(format!(
+            "{}{}",
+            spec.prefix,
+            encode(spec.encoding, &compute(key, body, timestamp))
+        ));
+    }
+    for (form, body) in &bodies {
+        for (index, key) in keys_bytes.iter().enumerate() {
+            let Some((key, lenient)) = key else { continue };
+            if matches(&parsed, &compute(key, body, timestamp)) {
                 let which = super::which_key(index, secrets.len(), "secret");
-                explanation.matched = Some(format!("{body_name}{which}"));
+                explanation.matched = Some(format!("{}{which}", super::form_name(*form, bodies.len())));
+                explanation.signed_form = Some(*form);
+                explanation.caveat = super::caveat(scheme, *form, request.body);
+                if *lenient {
+                    explanation.key.push_str(LENIENT_NOTE);
+                }
                 return check_time(scheme, explanation, timestamp, tolerance, now);
             }
         }
@@ -545,7 +610,7 @@ fn diagnose(
         KeyDecoding::Base64 => KeyDecoding::Raw,
     };
     for secret in secrets {
-        if let Ok(key) = key_bytes(secret, other_decoding)
+        if let Ok((key, _)) = key_bytes(secret, other_decoding)
             && matches(parsed, &compute(&key, request.body, timestamp))
         {
             let diagnosis = match spec.key {
@@ -577,7 +642,7 @@ fn diagnose(
         variants.push((Invalid::BodyReserialized, "the JSON body re-indented", pretty));
     }
     for secret in secrets {
-        let Ok(key) = key_bytes(secret, spec.key) else {
+        let Ok((key, _)) = key_bytes(secret, spec.key) else {
             continue;
         };
         for (diagnosis, what, variant) in &variants {
@@ -667,14 +732,15 @@ pub(super) fn sign(
     id: &str,
 ) -> Result<Vec<Header>, String> {
     let spec = spec(scheme).ok_or_else(|| format!("{} is not an HMAC scheme", scheme.name()))?;
-    let key = key_bytes(secret, spec.key)?;
+    let (key, _) = key_bytes(secret, spec.key)?;
+    let body = super::signing_form(scheme, request.body)?;
     let now = now.to_string();
     let signature = encode(
         spec.encoding,
         &mac(
             spec.algorithm,
             &key,
-            &message(spec.template, Some(&now), Some(id), request, request.body),
+            &message(spec.template, Some(&now), Some(id), request, &body),
         ),
     );
     let headers = match scheme {

@@ -12,8 +12,8 @@
 //! seconds) and names the one that explains the signature.
 
 mod hmac;
-pub mod stringify;
 mod rsa;
+pub mod stringify;
 
 use std::fmt;
 use std::time::Duration;
@@ -95,6 +95,31 @@ impl Scheme {
         }
     }
 
+    /// What the receiver the sender's documentation describes hashes: the raw body for most,
+    /// `JSON.stringify(req.body)` for OptiView's and Dyte's sample receivers.
+    pub fn documented_form(&self) -> SignedForm {
+        match self {
+            Scheme::Optiview | Scheme::Dyte => SignedForm::JsonStringify,
+            Scheme::Hmac(params) => params.form,
+            _ => SignedForm::Raw,
+        }
+    }
+
+    /// The sender's name as its documentation writes it, for sentences.
+    fn sender(&self) -> &'static str {
+        match self {
+            Scheme::Millicast => "Millicast",
+            Scheme::Optiview => "OptiView",
+            Scheme::Github => "GitHub",
+            Scheme::Stripe => "Stripe",
+            Scheme::StandardWebhooks => "Standard Webhooks",
+            Scheme::Slack => "Slack",
+            Scheme::Shopify => "Shopify",
+            Scheme::Dyte => "Dyte",
+            Scheme::Hmac(_) | Scheme::None => "the sender",
+        }
+    }
+
     /// The header that carries the signature, if the scheme has one.
     pub fn signature_header(&self) -> Option<&str> {
         match self {
@@ -102,6 +127,63 @@ impl Scheme {
             Scheme::Dyte => Some("dyte-signature"),
             Scheme::None => None,
             other => hmac::builtin(other).map(|spec| spec.header),
+        }
+    }
+}
+
+/// Which bytes of the body a signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum SignedForm {
+    /// The body's bytes exactly as they arrived.
+    #[serde(rename = "raw")]
+    Raw,
+    /// `JSON.stringify(JSON.parse(body))`, byte for byte as JavaScript writes it: what a
+    /// receiver written from OptiView's or Dyte's documentation recomputes.
+    #[serde(rename = "json-stringify")]
+    JsonStringify,
+}
+
+impl SignedForm {
+    /// The name used in journal records, filters and profiles: `raw`, `json-stringify`.
+    pub fn label(self) -> &'static str {
+        match self {
+            SignedForm::Raw => "raw",
+            SignedForm::JsonStringify => "json-stringify",
+        }
+    }
+
+    /// The form named `label`.
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label {
+            "raw" => Some(SignedForm::Raw),
+            "json-stringify" => Some(SignedForm::JsonStringify),
+            _ => None,
+        }
+    }
+
+    /// What the form is, for people: `the raw body`, `JSON.stringify(body)`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SignedForm::Raw => "the raw body bytes",
+            SignedForm::JsonStringify => "JSON.stringify(JSON.parse(body))",
+        }
+    }
+
+    /// The bytes of `body` in this form; `None` when the body has no such form (not JSON).
+    pub fn of(self, body: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            SignedForm::Raw => Some(std::borrow::Cow::Borrowed(body)),
+            SignedForm::JsonStringify => stringify::stringify(body).map(|form| match form == body {
+                true => std::borrow::Cow::Borrowed(body),
+                false => std::borrow::Cow::Owned(form),
+            }),
+        }
+    }
+
+    fn other(self) -> Self {
+        match self {
+            SignedForm::Raw => SignedForm::JsonStringify,
+            SignedForm::JsonStringify => SignedForm::Raw,
         }
     }
 }
@@ -124,8 +206,8 @@ pub enum Verdict {
     Unsigned,
     /// Signed, but no secret or key is configured to check it with.
     NoSecret,
-    /// The sender does not sign its webhooks at all.
-    NotSignedByDesign,
+    /// The sender documents no signature scheme (AIOZ Stream): nothing can be checked.
+    NoneDocumented,
 }
 
 /// Why an invalid signature is invalid, as far as can be told.
@@ -157,7 +239,7 @@ impl Verdict {
             Verdict::Stale { .. } => "stale",
             Verdict::Unsigned => "unsigned",
             Verdict::NoSecret => "no-secret",
-            Verdict::NotSignedByDesign => "not-signed-by-design",
+            Verdict::NoneDocumented => "none-documented",
         }
     }
 }
@@ -201,6 +283,11 @@ pub struct Explanation {
     pub received: Vec<String>,
     /// What matched, when something did (`raw body, secret #2 of 2`).
     pub matched: Option<String>,
+    /// The form of the body the signature matched, when one did.
+    pub signed_form: Option<SignedForm>,
+    /// A warning that goes with a valid verdict: the signature matched only the form the
+    /// receiver in the sender's documentation does not compute, so that receiver rejects it.
+    pub caveat: Option<String>,
     /// A sentence on why the verdict is what it is.
     pub detail: String,
 }
@@ -228,6 +315,12 @@ impl Explanation {
         }
         if let Some(matched) = &self.matched {
             lines.push(("matched", matched.clone()));
+        }
+        if let Some(form) = self.signed_form {
+            lines.push(("form", form.label().to_owned()));
+        }
+        if let Some(caveat) = &self.caveat {
+            lines.push(("caveat", caveat.clone()));
         }
         lines.push(("why", self.detail.clone()));
         lines
@@ -329,10 +422,12 @@ fn check(
 ) -> Verification {
     match scheme {
         Scheme::None => Verification {
-            verdict: Verdict::NotSignedByDesign,
+            verdict: Verdict::NoneDocumented,
             explanation: Explanation {
                 scheme: scheme.name().into(),
-                detail: "this sender does not sign its webhooks; nothing proves where this came from".into(),
+                detail: "no signature documented: the sender's documentation names no signature scheme, so \
+                         nothing proves where this came from"
+                    .into(),
                 ..Explanation::default()
             },
         },
@@ -367,8 +462,10 @@ pub fn sign(
 }
 
 /// Signs a request the way its sender would, in place: computes the signature headers of
-/// `scheme` at `now` (Unix seconds) with a fresh message id, replaces any headers of the same
-/// names where they stand (a re-signed replay keeps its header order) and appends the others.
+/// `scheme` at `now` (Unix seconds) with a fresh message id over the scheme's documented form of
+/// `body` (for OptiView and Dyte, `JSON.stringify(JSON.parse(body))`; the body itself is sent
+/// as it is), replaces any headers of the same names where they stand, whatever their case (a
+/// re-signed replay keeps its header order) and appends the others. Returns the headers it set.
 /// `send` signs its samples with this and `replay --resign` re-signs captures with it.
 pub fn sign_headers(
     scheme: &Scheme,
@@ -378,7 +475,7 @@ pub fn sign_headers(
     body: &[u8],
     key: &SigningKey,
     now: i64,
-) -> Result<(), String> {
+) -> Result<Vec<Header>, String> {
     let id = format!("msg_{}", crate::capture::CaptureId::generate());
     let request = Request {
         method,
@@ -387,16 +484,23 @@ pub fn sign_headers(
         body,
     };
     let signature = sign(scheme, &request, key, now, &id)?;
-    for fresh in signature {
+    for fresh in &signature {
         match headers
             .iter_mut()
             .find(|h| h.name.eq_ignore_ascii_case(&fresh.name))
         {
-            Some(old) => old.value = fresh.value,
-            None => headers.push(fresh),
+            Some(old) => old.value = fresh.value.clone(),
+            None => headers.push(fresh.clone()),
         }
     }
-    Ok(())
+    // A second header of a replaced name (a capture signed twice) would be a second,
+    // stale signature beside the fresh one: drop it.
+    let mut seen = std::collections::HashSet::new();
+    headers.retain(|h| {
+        !signature.iter().any(|s| s.name.eq_ignore_ascii_case(&h.name))
+            || seen.insert(h.name.to_ascii_lowercase())
+    });
+    Ok(signature)
 }
 
 /// Runs every scheme over signature headers and a body cut from `data`: the body of the fuzz
@@ -426,6 +530,7 @@ pub fn fuzz_one(data: &[u8]) {
             timestamp_header: Some("X-Timestamp".into()),
             id_header: Some("X-Id".into()),
             key: KeyDecoding::Base64,
+            form: SignedForm::Raw,
         }),
     ];
     let keys = [
@@ -466,17 +571,69 @@ pub enum SigningKey {
     RsaPrivate(Box<::rsa::RsaPrivateKey>),
 }
 
-/// The forms of the body a signature is checked against, in order: as received, then as
-/// `JSON.stringify` would re-serialize it (when that differs), each with how to name it.
-fn body_forms(body: &[u8]) -> Vec<(&'static str, std::borrow::Cow<'_, [u8]>)> {
-    let mut forms = vec![("the raw body", std::borrow::Cow::Borrowed(body))];
-    if let Some(compact) = compact_json(body) {
-        forms.push((
-            "the compact re-serialization of the JSON body (JSON.stringify)",
-            std::borrow::Cow::Owned(compact),
-        ));
+/// The forms of the body a signature is checked against, the documented one first: each with
+/// its form and bytes. A form the body does not have (not JSON) is left out, and so is the
+/// second when it is the same bytes as the first (then the documented form is the one named).
+fn body_forms<'a>(scheme: &Scheme, body: &'a [u8]) -> Vec<(SignedForm, std::borrow::Cow<'a, [u8]>)> {
+    let documented = scheme.documented_form();
+    let mut forms = Vec::with_capacity(2);
+    if let Some(first) = documented.of(body) {
+        forms.push((documented, first));
+    }
+    let other = documented.other();
+    if let Some(second) = other.of(body)
+        && forms.first().is_none_or(|(_, first)| *first != second)
+    {
+        forms.push((other, second));
     }
     forms
+}
+
+/// The caveat of a signature that matched `form` under `scheme`, when a receiver written from
+/// the sender's documentation would compute another form and reject the request.
+fn caveat(scheme: &Scheme, form: SignedForm, body: &[u8]) -> Option<String> {
+    let documented = scheme.documented_form();
+    if form == documented {
+        return None;
+    }
+    let sender = scheme.sender();
+    Some(match (form, documented.of(body).is_some()) {
+        (SignedForm::Raw, false) => format!(
+            "matched the raw bytes, but the body is not JSON: a receiver written from {sender}'s docs \
+             hashes JSON.stringify(body) and cannot parse it"
+        ),
+        (SignedForm::Raw, true) => format!(
+            "matched the raw bytes only; a receiver written from {sender}'s docs hashes \
+             JSON.stringify(body), which differs from these bytes, and will reject this"
+        ),
+        (SignedForm::JsonStringify, _) => format!(
+            "matched JSON.stringify(body) only, not the raw bytes; a receiver written from {sender}'s \
+             docs hashes the raw body and will reject this (was the body re-serialized on its way?)"
+        ),
+    })
+}
+
+/// What to say a signature matched: `the raw body`, `JSON.stringify(body)`.
+fn form_name(form: SignedForm, forms: usize) -> &'static str {
+    match (form, forms) {
+        (SignedForm::Raw, _) => "the raw body",
+        (SignedForm::JsonStringify, 1) => "JSON.stringify(body), the same bytes as the raw body",
+        (SignedForm::JsonStringify, _) => {
+            "JSON.stringify(body), the body re-serialized as JavaScript writes it"
+        }
+    }
+}
+
+/// The bytes `scheme` signs for `body`: its documented form, or why there is none.
+fn signing_form<'a>(scheme: &Scheme, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    let form = scheme.documented_form();
+    form.of(body).ok_or_else(|| {
+        format!(
+            "{} signs {}, and this body is not JSON; edit it into JSON or replay it without re-signing",
+            scheme.sender(),
+            form.describe()
+        )
+    })
 }
 
 /// `", secret #2 of 3"` when several keys were tried; nothing when there was one.
@@ -485,14 +642,6 @@ fn which_key(index: usize, total: usize, noun: &str) -> String {
         1 => String::new(),
         n => format!(", {noun} #{} of {n}", index + 1),
     }
-}
-
-/// The compact re-serialization of a JSON body with key order kept, as `JSON.stringify` would
-/// produce it; `None` when the body is not JSON or is already compact.
-fn compact_json(body: &[u8]) -> Option<Vec<u8>> {
-    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let compact = serde_json::to_vec(&value).ok()?;
-    (compact != body).then_some(compact)
 }
 
 /// The JSON re-indented with two spaces (`JSON.stringify(x, null, 2)`), when it differs.

@@ -1,6 +1,6 @@
 //! Dyte's scheme: `dyte-signature` is a base64 RSA-SHA256 (PKCS#1 v1.5) signature over the JSON
 //! body, checked with the sender's public key. Dyte's sample code verifies
-//! `JSON.stringify(req.body)`, so the compact re-serialization is tried after the raw body.
+//! `JSON.stringify(req.body)`, so that form is tried first, then the raw body.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -11,7 +11,7 @@ use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
-use super::{Explanation, Invalid, Key, Request, Verdict, Verification};
+use super::{Explanation, Invalid, Key, Request, Scheme, Verdict, Verification};
 use crate::capture::Header;
 
 const HEADER: &str = "dyte-signature";
@@ -21,7 +21,7 @@ pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
         scheme: "dyte".into(),
         header: request.header_line(HEADER),
         signed: format!(
-            "<body, {} bytes> (or its JSON.stringify form)",
+            "JSON.stringify(body) as Dyte's docs verify it (or the raw body, {} bytes)",
             request.body.len()
         ),
         algorithm: "RSA-SHA256 (PKCS#1 v1.5), base64".into(),
@@ -57,13 +57,18 @@ pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
         explanation.detail = "signed, but no Dyte public key is configured (--secret dyte=FILE.pem)".into();
         return verdict(Verdict::NoSecret, explanation);
     }
-    let bodies = super::body_forms(request.body);
-    for (index, key) in public_keys.iter().enumerate() {
-        let verifier = VerifyingKey::<Sha256>::new((*key).clone());
-        for (body_name, body) in &bodies {
+    let bodies = super::body_forms(&Scheme::Dyte, request.body);
+    let verifiers: Vec<_> = public_keys
+        .iter()
+        .map(|key| VerifyingKey::<Sha256>::new((*key).clone()))
+        .collect();
+    for (form, body) in &bodies {
+        for (index, verifier) in verifiers.iter().enumerate() {
             if verifier.verify(body, &signature).is_ok() {
                 let which = super::which_key(index, public_keys.len(), "key");
-                explanation.matched = Some(format!("{body_name}{which}"));
+                explanation.matched = Some(format!("{}{which}", super::form_name(*form, bodies.len())));
+                explanation.signed_form = Some(*form);
+                explanation.caveat = super::caveat(&Scheme::Dyte, *form, request.body);
                 explanation.detail = "authentic: signed by the configured Dyte key".into();
                 return verdict(Verdict::Valid, explanation);
             }
@@ -89,10 +94,12 @@ pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
     verdict(Verdict::Invalid(Invalid::Mismatch), explanation)
 }
 
+/// The `dyte-signature` header over `body`'s documented form, `JSON.stringify(JSON.parse(body))`.
 pub(super) fn sign(body: &[u8], key: &RsaPrivateKey) -> Result<Vec<Header>, String> {
+    let body = super::signing_form(&Scheme::Dyte, body)?;
     let signer = SigningKey::<Sha256>::new(key.clone());
     let signature = signer
-        .try_sign(body)
+        .try_sign(&body)
         .map_err(|e| format!("RSA signing failed: {e}"))?;
     Ok(vec![Header::new(HEADER, STANDARD.encode(signature.to_bytes()))])
 }

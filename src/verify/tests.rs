@@ -157,6 +157,7 @@ fn every_hmac_scheme_verifies_its_own_signature_and_rejects_a_wrong_secret() {
                 timestamp_header: Some("X-Timestamp".into()),
                 id_header: None,
                 key: KeyDecoding::Raw,
+                form: SignedForm::Raw,
             }),
             "generic",
         ),
@@ -202,6 +203,7 @@ fn millicast_diagnoses_a_secret_used_without_base64_decoding() {
         timestamp_header: None,
         id_header: None,
         key: KeyDecoding::Raw,
+        form: SignedForm::Raw,
     });
     let h = signed(&raw, body, secret, NOW);
     let v = check(&Scheme::Millicast, &h, body, &[secret], NOW);
@@ -226,6 +228,7 @@ fn optiview_diagnoses_a_secret_wrongly_base64_decoded() {
         timestamp_header: None,
         id_header: None,
         key: KeyDecoding::Base64,
+        form: SignedForm::Raw,
     });
     let mac = signed(&decoded, body, secret, NOW);
     let h = headers(&[(
@@ -238,6 +241,195 @@ fn optiview_diagnoses_a_secret_wrongly_base64_decoded() {
         Verdict::Invalid(Invalid::SecretWronglyDecoded),
         "{v:#?}"
     );
+}
+
+/// `Dolby-Signature` over the raw bytes of `body`, as a sender that ignores OptiView's documented
+/// form would sign (our signer signs the documented form).
+fn optiview_over_raw(body: &[u8], secret: &str, t: i64) -> Vec<Header> {
+    use ::hmac::Mac as _;
+    let mut mac = ::hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let h = hex::encode(mac.finalize().into_bytes());
+    headers(&[("Dolby-Signature", &format!("t={t},h={h}"))])
+}
+
+#[test]
+fn the_form_that_matched_is_named_and_the_other_form_carries_a_caveat() {
+    let spaced = br#"{"type": "channel.stopped", "created": 1700000000, "n": 2.0}"#;
+    let js = br#"{"type":"channel.stopped","created":1700000000,"n":2}"#;
+    let secret = "dolby_sec_abc";
+    // As OptiView's docs sign: JSON.stringify of the parsed body. Valid, no caveat.
+    let v = check(
+        &Scheme::Optiview,
+        &optiview_over_raw(js, secret, NOW),
+        spaced,
+        &[secret],
+        NOW,
+    );
+    assert_eq!(v.verdict, Verdict::Valid, "{v:#?}");
+    assert_eq!(v.explanation.signed_form, Some(SignedForm::JsonStringify));
+    assert_eq!(v.explanation.caveat, None);
+    // Our signer signs that form too, whatever the spacing of the bytes it is given.
+    assert_eq!(
+        check(
+            &Scheme::Optiview,
+            &signed(&Scheme::Optiview, spaced, secret, NOW),
+            spaced,
+            &[secret],
+            NOW
+        )
+        .explanation
+        .signed_form,
+        Some(SignedForm::JsonStringify)
+    );
+    // Over the raw spaced bytes: authentic, but the docs' receiver rejects it, and that is said.
+    let v = check(
+        &Scheme::Optiview,
+        &optiview_over_raw(spaced, secret, NOW),
+        spaced,
+        &[secret],
+        NOW,
+    );
+    assert_eq!(v.verdict, Verdict::Valid, "{v:#?}");
+    assert_eq!(v.explanation.signed_form, Some(SignedForm::Raw));
+    let caveat = v.explanation.caveat.clone().expect("a caveat");
+    assert!(
+        caveat.contains("raw bytes") && caveat.contains("OptiView's docs"),
+        "{caveat}"
+    );
+    assert!(
+        v.explanation
+            .lines()
+            .iter()
+            .any(|(name, text)| *name == "caveat" && *text == caveat)
+    );
+    // A compact body is both forms at once: named as the documented one, no caveat.
+    let v = check(
+        &Scheme::Optiview,
+        &optiview_over_raw(js, secret, NOW),
+        js,
+        &[secret],
+        NOW,
+    );
+    assert_eq!(
+        v.explanation.signed_form,
+        Some(SignedForm::JsonStringify),
+        "{v:#?}"
+    );
+    assert_eq!(v.explanation.caveat, None);
+    // Not JSON at all: it can only have been signed raw, which the docs' receiver cannot parse.
+    let v = check(
+        &Scheme::Optiview,
+        &optiview_over_raw(b"a=1", secret, NOW),
+        b"a=1",
+        &[secret],
+        NOW,
+    );
+    assert_eq!(
+        (v.verdict.clone(), v.explanation.signed_form),
+        (Verdict::Valid, Some(SignedForm::Raw))
+    );
+    assert!(
+        v.explanation
+            .caveat
+            .as_deref()
+            .unwrap_or_default()
+            .contains("not JSON"),
+        "{v:#?}"
+    );
+    // The other way round: GitHub's receiver hashes the raw body.
+    let h = signed(&Scheme::Github, spaced, "s", NOW);
+    let v = check(&Scheme::Github, &h, spaced, &["s"], NOW);
+    assert_eq!(
+        (v.explanation.signed_form, v.explanation.caveat),
+        (Some(SignedForm::Raw), None)
+    );
+    let h = signed(&Scheme::Github, js, "s", NOW);
+    let v = check(&Scheme::Github, &h, spaced, &["s"], NOW);
+    assert_eq!(v.verdict, Verdict::Valid, "{v:#?}");
+    assert_eq!(v.explanation.signed_form, Some(SignedForm::JsonStringify));
+    assert!(
+        v.explanation
+            .caveat
+            .as_deref()
+            .unwrap_or_default()
+            .contains("GitHub's docs hashes the raw body")
+    );
+    // The cheap check the journal gets says the same.
+    let request = Request {
+        method: "POST",
+        path: "/",
+        headers: &h,
+        body: spaced,
+    };
+    let keys = [Key::Secret(Secret::new("s"))];
+    let cheap = verdict(&Scheme::Github, &request, &keys, DEFAULT_TOLERANCE, NOW);
+    assert_eq!(cheap.explanation.signed_form, Some(SignedForm::JsonStringify));
+    assert_eq!(cheap.explanation.caveat, v.explanation.caveat);
+}
+
+#[test]
+fn re_signing_a_body_its_scheme_signs_as_json_needs_json() {
+    let request = Request {
+        method: "POST",
+        path: "/",
+        headers: &[],
+        body: b"not json",
+    };
+    let key = SigningKey::Secret(Secret::new("dolby_sec_abc"));
+    let err = sign(&Scheme::Optiview, &request, &key, NOW, "id").expect_err("not JSON");
+    assert!(err.contains("not JSON"), "{err}");
+    assert!(
+        sign(
+            &Scheme::Github,
+            &request,
+            &SigningKey::Secret(Secret::new("s")),
+            NOW,
+            "id"
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn base64_secrets_are_read_as_node_reads_them() {
+    for (text, hex_bytes) in [
+        ("YWJj", "616263"),
+        ("YWJ", "6162"),
+        ("YW=Jj", "61"),
+        ("YW Jj", "616263"),
+        ("Y-_j", "63efe3"),
+        ("YW\nJj", "616263"),
+        ("YWJj====", "616263"),
+        ("YW!Jj", "616263"),
+        ("YWJjZA", "61626364"),
+        ("a", ""),
+        ("ab", "69"),
+        ("==YWJj", ""),
+    ] {
+        assert_eq!(hex::encode(hmac::node_base64(text)), hex_bytes, "{text:?}");
+    }
+    // A Millicast secret without its padding verifies, and the key line says it was lenient.
+    let body = br#"{"type":"feeds","event":"started"}"#;
+    let h = signed(&Scheme::Millicast, body, "c2VjcmV0LWZvci1taWxsaWNhc3Q=", NOW);
+    let v = check(
+        &Scheme::Millicast,
+        &h,
+        body,
+        &["c2VjcmV0LWZvci1taWxsaWNhc3Q"],
+        NOW,
+    );
+    assert_eq!(v.verdict, Verdict::Valid, "{v:#?}");
+    assert!(v.explanation.key.contains("leniently"), "{}", v.explanation.key);
+    let v = check(
+        &Scheme::Millicast,
+        &h,
+        body,
+        &["c2VjcmV0LWZvci1taWxsaWNhc3Q="],
+        NOW,
+    );
+    assert!(!v.explanation.key.contains("leniently"), "{}", v.explanation.key);
 }
 
 #[test]
@@ -257,8 +449,8 @@ fn reserialized_and_newline_bodies_are_diagnosed_or_accepted() {
             .contains("JSON.stringify")
     );
     // Signed pretty, delivered compact: the body was re-serialized on the way.
-    let h = signed(&Scheme::Optiview, pretty, secret, NOW);
-    let v = check(&Scheme::Optiview, &h, compact, &[secret], NOW);
+    let h = signed(&Scheme::Github, pretty, "s", NOW);
+    let v = check(&Scheme::Github, &h, compact, &["s"], NOW);
     assert_eq!(v.verdict, Verdict::Invalid(Invalid::BodyReserialized), "{v:#?}");
     // A JSON body that gained a newline still matches its JSON.stringify form, and says so.
     let h = signed(&Scheme::Github, compact, "s", NOW);
@@ -424,8 +616,8 @@ fn malformed_headers_are_verdicts_not_panics() {
 #[test]
 fn providers_that_do_not_sign_say_so() {
     let v = check(&Scheme::None, &[], b"{}", &[], NOW);
-    assert_eq!(v.verdict, Verdict::NotSignedByDesign);
-    assert_eq!(v.verdict.label(), "not-signed-by-design");
+    assert_eq!(v.verdict, Verdict::NoneDocumented);
+    assert_eq!(v.verdict.label(), "none-documented");
 }
 
 #[test]
