@@ -211,6 +211,32 @@ mod tests {
     }
 
     #[test]
+    fn a_millicast_stream_ended_before_its_start_arrived_is_marked_late() {
+        // 000: "the order of events is not guaranteed"; the stream is the object compared.
+        let analyzer = Analyzer::new(Catalog::builtin(), Keys::default());
+        let mut tracker = crate::filter::Tracker::default();
+        let mut marks = Vec::new();
+        for (event, ms, stream) in [
+            ("ended", 1_700_000_002_000_u64, "acc/a"),
+            ("started", 1_700_000_001_000, "acc/a"),
+            ("started", 1_700_000_000_000, "acc/b"),
+        ] {
+            let mut capture = capture("/hooks", vec![Header::new("X-Millicast-Signature", "sha1=00")]);
+            capture.body = bytes::Bytes::from(format!(
+                r#"{{"type":"feeds","event":"{event}","timestamp":{ms},"data":{{"streamId":"{stream}"}}}}"#
+            ));
+            capture.derived = analyzer.derive(&capture);
+            assert_eq!(capture.derived.object.as_deref(), Some(stream));
+            marks.push(tracker.observe(&capture).late);
+        }
+        assert_eq!(
+            marks,
+            [false, true, false],
+            "only the start that came after its end is late"
+        );
+    }
+
+    #[test]
     fn unknown_senders_get_an_event_type_from_the_usual_fields() {
         let analyzer = Analyzer::new(Catalog::builtin(), Keys::default());
         let event_type = |body: &'static str| {

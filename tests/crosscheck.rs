@@ -232,3 +232,131 @@ async fn the_official_standard_webhooks_library_agrees_both_ways() {
     );
     assert_eq!(captures[0].derived.event_type.as_deref(), Some("invoice.paid"));
 }
+
+/// Bodies whose `JSON.stringify(JSON.parse(body))` differs from their bytes in every way
+/// JavaScript re-serializes: spacing, number forms, escapes, key order, duplicate keys.
+const TRICKY: &[&str] = &[
+    r#"{"type": "channel.stopped", "created": 1700000000, "object": {"type": "channel", "id": "ch_1"}}"#,
+    r#"{"type":"engine.error","n":[2.0, 1e6, 1E+2, 1.5e-7, 1e21, -0.0, 12345678901234567890, 0.000001, 1e-7, 123e-20, 5e-324, 1.7976931348623157e308, 1e400]}"#,
+    r#"{"type":"s","s":"caf\u00e9 \/ \u2028 \u2029 \ud83d\ude00 \ud800 x\udc00 \u0000\u001f\b\f\n\r\t \"q\" \\ \u007f \u00ad"}"#,
+    "{\"type\":\"literal\",\"s\":\"\u{2028}\u{2029}\u{1F600} ünï \u{7f} \u{feff}\"}",
+    r#"{"b":1,"10":2,"1":3,"a":4,"01":5,"4294967294":6,"4294967295":7,"-1":8,"1.5":9,"0":10}"#,
+    r#"{"type":"dup","a":1,"b":2,"a":{"x":[1,2]},"b":null}"#,
+    "{\n  \"type\" : \"pretty\",\n\t\"nested\" : { \"deep\" : [ [ [ { } ] ] , [ ] ] }\r\n}\n",
+    r#"[{"type":"array at the top"}, 1, "two", null, true, false, -0, 0.1]"#,
+    r#"{"__proto__":{"x":1},"type":"proto","constructor":"c"}"#,
+];
+
+/// A journal of `TRICKY` bodies, each signed as `provider`'s docs sign (by their sample code
+/// under node) an hour ago, captured by `hookscope listen`.
+fn capture_tricky(provider: &str, flags: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("captures.jsonl");
+    let mut listener = Listener::start_with_journal(&journal, flags);
+    let (_, _, signing_key) = keys(provider);
+    for (index, body) in TRICKY.iter().enumerate() {
+        let file = dir.path().join(format!("body-{index}.json"));
+        std::fs::write(&file, body).expect("write body");
+        let url = format!("http://{}/hooks/{provider}", listener.addr);
+        let status = node(&["send-file", provider, &signing_key, &url])
+            .arg(&file)
+            .arg("3600")
+            .status()
+            .expect("run node");
+        assert!(status.success(), "{provider}: body {index} was not captured");
+    }
+    listener.stop();
+    (dir, journal)
+}
+
+#[test]
+fn resigned_replays_of_tricky_bodies_are_accepted_by_the_senders_sample_receivers() {
+    for provider in ["optiview", "dyte"] {
+        let (our_key, their_key, _) = keys(provider);
+        let secret = format!("{provider}={our_key}");
+        let (dir, journal) = capture_tricky(provider, &["--headless", "--secret", &secret]);
+        let captures = common::captures_in(&journal);
+        assert_eq!(captures.len(), TRICKY.len());
+        for capture in &captures {
+            let d = &capture.derived;
+            let expected = if provider == "optiview" { "stale" } else { "valid" };
+            assert_eq!(d.verdict.as_deref(), Some(expected), "{:?}", d.verdict_detail);
+            assert_eq!(d.signed_form.as_deref(), Some("json-stringify"), "{d:?}");
+            assert_eq!(d.caveat, None, "{d:?}");
+        }
+
+        let (_peer, port) = start_peer(node(&["serve", provider, &their_key]));
+        let mut replay = binary();
+        replay.arg("replay").arg(&journal).args([
+            "--to",
+            &format!("http://127.0.0.1:{port}/webhooks"),
+            "--resign",
+        ]);
+        match provider {
+            "dyte" => replay.arg("--key").arg(format!("{FIXTURES}/dyte-private.pem")),
+            _ => replay.args(["--secret", &secret]),
+        };
+        let output = replay.output().expect("run replay");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{provider}: the docs' receiver rejected a re-signed replay:\n{stderr}"
+        );
+        assert!(stderr.contains(&format!("{} × 200", TRICKY.len())), "{stderr}");
+        let attempts = common::attempts_in(&journal);
+        assert_eq!(attempts.len(), TRICKY.len());
+        for attempt in &attempts {
+            assert_eq!(attempt.kind.name(), "resigned");
+            let names: Vec<&str> = attempt.signed_headers.iter().map(|h| h.name.as_str()).collect();
+            let expected = if provider == "dyte" {
+                "dyte-signature"
+            } else {
+                "Dolby-Signature"
+            };
+            assert_eq!(names, [expected], "the attempt keeps the signature it sent");
+        }
+        drop(dir);
+    }
+}
+
+#[tokio::test]
+async fn a_body_signed_over_its_raw_bytes_is_valid_with_a_caveat_the_docs_receiver_confirms() {
+    // OptiView signs JSON.stringify(body); a sender (or proxy) that signed the spaced bytes
+    // themselves gets `valid`, a caveat, and the docs' receiver does reject it.
+    let secret = "dolby_sec_myverylittlesecret";
+    let body = br#"{"type": "channel.stopped", "created": 1700000000}"#;
+    let t = chrono::Utc::now().timestamp();
+    let h = {
+        use hmac::Mac as _;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let signature = format!("t={t},h={h}");
+    let flag = format!("optiview={secret}");
+    let listener = Listener::start(&["--headless", "--secret", &flag]);
+    let request = common::post(
+        "/hooks",
+        &[
+            ("Content-Type", "application/json"),
+            ("Dolby-Signature", &signature),
+        ],
+        body,
+    );
+    let answer = common::send_raw(listener.addr, &request).await.expect("captured");
+    assert_eq!(answer.status, 200);
+    let captures = listener.captures();
+    let d = &captures[0].derived;
+    assert_eq!(d.verdict.as_deref(), Some("valid"));
+    assert_eq!(d.signed_form.as_deref(), Some("raw"));
+    assert!(
+        d.caveat.as_deref().unwrap_or_default().contains("JSON.stringify"),
+        "{d:?}"
+    );
+    // The docs' receiver says the same: it rejects what hookscope calls valid with a caveat.
+    let (_peer, port) = start_peer(node(&["serve", "optiview", secret]));
+    let address = format!("127.0.0.1:{port}").parse().expect("address");
+    let answer = common::send_raw(address, &request).await.expect("answered");
+    assert_eq!(answer.status, 400, "the docs' receiver rejects it");
+}

@@ -275,3 +275,36 @@ async fn an_app_that_is_down_then_comes_up_loses_nothing() {
     assert!(stdout.contains("  ✗ connection refused"), "{stdout}");
     assert_eq!(listener.captures().len(), 2, "nothing captured is lost");
 }
+
+#[tokio::test]
+async fn aioz_is_retried_on_any_non_2xx_as_its_docs_say() {
+    // 004: "If your server does not return a 2xx status code, our service will retry".
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookscope.toml");
+    std::fs::write(&config, "[[routes]]\npath = \"/aioz/*\"\nprovider = \"aioz\"\n").expect("config");
+    let answer: common::Answer = Arc::new(|_, n| (if n == 0 { 400 } else { 200 }, Duration::ZERO));
+    let app = LocalApp::start_on("127.0.0.1:0".parse().expect("addr"), answer);
+    let config = config.to_string_lossy().into_owned();
+    let listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &app.url(),
+        "--retry",
+        "provider",
+        "--config",
+        &config,
+    ]);
+    let body = br#"{"type":"encoding.failed","media_id":"m1"}"#;
+    send_raw(listener.addr, &post("/aioz/hook", &[], body))
+        .await
+        .expect("send");
+    let all = attempts(&listener, 2);
+    let statuses: Vec<Option<u16>> = all.iter().map(Attempt::status).collect();
+    assert_eq!(statuses[..2], [Some(400), Some(200)], "the 400 is retried");
+    assert_eq!(all[1].number, 2);
+    let gap = (all[1].started_at - all[0].started_at).to_std().expect("ordered");
+    assert!(
+        gap >= Duration::from_millis(2900),
+        "3 s apart, as AIOZ retries: {gap:?}"
+    );
+}

@@ -166,6 +166,97 @@ fn resigning_without_a_secret_fails_before_sending_anything() {
     assert!(app.seen().is_empty());
 }
 
+#[test]
+fn resign_refuses_per_capture_and_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = hour_old_signed_journal(dir.path());
+    // A capture no profile recognises: replayed as captured, as a sender that signs nothing.
+    let mut lines = std::fs::read(&file).expect("journal");
+    let stranger = capture("/stranger", vec![], Bytes::from_static(b"{}"), Utc::now());
+    lines.extend(codec::encode_capture(&stranger));
+    std::fs::write(&file, lines).expect("append");
+    let app = LocalApp::start();
+    let (ok, stderr) = replay(
+        &file,
+        &app.url(),
+        &["--resign", "--secret", "optiview=dolby_sec_test"],
+    );
+    assert!(!ok, "refusals make the exit status non-zero: {stderr}");
+    assert!(stderr.contains("not re-signed, not sent: capture"), "{stderr}");
+    assert!(stderr.contains("no secret configured for stripe"), "{stderr}");
+    assert!(
+        stderr.contains("no secret configured for standard-webhooks"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("replayed 2 captures"), "{stderr}");
+    assert!(stderr.contains("2 not re-signed, not sent"), "{stderr}");
+    let mut paths: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
+    paths.sort();
+    assert_eq!(paths, ["/hooks/optiview", "/stranger"]);
+    let (ok, stderr) = replay(
+        &file,
+        &app.url(),
+        &[
+            "--resign",
+            "--secret",
+            "optiview=dolby_sec_test",
+            "--allow-failures",
+        ],
+    );
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn dyte_is_re_signed_with_a_private_key_and_refused_without_one() {
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let catalog = Catalog::builtin();
+    let profile = catalog.get("dyte").expect("dyte");
+    let rendered = sample::render(&profile.samples[0], Utc::now(), &[]).expect("renders");
+    let dyte = capture("/hooks/dyte", rendered.headers, rendered.body, Utc::now());
+    let file = dir.path().join("dyte.jsonl");
+    std::fs::write(&file, codec::encode_capture(&dyte)).expect("journal");
+    let public = format!("dyte=file:{FIXTURES}/dyte-public.pem");
+    let app = LocalApp::start();
+    let (ok, stderr) = replay(&file, &app.url(), &["--resign", "--secret", &public]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--key dyte-private.pem") && stderr.contains("hookscope keygen dyte"),
+        "the refusal says how to get a key: {stderr}"
+    );
+    assert!(app.seen().is_empty());
+
+    // With the private key (a flag, or [keys] in hookscope.toml), the app verifies it.
+    let receiver = Listener::start(&["--headless", "--secret", &public]);
+    let private = format!("{FIXTURES}/dyte-private.pem");
+    let (ok, stderr) = replay(
+        &file,
+        &format!("http://{}", receiver.addr),
+        &["--resign", "--key", &private],
+    );
+    assert!(ok, "{stderr}");
+    let config = dir.path().join("hookscope.toml");
+    std::fs::write(&config, format!("[keys]\ndyte = \"file:{private}\"\n")).expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let (ok, stderr) = replay(
+        &file,
+        &format!("http://{}", receiver.addr),
+        &["--resign", "--config", &config],
+    );
+    assert!(ok, "{stderr}");
+    let received = receiver.captures();
+    assert_eq!(received.len(), 2);
+    for capture in &received {
+        assert_eq!(
+            capture.derived.verdict.as_deref(),
+            Some("valid"),
+            "{:?}",
+            capture.derived
+        );
+        assert_eq!(capture.body, dyte.body);
+    }
+}
+
 /// A journal of captures to `/ok/N` and `/fail/N`, in that order.
 fn plain_journal(dir: &Path, paths: &[&str]) -> PathBuf {
     let mut lines = Vec::new();

@@ -352,3 +352,115 @@ fn forwarded_then_replayed_resigned_and_edited_from_the_inspector() {
     let kinds: Vec<&str> = attempts.iter().map(|a| a.kind.name()).collect();
     assert_eq!(kinds, ["forward", "replay", "resigned", "edited"]);
 }
+
+/// The senders' documented receivers under node (`tests/crosscheck/senders.js`), killed on drop.
+struct DocsReceiver(std::process::Child, u16);
+
+impl DocsReceiver {
+    fn start(provider: &str, key: &str) -> Self {
+        let mut child = std::process::Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/crosscheck/senders.js"
+            ))
+            .args(["serve", provider, key])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs the docs' receiver");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut line,
+        )
+        .expect("its port");
+        let port = line.trim().parse().expect("a port");
+        Self(child, port)
+    }
+}
+
+impl Drop for DocsReceiver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn r_re_signs_what_the_docs_receiver_recomputes() {
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = "dolby_sec_myverylittlesecret";
+    for (provider, their_key, our_flags, signing_key) in [
+        (
+            "optiview",
+            secret.to_owned(),
+            vec!["--secret".to_owned(), format!("optiview={secret}")],
+            secret.to_owned(),
+        ),
+        (
+            "dyte",
+            format!("{FIXTURES}/dyte-public.pem"),
+            vec![
+                "--secret".to_owned(),
+                format!("dyte=file:{FIXTURES}/dyte-public.pem"),
+                "--key".to_owned(),
+                format!("{FIXTURES}/dyte-private.pem"),
+            ],
+            format!("{FIXTURES}/dyte-private.pem"),
+        ),
+    ] {
+        let receiver = DocsReceiver::start(provider, &their_key);
+        let target = format!("http://127.0.0.1:{}/webhooks", receiver.1);
+        let mut args = vec![
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--out",
+            "r.jsonl",
+            "--forward",
+            &target,
+        ];
+        args.extend(our_flags.iter().map(String::as_str));
+        let mut term = Terminal::start(&args, dir.path(), 140, 36);
+        let screen = term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:"));
+        let url = screen
+            .split("● ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the listen address")
+            .to_owned();
+        // Spaced, with number forms and keys JSON.stringify rewrites, signed as the docs sign
+        // (over JSON.stringify of the parsed body) an hour ago.
+        let body = dir.path().join(format!("{provider}.json"));
+        std::fs::write(
+            &body,
+            r#"{"type": "channel.stopped", "event": "meeting.started", "n": [2.0, 1E+2], "10": 1, "1": 2}"#,
+        )
+        .expect("write body");
+        let sent = std::process::Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/crosscheck/senders.js"
+            ))
+            .args(["send-file", provider, &signing_key, &format!("{url}/hooks")])
+            .arg(&body)
+            .arg("3600")
+            .status()
+            .expect("node sends");
+        assert!(sent.success());
+        term.type_keys("4");
+        term.wait_for("the forward, as captured", |s| s.contains("  forward"));
+        term.type_keys("R");
+        let screen = term.wait_for("the re-signed replay's answer", |s| s.contains("  resigned"));
+        assert!(
+            screen.contains("→ 200  resigned"),
+            "{provider}: the docs' receiver rejected what R sent:\n{screen}"
+        );
+        term.type_keys("q");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while term.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "hookscope did not quit");
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+}

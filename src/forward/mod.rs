@@ -355,6 +355,12 @@ mod tests {
             (vec![Duration::from_secs(3); 3], RetryOn::Non2xx)
         );
         assert_eq!(schedule("dyte", &mut capture).1, RetryOn::Non2xx);
+        // AIOZ retries a 400 and a 302 as it retries a 503; a 2xx ends it.
+        let (_, aioz) = schedule("aioz", &mut capture);
+        for status in [Some(400), Some(302), Some(503), None] {
+            assert!(aioz.should_retry(status), "{status:?}");
+        }
+        assert!(!aioz.should_retry(Some(204)));
         assert_eq!(schedule("dyte", &mut capture).0.len(), 5);
         assert_eq!(schedule("nobody", &mut capture), (vec![], RetryOn::ServerErrors));
     }

@@ -4,6 +4,10 @@
 //   node senders.js serve PROVIDER KEY        a receiver that verifies with the sender's sample
 //                                             code: 200 "ok", or 400 "BAD SIGNATURE"; prints its port
 //   node senders.js send PROVIDER KEY URL     signs a sample event the sender's way and POSTs it
+//   node senders.js send-file PROVIDER KEY URL FILE [AGE]
+//                                             POSTs FILE's bytes as they are, signed the way the
+//                                             sender's docs verify (optiview, dyte: JSON.stringify
+//                                             of the parsed body), dated AGE seconds ago
 //
 // KEY is the webhook secret (millicast, optiview) or a PEM file (dyte: public to serve, private
 // to send). PROVIDER is millicast, optiview or dyte.
@@ -49,7 +53,8 @@ const verifiers = {
 };
 
 // Signing, as the senders sign: the same computations, from the sending side.
-const now = () => Math.floor(Date.now() / 1000);
+const age = Number(process.argv[7] || 0);
+const now = () => Math.floor(Date.now() / 1000) - age;
 const samples = {
   millicast: () => ({ type: 'feeds', event: 'started', timestamp: Date.now(),
     data: { streamId: 'k9Mwad/multiview', feedId: 'feed-1', name: 'multiview', active: true } }),
@@ -108,7 +113,18 @@ if (mode === 'serve') {
   });
   request.on('error', (err) => { console.error(String(err)); process.exit(1); });
   request.end(body);
+} else if (mode === 'send-file') {
+  const raw = fs.readFileSync(process.argv[6]);
+  // What the docs' receiver recomputes: the parsed body re-serialized (millicast: the bytes).
+  const signed = provider === 'millicast' ? raw : JSON.stringify(JSON.parse(raw.toString('utf8')));
+  const headers = { 'Content-Type': 'application/json', ...signers[provider](key, signed) };
+  const request = http.request(url, { method: 'POST', headers }, (response) => {
+    response.resume();
+    process.exit(response.statusCode < 300 ? 0 : 1);
+  });
+  request.on('error', (err) => { console.error(String(err)); process.exit(1); });
+  request.end(raw);
 } else {
-  console.error('usage: node senders.js serve|send PROVIDER KEY [URL]');
+  console.error('usage: node senders.js serve|send|send-file PROVIDER KEY [URL] [FILE] [AGE]');
   process.exit(2);
 }
