@@ -272,6 +272,14 @@ mod tests {
             line.ends_with("application/json  optiview channel.stopped\\x1b[1m  ✗ invalid"),
             "{line}"
         );
+        capture.derived.verdict = Some("valid".into());
+        capture.derived.signed_form = Some("raw".into());
+        capture.derived.caveat = Some("matched the raw bytes only\u{202e}".into());
+        let line = human_line(&capture);
+        assert!(
+            line.ends_with("  ✓ valid (raw)  ⚠ matched the raw bytes only\\u{202e}"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn details(p: &Profile) -> String {
     };
     let _ = writeln!(out, "  detected by: {detect}");
     let signature = match &p.scheme {
-        Scheme::None => "none: this sender does not sign its webhooks".to_owned(),
+        Scheme::None => "none documented: nothing can be verified".to_owned(),
         Scheme::Hmac(params) => format!(
             "hmac: {} = {}{{{:?} {:?}}} over {:?}",
             params.header, params.prefix, params.algorithm, params.encoding, params.template
@@ -75,6 +75,19 @@ pub fn details(p: &Profile) -> String {
         scheme => format!("{} ({})", scheme.name(), scheme.signature_header().unwrap_or("-")),
     };
     let _ = writeln!(out, "  signature:   {signature}");
+    if p.scheme != Scheme::None {
+        let form = p.scheme.documented_form();
+        let source = match &p.signed_form_source {
+            Some(source) => format!("; per {source}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  signs:       {} ({}), as the receiver in its docs computes it{source}",
+            form.label(),
+            form.describe()
+        );
+    }
     if matches!(
         p.scheme,
         Scheme::Optiview | Scheme::Stripe | Scheme::StandardWebhooks | Scheme::Slack
@@ -100,7 +113,8 @@ pub fn details(p: &Profile) -> String {
         if timestamp == "-" { "" } else { unit }
     );
     let _ = writeln!(out, "  event id:    {}", field(&p.event().id));
-    let _ = writeln!(out, "  retries:     {}", p.retry);
+    let on = if p.retry_non_2xx { ", on any non-2xx" } else { "" };
+    let _ = writeln!(out, "  retries:     {}{on}", p.retry);
     let _ = writeln!(out, "  events ({}):", p.samples.len());
     for sample in &p.samples {
         let _ = writeln!(out, "    {:<36} {}", sample.event_type, sample.description);

@@ -34,6 +34,36 @@ fn capture() -> Capture {
 }
 
 #[test]
+fn signed_form_caveat_and_the_old_name_of_none_documented() {
+    let mut c = capture();
+    c.derived.signed_form = Some("raw".into());
+    for (text, expected) in [
+        ("form:raw", true),
+        ("form:json-*", false),
+        ("caveat", false),
+        ("!caveat", true),
+    ] {
+        let filter = Filter::parse(text).expect("parses");
+        assert_eq!(filter.matches(&c, &Marks::default()), expected, "{text}");
+    }
+    c.derived.caveat = Some("matched the raw bytes only".into());
+    assert!(
+        Filter::parse("caveat sig:valid")
+            .expect("parses")
+            .matches(&c, &Marks::default())
+    );
+    assert!(Filter::parse("form:nope").is_err());
+    // Journals written before the rename say not-signed-by-design; both names find both.
+    for stored in ["none-documented", "not-signed-by-design"] {
+        c.derived.verdict = Some(stored.into());
+        for term in ["sig:none-documented", "sig:not-signed-by-design", "sig:none-*"] {
+            let filter = Filter::parse(term).expect("parses");
+            assert!(filter.matches(&c, &Marks::default()), "{term} on {stored}");
+        }
+    }
+}
+
+#[test]
 fn terms_match_as_documented() {
     let c = capture();
     let delivered = Marks {

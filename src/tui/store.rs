@@ -476,7 +476,8 @@ mod tests {
             object: Some(format!("ch_{}", n % 2)),
             verdict: Some(["valid", "invalid", "no-secret", "stale"][n % 4].into()),
             verdict_detail: None,
-            ..Derived::default()
+            signed_form: [None, Some("raw".into()), Some("json-stringify".into())][n % 3].clone(),
+            caveat: (n % 5 == 1).then(|| "matched the raw bytes only".into()),
         };
         capture
     }
@@ -498,6 +499,9 @@ mod tests {
             "late !dup",
             "status:none",
             "status:2xx",
+            "form:json-stringify",
+            "caveat",
+            "!caveat form:raw",
         ] {
             let filter = Filter::parse(text).expect("parses");
             assert!(!filter.needs_request(), "{text}");
