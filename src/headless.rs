@@ -283,6 +283,29 @@ mod tests {
     }
 
     #[test]
+    fn attempt_lines_escape_what_the_app_and_the_sender_wrote() {
+        use crate::attempt::{AttemptKind, Outcome};
+        let attempt = Attempt {
+            capture: crate::capture::CaptureId::generate(),
+            kind: AttemptKind::Forward,
+            number: 2,
+            target: "http://127.0.0.1:3000/\x1b]2;owned\x07\u{202e}x".into(),
+            started_at: chrono::Utc::now(),
+            latency: std::time::Duration::from_millis(12),
+            outcome: Outcome::Failed("reset \x1b[2J\u{9b}31m".into()),
+            signed_headers: Vec::new(),
+        };
+        let line = attempt_line(&attempt);
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+        assert!(line.contains("\\x1b]2;owned"), "{line}");
+        assert!(line.contains("reset \\x1b[2J"), "{line}");
+        assert!(line.ends_with("(try 2)"), "{line}");
+    }
+
+    #[test]
     fn refused_requests_say_why() {
         let mut capture = crate::codec::tests::sample_capture();
         capture.status = 413;

@@ -601,9 +601,36 @@ mod tests {
         }
         let stats = journal.close().await;
         assert_eq!(stats.lines, 500);
-        assert!(stats.commits <= 500);
         let loaded = load(&path).expect("load");
         assert_eq!(loaded.entries.len(), 500);
         assert!(loaded.problems.is_empty());
+    }
+
+    /// 500 appends all queued before any is written (one task polls them all before it yields
+    /// to anything else) share writes: one for the inline writer, which leads with everything
+    /// queued; far fewer than 500 for the syncing thread, which takes what waits at each wake.
+    #[tokio::test(flavor = "current_thread")]
+    async fn lines_queued_together_are_written_together() {
+        for fsync in [false, true] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("captures.jsonl");
+            let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
+            let appender = journal.appender();
+            let lines: Vec<Vec<u8>> = (0..500).map(|n| encode_capture(&capture(n))).collect();
+            let results =
+                futures_util::future::join_all(lines.into_iter().map(|line| appender.append(line))).await;
+            assert!(results.iter().all(Result::is_ok));
+            let stats = journal.close().await;
+            assert_eq!(stats.lines, 500);
+            match fsync {
+                false => assert_eq!(stats.commits, 1, "one write for 500 queued lines"),
+                true => assert!(
+                    stats.commits <= 50,
+                    "{} syncs for 500 queued lines",
+                    stats.commits
+                ),
+            }
+            assert_eq!(load(&path).expect("load").entries.len(), 500);
+        }
     }
 }

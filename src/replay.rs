@@ -170,6 +170,31 @@ mod tests {
     }
 
     #[test]
+    fn resigning_replaces_signature_headers_whatever_their_case() {
+        // HTTP/2 senders' headers arrive lowercase; the fresh signature must replace them, not
+        // stand beside them (a receiver reads the first, stale one).
+        let analyzer = analyzer(&[("optiview", "dolby_sec_test")]);
+        let mut old = old_optiview(&analyzer);
+        for header in &mut old.headers {
+            header.name = header.name.to_ascii_lowercase();
+        }
+        let fresh = resign(&old, &analyzer, Utc::now()).expect("resigns");
+        let signatures: Vec<&Header> = fresh
+            .request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("dolby-signature"))
+            .collect();
+        assert_eq!(signatures.len(), 1, "{:?}", fresh.request.headers);
+        assert_eq!(signatures[0].name, "dolby-signature", "the sender's case is kept");
+        let mut now_seen = fresh.request.clone();
+        now_seen.received_at = Utc::now();
+        assert_eq!(analyzer.analyze(&now_seen).0.verdict.as_deref(), Some("valid"));
+        assert_eq!(fresh.signature.len(), 1);
+        assert_eq!(fresh.signature[0].value, signatures[0].value);
+    }
+
+    #[test]
     fn resigning_says_why_not() {
         let old = old_optiview(&analyzer(&[]));
         assert_eq!(

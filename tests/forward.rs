@@ -82,7 +82,12 @@ async fn deliveries_are_byte_identical_with_joined_paths_and_no_hop_by_hop_heade
     for hop in ["connection", "keep-alive", "x-private", "transfer-encoding"] {
         assert!(!names.contains(&hop), "{hop} was forwarded: {names:?}");
     }
-    let position = |name: &str| names.iter().position(|n| *n == name);
+    let position = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("{name} was not forwarded: {names:?}"))
+    };
     assert!(
         position("x-second") < position("x-first"),
         "order kept: {names:?}"
@@ -217,6 +222,18 @@ async fn retries_are_counted_and_spaced_as_the_policy_says() {
     }
     let seen = app.seen();
     assert!(seen[2].at.duration_since(seen[1].at) >= Duration::from_millis(190));
+    // How long a retry takes to come here, measured on this machine now: a retry that was going
+    // to come would have come within a few of these.
+    let retry_gap = seen[1]
+        .at
+        .duration_since(seen[0].at)
+        .max(seen[2].at.duration_since(seen[1].at));
+    let long_enough = (retry_gap * 5).max(Duration::from_secs(1));
+
+    // Stops at the first 2xx: no fourth request to /flaky, however long we wait for one.
+    std::thread::sleep(long_enough);
+    let flaky_seen = app.seen().iter().filter(|s| s.target == "/flaky").count();
+    assert_eq!(flaky_seen, 3, "a 200 ends the retries");
 
     // A 4xx is the app saying the request is wrong: not retried.
     send_raw(listener.addr, &post("/missing", &[], b"{}"))
@@ -226,6 +243,10 @@ async fn retries_are_counted_and_spaced_as_the_policy_says() {
     let missing: Vec<&Attempt> = all.iter().filter(|a| a.target.ends_with("/missing")).collect();
     assert_eq!(missing.len(), 1);
     assert_eq!(missing[0].status(), Some(404));
+    std::thread::sleep(long_enough);
+    let missing_seen = app.seen().iter().filter(|s| s.target == "/missing").count();
+    assert_eq!(missing_seen, 1, "a 404 is not retried (waited {long_enough:?})");
+    assert_eq!(attempts_in(&listener.journal).len(), 4);
 }
 
 #[tokio::test]

@@ -335,3 +335,31 @@ fn in_order_replays_one_at_a_time_in_journal_order_at_the_rate_asked() {
     let at: Vec<Instant> = app.seen().into_iter().map(|s| s.at).collect();
     assert!(at[5].duration_since(at[0]) >= Duration::from_millis(480));
 }
+
+#[test]
+fn in_order_waits_for_each_answer_before_the_next_request() {
+    // No --rate here: only --in-order keeps the requests apart. The app takes 150 ms to answer;
+    // one at a time, each request arrives after the previous answer, so 150 ms or more apart
+    // (concurrently, all six would arrive at once).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths = ["/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6"];
+    let file = plain_journal(dir.path(), &paths);
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("address"),
+        std::sync::Arc::new(|_, _| (200, Duration::from_millis(150))),
+    );
+    let (ok, stderr) = replay(&file, &app.url(), &["--in-order"]);
+    assert!(ok, "{stderr}");
+    let seen = app.seen();
+    let targets: Vec<&str> = seen.iter().map(|s| s.target.as_str()).collect();
+    assert_eq!(targets, paths);
+    for pair in seen.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            gap >= Duration::from_millis(145),
+            "{} came {gap:?} after {}",
+            pair[1].target,
+            pair[0].target
+        );
+    }
+}

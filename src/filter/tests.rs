@@ -34,6 +34,24 @@ fn capture() -> Capture {
 }
 
 #[test]
+fn a_bare_word_searches_path_event_type_and_body_each() {
+    let mut c = capture();
+    c.path = "/in".into();
+    c.body = Bytes::from_static(br#"{"k":"v"}"#);
+    c.derived.event_type = Some("channel.stopped".into());
+    for (word, expected) in [
+        ("stopped", true),
+        ("STOPPED", true),
+        ("/in", true),
+        ("\"k\"", true),
+        ("absent", false),
+    ] {
+        let filter = Filter::parse(word).expect("parses");
+        assert_eq!(filter.matches(&c, &Marks::default()), expected, "{word}");
+    }
+}
+
+#[test]
 fn signed_form_caveat_and_the_old_name_of_none_documented() {
     let mut c = capture();
     c.derived.signed_form = Some("raw".into());

@@ -207,8 +207,27 @@ mod tests {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         assert_eq!(describe(&refused), "connection refused");
         let wrapped: BoxError = Box::new(io::Error::other(io::Error::from(io::ErrorKind::ConnectionReset)));
-        // An io::Error wrapping another is named by the outer one's kind (Other): its text.
-        assert!(!describe(&*wrapped).is_empty());
+        // An io::Error wrapping another is named by the outer one's kind (Other): its text,
+        // which is the inner error's.
+        assert_eq!(describe(&*wrapped), "connection reset");
+        // A refusal found under other errors is named as such.
+        #[derive(Debug)]
+        struct Outer(io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl StdError for Outer {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let nested = Outer(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert_eq!(describe(&nested), "connection refused");
+        // Nothing known: the whole chain, outermost first.
+        let unknown = Outer(io::Error::new(io::ErrorKind::InvalidData, "bad"));
+        assert_eq!(describe(&unknown), "bad");
     }
 
     #[test]
