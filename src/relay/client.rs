@@ -10,7 +10,11 @@
 //! sequence order, and acknowledged with one cumulative ack.
 //!
 //! A lost connection is retried with exponential backoff and jitter; the backoff starts over
-//! once a connection has stayed up for a healthy period.
+//! once a connection has stayed up for a healthy period. A refused token (`401`), or a tunnel the
+//! relay closed because the token was revoked, is retried slowly, every `max_backoff`: the token
+//! may be granted again. The reason the relay gives in its close frame is shown as the state.
+//! The connection itself is made by [`dial`](crate::relay::dial), which keeps the token out of
+//! every log.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -19,16 +23,17 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
-use hyper::header::{AUTHORIZATION, HeaderValue};
 use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Outcome, Via};
 use crate::hub::{Hub, HubEvent};
+use crate::relay::dial::{self, DialError};
 use crate::relay::protocol::{self, ClientMessage, ServerMessage, WireRequest};
 use crate::relay::token::Token;
 
@@ -87,6 +92,14 @@ pub enum TunnelState {
     },
     /// The relay refused the token (still retried, slowly: the token may be added later).
     Unauthorized,
+    /// The relay closed the tunnel for a reason that a quick retry would not change (the token
+    /// was revoked); retried slowly all the same.
+    Refused {
+        /// The relay's reason, from its close frame, made safe to print.
+        reason: String,
+        /// How long until the next try.
+        after: Duration,
+    },
 }
 
 impl fmt::Display for TunnelState {
@@ -98,6 +111,9 @@ impl fmt::Display for TunnelState {
                 write!(f, "reconnecting in {:.1}s ({reason})", after.as_secs_f64())
             }
             TunnelState::Unauthorized => f.write_str("unauthorized (wrong token for this channel)"),
+            TunnelState::Refused { reason, after } => {
+                write!(f, "refused: {reason} (next try in {:.0}s)", after.as_secs_f64())
+            }
         }
     }
 }
@@ -134,9 +150,21 @@ enum SessionError {
     /// The relay answered 401.
     #[error("unauthorized")]
     Unauthorized,
+    /// The relay closed the tunnel with a policy reason (the token was revoked).
+    #[error("{0}")]
+    Refused(String),
     /// Anything else: network, protocol, journal.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
+}
+
+impl From<DialError> for SessionError {
+    fn from(err: DialError) -> Self {
+        match err {
+            DialError::Unauthorized => SessionError::Unauthorized,
+            DialError::Failed(err) => SessionError::Other(err),
+        }
+    }
 }
 
 struct Progress {
@@ -165,6 +193,10 @@ async fn run(
         }
         let (next, delay) = match ended {
             Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, config.max_backoff),
+            Err(SessionError::Refused(reason)) => {
+                let after = config.max_backoff;
+                (TunnelState::Refused { reason, after }, after)
+            }
             Err(SessionError::Other(err)) => {
                 let delay = jitter(backoff);
                 (
@@ -191,28 +223,18 @@ async fn run(
     }
 }
 
-/// The TLS setup for `wss://`: the public web roots, plus `ca` when given.
-fn tls_connector(ca: Option<&std::path::Path>) -> anyhow::Result<tokio_tungstenite::Connector> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = ca {
-        let certs = CertificateDer::pem_file_iter(ca)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
-        for cert in certs {
-            roots.add(cert).context("unusable CA certificate")?;
-        }
+/// What the relay's close frame means: a clean end, a refusal to retry slowly, or an error.
+fn closed(frame: Option<CloseFrame>) -> Result<(), SessionError> {
+    let Some(frame) = frame else {
+        return Ok(());
+    };
+    let reason = crate::sanitize::line(&frame.reason).into_owned();
+    match frame.code {
+        CloseCode::Normal if reason.is_empty() => Ok(()),
+        CloseCode::Policy => Err(SessionError::Refused(reason)),
+        code if reason.is_empty() => Err(anyhow::anyhow!("the relay closed the tunnel (code {code})").into()),
+        code => Err(anyhow::anyhow!("the relay closed the tunnel: {reason} (code {code})").into()),
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .context("no usable TLS versions")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(config)))
 }
 
 /// Completes once `stopping` turns true (or its sender is gone).
@@ -266,21 +288,16 @@ async fn session(
     state: &watch::Sender<TunnelState>,
     stopping: &mut watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let mut request = tunnel_url(&config.relay, &config.channel)
-        .into_client_request()
-        .context("invalid relay URL")?;
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
-        .context("the token is not a valid header value")?;
-    request.headers_mut().insert(AUTHORIZATION, bearer);
-    let connector = tls_connector(config.ca.as_deref())?;
-    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
-    let (mut ws, _) = tokio::select! {
+    // A relay that takes the connection and never answers is given up on like a silent one.
+    let url = tunnel_url(&config.relay, &config.channel);
+    let connecting = tokio::time::timeout(
+        config.heartbeat * 3,
+        dial::connect(&url, &config.token, config.ca.as_deref()),
+    );
+    let mut ws = tokio::select! {
         connected = connecting => match connected {
-            Ok(connected) => connected,
-            Err(tungstenite::Error::Http(response)) if response.status() == 401 => {
-                return Err(SessionError::Unauthorized);
-            }
-            Err(err) => return Err(anyhow::Error::new(err).context("cannot reach the relay").into()),
+            Ok(connected) => connected?,
+            Err(_) => return Err(anyhow::anyhow!("the relay did not complete the handshake").into()),
         },
         () = until_stopped(stopping) => return Ok(()),
     };
@@ -306,9 +323,14 @@ async fn session(
                 // for all of them, in order.
                 while let Some(incoming) = next.take() {
                     let (message, body) = match incoming {
-                        None | Some(Ok(Message::Close(_))) => {
+                        None => {
                             finish(config, hub, progress, batch, &replies_tx).await?;
                             return Ok(());
+                        }
+                        Some(Ok(Message::Close(frame))) => {
+                            // What came before the close is journaled; its ack cannot be sent.
+                            finish(config, hub, progress, batch, &replies_tx).await?;
+                            return closed(frame);
                         }
                         Some(Err(err)) => return Err(anyhow::Error::new(err).context("the tunnel broke").into()),
                         Some(Ok(Message::Binary(frame))) => {
@@ -549,5 +571,23 @@ mod tests {
             reason: "refused".into(),
         };
         assert_eq!(state.to_string(), "reconnecting in 1.5s (refused)");
+    }
+
+    #[test]
+    fn close_frames_say_why_and_revocation_is_a_refusal() {
+        let frame = |code, reason: &str| {
+            Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })
+        };
+        assert!(closed(None).is_ok());
+        assert!(closed(frame(CloseCode::Normal, "")).is_ok());
+        match closed(frame(CloseCode::Policy, "revoked\u{1b}[2J")) {
+            Err(SessionError::Refused(reason)) => assert_eq!(reason, "revoked\\x1b[2J"),
+            other => panic!("{other:?}"),
+        }
+        let err = closed(frame(CloseCode::Protocol, "ack 9 is beyond")).expect_err("an error");
+        assert!(err.to_string().contains("ack 9 is beyond"), "{err}");
     }
 }

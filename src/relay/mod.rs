@@ -2,9 +2,10 @@
 //!
 //! [`protocol`] is the wire format, [`queue`] a channel's durable queue, [`token`] the channel
 //! tokens, [`server`] the relay's HTTP side and [`session`] its side of one tunnel connection,
-//! [`client`] the receiving end.
+//! [`client`] the receiving end and [`dial`] its connection to the relay.
 
 pub mod client;
+pub mod dial;
 pub mod protocol;
 pub mod queue;
 pub mod server;
