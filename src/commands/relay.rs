@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
 use crate::relay::server::{self, Relay, RelayConfig};
-use crate::relay::token;
+use crate::relay::{private, token};
 
 /// How often each side of a tunnel proves it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -18,6 +18,13 @@ pub fn run(args: RelayArgs) -> anyhow::Result<()> {
     match args.command {
         Some(RelayCommand::Token(TokenCommand::Create { channel, store })) => {
             let file = store.token_file();
+            if store.tokens.is_none() {
+                // The token file lives in the data directory: that one is the relay's to keep
+                // private.
+                private::create_dir(&store.data_dir)
+                    .with_context(|| format!("cannot create {}", store.data_dir.display()))?;
+                private::tighten(&store.data_dir);
+            }
             let token = token::create(&file, &channel)?;
             // The one place a token is ever shown: it is not stored anywhere but its hash.
             println!("{}", token.expose());
@@ -35,6 +42,15 @@ pub fn run(args: RelayArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: RelayArgs) -> anyhow::Result<()> {
+    // A file named on purpose and missing is a typo or a missing mount, not "no tokens yet".
+    if let Some(tokens) = &args.store.tokens {
+        std::fs::metadata(tokens).with_context(|| {
+            format!(
+                "--tokens {}: cannot use this file (create it with `hookscope relay token create --tokens FILE`)",
+                tokens.display()
+            )
+        })?;
+    }
     let config = RelayConfig {
         data_dir: args.store.data_dir.clone(),
         tokens: args.store.token_file(),

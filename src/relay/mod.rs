@@ -1,13 +1,16 @@
 //! The tunnel: `hookscope relay` (the public server) and the client behind `listen --relay`.
 //!
 //! [`protocol`] is the wire format, [`queue`] a channel's durable queue, [`token`] the channel
-//! tokens, [`server`] the relay's HTTP side and [`session`] its side of one tunnel connection,
+//! tokens and [`token_file`] the live view of their file, [`private`] the modes of the relay's
+//! files, [`server`] the relay's HTTP side and [`session`] its side of one tunnel connection,
 //! [`client`] the receiving end and [`dial`] its connection to the relay.
 
 pub mod client;
 pub mod dial;
+pub mod private;
 pub mod protocol;
 pub mod queue;
 pub mod server;
 pub mod session;
 pub mod token;
+pub mod token_file;

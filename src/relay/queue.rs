@@ -10,11 +10,15 @@
 //!   written on every ack but synced only before the queue file is emptied: an ack lost to a
 //!   crash only means a redelivery, which the client drops by id.
 //!
+//! Both are created `0600` ([`private`]): they hold bodies and signature headers. Once everything
+//! is acknowledged the queue file is emptied ([`ChannelQueue::compact`]), so a delivered payload
+//! does not stay on disk after its delivery.
+//!
 //! On start the queue file is read back; a torn last record (a crash mid-append) was never
 //! acknowledged to its sender and is cut off.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +27,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::relay::private;
 use crate::relay::protocol::{self, WireRequest};
-
-/// The queue file is emptied once everything is acknowledged and it has grown past this.
-const COMPACT_AFTER: u64 = 4 * 1024 * 1024;
 
 /// A request waiting for delivery.
 #[derive(Debug, Clone)]
@@ -95,8 +97,15 @@ struct State {
 impl ChannelQueue {
     /// Opens (or creates) the queue of `channel` in `dir`, holding at most `limit` requests.
     pub fn open(dir: &Path, channel: &str, limit: usize) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        private::create_dir(dir)?;
         let ack_path = dir.join(format!("{channel}.acked"));
+        private::tighten(&ack_path);
+        // A replacement a crash left behind: never renamed, so its ack was not the last word;
+        // removed so the next ack is written into a new 0600 file, whatever mode this one had.
+        match std::fs::remove_file(ack_path.with_extension("acked.new")) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
         let acked = match std::fs::read(&ack_path) {
             Ok(bytes) => bytes
                 .get(..8)
@@ -106,11 +115,12 @@ impl ChannelQueue {
             Err(err) => return Err(err),
         };
         let path = dir.join(format!("{channel}.queue"));
-        let mut file = OpenOptions::new()
+        let mut file = private::options()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)?;
+        private::tighten(&path);
         let mut data = Vec::new();
         file.read_to_end(&mut data)?;
         let (records, good) = read_records(&data).map_err(|why| {
@@ -135,7 +145,7 @@ impl ChannelQueue {
         let pending: VecDeque<Entry> = records.into_iter().filter(|e| e.seq > acked).collect();
         let next_seq = acked.max(last_in_file) + 1;
         let (last, _) = watch::channel(next_seq - 1);
-        Ok(Self {
+        let queue = Self {
             writer: Mutex::new(Writer {
                 file: file.try_clone()?,
                 synced: 0,
@@ -156,7 +166,10 @@ impl ChannelQueue {
             last,
             limit,
             byte_limit: u64::MAX,
-        })
+        };
+        // Left by a crash mid-compaction, or by a version that compacted only past 4 MiB.
+        queue.compact()?;
+        Ok(queue)
     }
 
     /// Holds at most `bytes` of undelivered bodies (the count limit holds as well).
@@ -254,11 +267,14 @@ impl ChannelQueue {
         Ok((seq, state.appended))
     }
 
-    /// Forgets every request up to and including `seq`. Blocks on the disk.
-    pub fn ack(&self, seq: u64) -> std::io::Result<()> {
+    /// Forgets every request up to and including `seq` (never past the last one queued).
+    /// Returns whether everything is now acknowledged while the queue file still holds records:
+    /// then [`ChannelQueue::compact`] is due. Writes without syncing: cheap, and an ack lost to
+    /// a crash only means a redelivery.
+    pub fn ack(&self, seq: u64) -> std::io::Result<bool> {
         let mut state = self.lock();
         if seq <= state.acked {
-            return Ok(());
+            return Ok(false);
         }
         let seq = seq.min(state.next_seq - 1);
         while state.pending.front().is_some_and(|e| e.seq <= seq) {
@@ -267,26 +283,36 @@ impl ChannelQueue {
             }
         }
         state.acked = seq;
-        let compact = state.pending.is_empty() && state.length > COMPACT_AFTER;
-        // Written beside it and renamed over it: a crash leaves the old ack or the new one,
-        // never an empty file (which would read as 0 and restart the numbering).
-        let fresh = state.ack_path.with_extension("acked.new");
-        let mut ack_file = File::create(&fresh)?;
-        ack_file.write_all(&seq.to_be_bytes())?;
-        if compact {
-            // The ack must be durable before the records it covers are gone, or a restart would
-            // hand out their sequence numbers again.
-            ack_file.sync_all()?;
-        }
-        std::fs::rename(&fresh, &state.ack_path)?;
-        if compact {
-            state.file.set_len(0)?;
-            state.file.sync_all()?;
-            state.length = 0;
-        }
-        Ok(())
+        write_ack(&state.ack_path, seq, false)?;
+        Ok(state.pending.is_empty() && (state.length > 0 || !state.buffer.is_empty()))
     }
 
+    /// Empties the queue file if everything in it is acknowledged, so no delivered payload stays
+    /// on disk. Blocks on the disk (two syncs), and holds up appends meanwhile: call it from a
+    /// blocking task, after an [`ChannelQueue::ack`] that said it is due.
+    ///
+    /// Crash safety: the ack is synced, and its rename with the directory, before the records
+    /// it covers go; whatever point a crash stops it at, the files read back as every request
+    /// acknowledged, and numbering goes on after the ack (never from 1 again).
+    pub fn compact(&self) -> std::io::Result<()> {
+        // The writer's lock first (the order `sync_to` takes them in): no batch is being written
+        // while the file is emptied, so none can land after the truncation.
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.lock();
+        if !state.pending.is_empty() || (state.length == 0 && state.buffer.is_empty()) {
+            return Ok(()); // new requests came in meanwhile, or another compaction did it
+        }
+        write_ack(&state.ack_path, state.acked, true)?;
+        // Records still buffered are all acknowledged (delivery may precede the write): they
+        // need never be written. Their appends find them covered and answer their senders.
+        state.buffer.clear();
+        writer.synced = state.appended;
+        // Not synced: if a crash undoes the truncation, every record left is at or below the
+        // synced ack and is dropped when the file is read back.
+        state.file.set_len(0)?;
+        state.length = 0;
+        Ok(())
+    }
     /// The highest sequence number handed out so far.
     pub fn last_seq(&self) -> u64 {
         self.lock().next_seq - 1
@@ -320,6 +346,27 @@ impl ChannelQueue {
     }
 }
 
+/// Replaces the ack file by a new one holding `seq`: written beside it and renamed over it, so a
+/// crash leaves the old ack or the new one, never an empty file (which would read as 0 and
+/// restart the numbering). `durable` syncs the file and the directory's rename.
+fn write_ack(path: &Path, seq: u64, durable: bool) -> std::io::Result<()> {
+    let fresh = path.with_extension("acked.new");
+    let mut file = private::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&fresh)?;
+    file.write_all(&seq.to_be_bytes())?;
+    if durable {
+        file.sync_all()?;
+    }
+    std::fs::rename(&fresh, path)?;
+    if durable && let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Parses records from the start of `data`; returns them and the length of the good prefix,
 /// which ends short of `data` only at a torn last record (a write cut by a crash). A complete
 /// record that does not decode is an error: cutting there would delete acknowledged requests.
@@ -347,6 +394,8 @@ fn read_records(data: &[u8]) -> Result<(Vec<Entry>, usize), String> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+
     use super::*;
 
     fn request(n: u64) -> WireRequest {
@@ -439,6 +488,33 @@ mod tests {
         let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
         assert_eq!(queue.acked(), 2);
         assert_eq!(queue.after(0, 10).iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    }
+
+    #[test]
+    fn the_file_is_emptied_once_everything_is_acked_and_numbering_goes_on() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("a.queue");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("open");
+        for n in 1..=3 {
+            queue
+                .push(request(n), Bytes::from_static(b"secret"))
+                .expect("push");
+        }
+        assert!(!queue.ack(2).expect("ack"), "one still pending");
+        assert!(queue.ack(3).expect("ack"), "all acknowledged: compaction due");
+        queue.compact().expect("compact");
+        assert_eq!(std::fs::metadata(&path).expect("queue").len(), 0);
+        assert!(!queue.ack(3).expect("ack again"), "nothing left to compact");
+        drop(queue);
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
+        assert_eq!(queue.push(request(4), Bytes::new()).expect("push"), 4);
+        drop(queue);
+        // A file whose records are all acknowledged (an ack written, then a crash before the
+        // compaction) is emptied when it is opened.
+        std::fs::write(dir.path().join("a.acked"), 4u64.to_be_bytes()).expect("ack by hand");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
+        assert_eq!(std::fs::metadata(&path).expect("queue").len(), 0);
+        assert_eq!(queue.push(request(5), Bytes::new()).expect("push"), 5);
     }
 
     #[test]

@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -33,8 +34,9 @@ use tracing::Instrument as _;
 use crate::capture::{CaptureId, Header};
 use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
-use crate::relay::session;
-use crate::relay::token::{Token, Tokens, valid_channel};
+use crate::relay::token::{Token, valid_channel};
+use crate::relay::token_file::{self, TokenFile};
+use crate::relay::{private, session};
 use crate::server::plain;
 use crate::tap::{Heads, RawHead, Tap};
 
@@ -118,6 +120,10 @@ pub struct Channel {
     pub waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// Bumped by each new tunnel session so an older one for the same channel steps down.
     pub session: tokio::sync::watch::Sender<u64>,
+    /// The highest sequence number delivered to a client. At start the last one queued: an
+    /// earlier run may have delivered any of them. A client's resume point beyond it is not
+    /// taken as an ack.
+    pub delivered: AtomicU64,
     /// The channel's rate limit's state.
     bucket: Mutex<Bucket>,
 }
@@ -135,22 +141,24 @@ impl Channel {
 /// Everything the connection tasks share.
 pub struct Relay {
     config: RelayConfig,
-    /// The tokens, and the token file's modification time when they were read.
-    tokens: Mutex<(Tokens, Option<SystemTime>)>,
+    tokens: TokenFile,
     channels: Mutex<HashMap<String, Arc<Channel>>>,
 }
 
 impl Relay {
     /// A relay with `config`; opens the queue of every channel found in the data directory.
+    /// The directory is made private (`0700`), and so is the token file (`0600`).
     pub fn open(config: RelayConfig) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context as _;
-        std::fs::create_dir_all(&config.data_dir)
+        private::create_dir(&config.data_dir)
             .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-        let read_at = modified(&config.tokens);
-        let tokens = Tokens::load(&config.tokens)?;
+        private::tighten(&config.data_dir);
+        private::tighten(&config.tokens);
+        let tokens = TokenFile::open(&config.tokens)
+            .with_context(|| format!("cannot read the token file {}", config.tokens.display()))?;
         let relay = Arc::new(Self {
             config,
-            tokens: Mutex::new((tokens, read_at)),
+            tokens,
             channels: Mutex::default(),
         });
         let entries = std::fs::read_dir(&relay.config.data_dir).context("cannot list the data directory")?;
@@ -174,6 +182,7 @@ impl Relay {
             .with_byte_limit(self.config.queue_bytes);
         let channel = Arc::new(Channel {
             name: name.to_owned(),
+            delivered: AtomicU64::new(queue.last_seq()),
             queue,
             waiting: Mutex::default(),
             session: tokio::sync::watch::Sender::new(0),
@@ -186,44 +195,15 @@ impl Relay {
         Ok(channel)
     }
 
-    /// Whether `token` grants `channel`; the token file is read again on a miss, so a token
-    /// created while the relay runs works at once.
+    /// Whether `token` grants `channel` (a miss looks at the token file first).
     fn grants(&self, channel: &str, token: &Token) -> bool {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.0.grants(channel, token) {
-            return true;
-        }
-        self.refresh(&mut tokens);
-        tokens.0.grants(channel, token)
+        self.tokens.grants(channel, token)
     }
 
     /// Whether any token grants `channel` (ingress to other channels is refused).
     fn knows(&self, channel: &str) -> bool {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
-        if tokens.0.has_channel(channel) {
-            return true;
-        }
-        self.refresh(&mut tokens);
-        tokens.0.has_channel(channel)
+        self.tokens.knows(channel)
     }
-
-    /// Reads the token file again when it changed since it was read. Misses come from anyone
-    /// on the internet (an unknown channel, a wrong token): each costs a `stat`, not a read.
-    fn refresh(&self, tokens: &mut (Tokens, Option<SystemTime>)) {
-        let modified = modified(&self.config.tokens);
-        if modified.is_some() && modified == tokens.1 {
-            return;
-        }
-        match Tokens::load(&self.config.tokens) {
-            Ok(fresh) => *tokens = (fresh, modified),
-            Err(err) => tracing::warn!(%err, "cannot reload the token file"),
-        }
-    }
-}
-
-/// A file's modification time, when it can be read.
-fn modified(path: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Serves until `shutdown` completes.
@@ -236,9 +216,17 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let tls = relay.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let mut connections = JoinSet::new();
+    // Hits do not look at the token file; this does, so a removed token stops working (and its
+    // sessions end) within about a second.
+    let mut token_check = tokio::time::interval(token_file::TICK);
+    token_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
+            _ = token_check.tick() => {
+                relay.tokens.refresh();
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -343,7 +331,7 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| Token::new(t.trim()));
-    let granted = valid_channel(&channel) && token.is_some_and(|t| relay.grants(&channel, &t));
+    let granted = valid_channel(&channel) && token.as_ref().is_some_and(|t| relay.grants(&channel, t));
     if !granted {
         tracing::warn!(%channel, "tunnel refused: missing or wrong token");
         let mut response = plain(
@@ -374,6 +362,10 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
         }
     };
     let upgrade = hyper::upgrade::on(&mut request);
+    let access = session::Access {
+        token: token.unwrap_or_else(|| Token::new("")),
+        tokens: relay.tokens.subscribe(),
+    };
     let heartbeat = relay.config.heartbeat;
     let reply = relay.config.respond == Respond::Sync;
     let span = tracing::info_span!("tunnel", channel = %channel.name);
@@ -387,7 +379,7 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
                         None,
                     )
                     .await;
-                    if let Err(err) = session::serve(ws, channel, heartbeat, reply).await {
+                    if let Err(err) = session::serve(ws, channel, heartbeat, reply, access).await {
                         tracing::info!(err = %format!("{err:#}"), "tunnel session ended");
                     }
                 }
@@ -577,15 +569,16 @@ async fn ingress(
     }
 }
 
-/// The sender's address: the peer's, or behind a trusted proxy the first `X-Forwarded-For` hop
-/// (the proxy appends, so the first is what the sender's side claimed; it is only as good as the
-/// proxy). Spoofable without a proxy, hence only with `--trust-proxy`.
+/// The sender's address: the peer's, or behind a trusted proxy the last `X-Forwarded-For` hop.
+/// The proxy appends the address it took the request from; every hop before it is whatever the
+/// sender wrote, so the first one can be anything. Spoofable without a proxy, hence only with
+/// `--trust-proxy`. (Behind two proxies the last hop is the outer proxy's address.)
 fn sender_address(headers: &hyper::HeaderMap, remote: SocketAddr, trust_proxy: bool) -> String {
     let forwarded = trust_proxy
-        .then(|| headers.get("x-forwarded-for"))
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .map(str::trim)
         .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
     match forwarded {
@@ -619,8 +612,15 @@ mod tests {
             HeaderValue::from_static("203.0.113.7, 10.0.0.1"),
         );
         let peer: SocketAddr = "127.0.0.1:5000".parse().expect("addr");
-        assert_eq!(sender_address(&headers, peer, true), "203.0.113.7");
+        // The proxy appended 10.0.0.1; the sender wrote 203.0.113.7 itself.
+        assert_eq!(sender_address(&headers, peer, true), "10.0.0.1");
         assert_eq!(sender_address(&headers, peer, false), "127.0.0.1:5000");
+        headers.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        assert_eq!(
+            sender_address(&headers, peer, true),
+            "198.51.100.2",
+            "the last header line"
+        );
         headers.insert("x-forwarded-for", HeaderValue::from_static("not an ip"));
         assert_eq!(sender_address(&headers, peer, true), "127.0.0.1:5000");
     }

@@ -3,19 +3,48 @@
 //! Up to [`WINDOW`] deliveries are in flight unacknowledged, so a client far away is not held
 //! to one request per round trip. A newer session on the same channel (a client that
 //! reconnected before this one noticed the old socket died) makes this one step down.
+//!
+//! The relay ends a session itself, with a reason in the websocket close frame, when the
+//! session's token is revoked ([`CloseCode::Policy`]) and when the client breaks the protocol
+//! ([`CloseCode::Protocol`]): an ack of a request it was never sent, which would drop requests
+//! nobody has received.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures_util::{SinkExt as _, StreamExt as _};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::relay::protocol::{self, ClientMessage, ServerMessage};
 use crate::relay::server::{Channel, Reply};
+use crate::relay::token::{Token, Tokens};
+
+/// The close frame's reason when the session's token is revoked.
+pub const REVOKED: &str = "the token for this channel was revoked";
+
+/// The token a session was opened with, and the relay's tokens in force, so the session ends
+/// when its token is revoked.
+pub struct Access {
+    /// The token the client presented.
+    pub token: Token,
+    /// The tokens in force ([`crate::relay::token_file::TokenFile::subscribe`]).
+    pub tokens: watch::Receiver<Arc<Tokens>>,
+}
+
+impl Access {
+    /// Whether the token still grants `channel`, as of the latest change.
+    fn granted(&mut self, channel: &str) -> bool {
+        self.tokens.borrow_and_update().grants(channel, &self.token)
+    }
+}
 
 /// How many deliveries may await their ack.
 pub const WINDOW: u64 = 512;
@@ -26,6 +55,7 @@ pub async fn serve<S>(
     channel: Arc<Channel>,
     heartbeat: Duration,
     reply: bool,
+    mut access: Access,
 ) -> anyhow::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -37,6 +67,10 @@ where
         Some((ClientMessage::Hello { resume_after }, _)) => resume_after,
         other => bail!("expected hello, got {other:?}"),
     };
+    // Revoked between the check before the upgrade and the subscription, it would go unheard.
+    if !access.granted(&channel.name) {
+        return Err(close(&mut ws, CloseCode::Policy, REVOKED.to_owned()).await);
+    }
     let mut generation = channel.session.subscribe();
     let mut mine = 0;
     channel.session.send_modify(|g| {
@@ -45,10 +79,10 @@ where
     });
     generation.mark_unchanged();
     let acked = channel.queue.acked();
-    let mut cursor = if resume_after > channel.queue.last_seq() {
-        // The client is ahead of every number this relay has given: the relay's data was reset
-        // and it numbers from 1 again. Its client's resume point means nothing here; acking it
-        // would drop requests the client has never seen.
+    let mut cursor = if resume_after > channel.delivered.load(Ordering::Acquire) {
+        // The client is ahead of every number this relay has delivered: the relay's data was
+        // reset and it numbers from 1 again (or the client is broken). Its resume point means
+        // nothing here; acking it would drop requests the client has never seen.
         tracing::warn!(
             resume_after,
             acked,
@@ -58,7 +92,7 @@ where
     } else {
         if resume_after > acked {
             // The client journaled these but its acks were lost: they are done.
-            channel.queue.ack(resume_after).context("cannot record the ack")?;
+            ack(&channel, resume_after)?;
         }
         resume_after.max(acked)
     };
@@ -81,6 +115,7 @@ where
                 };
                 ws.feed(frame(&message, &entry.body)).await?;
                 cursor = entry.seq;
+                channel.delivered.fetch_max(cursor, Ordering::AcqRel);
             }
             if !batch.is_empty() {
                 ws.flush().await?;
@@ -92,18 +127,33 @@ where
                 heard = Instant::now();
                 match read(incoming)? {
                     Some((ClientMessage::Ack { seq }, _)) => {
-                        // A short unsynced write; only compaction syncs, once per few megabytes.
-                        channel.queue.ack(seq).context("cannot record the ack")?;
+                        if seq > cursor {
+                            let why = format!("ack {seq} is beyond the last delivery ({cursor})");
+                            return Err(close(&mut ws, CloseCode::Protocol, why).await);
+                        }
+                        ack(&channel, seq)?;
                     }
                     Some((ClientMessage::Response { id, status, headers, .. }, body)) => {
                         channel.reply(&id, Reply { status, headers, body });
                     }
                     Some((ClientMessage::Heartbeat, _)) => {}
-                    Some((ClientMessage::Hello { .. }, _)) => bail!("a second hello"),
+                    Some((ClientMessage::Hello { .. }, _)) => {
+                        return Err(close(&mut ws, CloseCode::Protocol, "a second hello".into()).await);
+                    }
                     None => return Ok(()),
                 }
             }
             _ = queued.changed() => {}
+            changed = access.tokens.changed() => {
+                // Gone only when the relay shuts down.
+                if changed.is_err() {
+                    return Ok(());
+                }
+                if !access.granted(&channel.name) {
+                    tracing::warn!("the session's token was revoked; closing the tunnel");
+                    return Err(close(&mut ws, CloseCode::Policy, REVOKED.to_owned()).await);
+                }
+            }
             _ = generation.changed() => {
                 if *generation.borrow() != mine {
                     tracing::info!("a newer session took over the channel");
@@ -118,6 +168,36 @@ where
             }
         }
     }
+}
+
+/// Records an ack (a short unsynced write). When it leaves nothing pending, the queue file is
+/// emptied on a blocking task, so its syncs do not hold up this session's deliveries.
+fn ack(channel: &Arc<Channel>, seq: u64) -> anyhow::Result<()> {
+    if channel.queue.ack(seq).context("cannot record the ack")? {
+        let channel = channel.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = channel.queue.compact() {
+                tracing::warn!(%err, channel = %channel.name, "cannot empty the queue file");
+            }
+        });
+    }
+    Ok(())
+}
+
+/// Closes the session with `reason` in the close frame, which the client shows; returns the
+/// reason as the session's error.
+async fn close<S>(ws: &mut WebSocketStream<S>, code: CloseCode, reason: String) -> anyhow::Error
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.as_str().into(),
+    };
+    if let Err(err) = ws.close(Some(frame)).await {
+        tracing::debug!(%err, "the close frame could not be sent");
+    }
+    anyhow::anyhow!(reason)
 }
 
 fn frame(message: &ServerMessage, body: &[u8]) -> Message {

@@ -5,13 +5,15 @@
 //! compares hashes in constant time, so timing says nothing about how close a guess was.
 
 use std::fmt;
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use anyhow::Context as _;
 use rand::RngCore as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::relay::private;
 
 /// A bearer token; its `Debug` never shows it, so it cannot leak into logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -54,54 +56,48 @@ impl std::str::FromStr for Token {
     }
 }
 
-/// Why a token file could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenFileError {
-    /// The file could not be read.
-    #[error("cannot read the token file: {0}")]
-    Io(#[from] std::io::Error),
-    /// A line is not `CHANNEL SHA256HEX`.
-    #[error("token file line {line}: expected `CHANNEL SHA256HEX`")]
-    Malformed {
-        /// The 1-based line number.
-        line: usize,
-    },
-}
-
-/// The hashes of every channel's tokens.
+/// The hashes of every channel's tokens, as read from the token file.
 #[derive(Debug, Default, Clone)]
 pub struct Tokens {
     entries: Vec<(String, [u8; 32])>,
+    /// The 1-based numbers of the lines that are not `CHANNEL SHA256HEX`; they grant nothing.
+    malformed: Vec<usize>,
 }
 
 impl Tokens {
     /// Reads a token file; a missing file is an empty set (every client is refused).
-    pub fn load(path: &Path) -> Result<Self, TokenFileError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(err) => return Err(err.into()),
-        };
-        Self::parse(&text)
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Self::parse(&text)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(err) => Err(err),
+        }
     }
 
-    /// Parses the token file's text.
-    pub fn parse(text: &str) -> Result<Self, TokenFileError> {
-        let mut entries = Vec::new();
+    /// Parses the token file's text. A line that is not `CHANNEL SHA256HEX` is skipped and its
+    /// number kept ([`Tokens::malformed`]): one bad line must not take every other token down.
+    pub fn parse(text: &str) -> Self {
+        let mut tokens = Self::default();
         for (index, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or_default().trim();
             if line.is_empty() {
                 continue;
             }
-            let malformed = || TokenFileError::Malformed { line: index + 1 };
-            let (channel, hash) = line.split_once(char::is_whitespace).ok_or_else(malformed)?;
-            let hash: [u8; 32] = hex::decode(hash.trim())
-                .ok()
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(malformed)?;
-            entries.push((channel.to_owned(), hash));
+            let entry = line.split_once(char::is_whitespace).and_then(|(channel, hash)| {
+                let hash: [u8; 32] = hex::decode(hash.trim()).ok()?.try_into().ok()?;
+                valid_channel(channel).then(|| (channel.to_owned(), hash))
+            });
+            match entry {
+                Some(entry) => tokens.entries.push(entry),
+                None => tokens.malformed.push(index + 1),
+            }
         }
-        Ok(Self { entries })
+        tokens
+    }
+
+    /// The numbers (1-based) of the lines that were skipped as malformed.
+    pub fn malformed(&self) -> &[usize] {
+        &self.malformed
     }
 
     /// Whether some token grants `channel`.
@@ -120,27 +116,95 @@ impl Tokens {
         }
         granted.into()
     }
+
+    /// Whether every grant of `self` is also in `other` (`other` revokes nothing).
+    pub fn within(&self, other: &Tokens) -> bool {
+        let theirs: std::collections::HashSet<_> = other.entries.iter().collect();
+        self.entries.iter().all(|entry| theirs.contains(entry))
+    }
+
+    /// Every grant of either set.
+    pub fn union(&self, other: &Tokens) -> Tokens {
+        let mut entries = self.entries.clone();
+        entries.extend(
+            other
+                .entries
+                .iter()
+                .filter(|e| !self.entries.contains(e))
+                .cloned(),
+        );
+        Tokens {
+            entries,
+            malformed: other.malformed.clone(),
+        }
+    }
 }
 
 /// Creates a token for `channel`, appends its hash to the token file and returns the token.
+///
+/// A new file is created `0600` (and missing directories `0700`); a file with a malformed line is
+/// refused untouched, since the new line would otherwise be buried behind a line the relay skips.
 pub fn create(path: &Path, channel: &str) -> anyhow::Result<Token> {
     anyhow::ensure!(
         valid_channel(channel),
         "invalid channel name {channel:?} (use a-z, 0-9, - and _)"
     );
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        private::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let token = Token::generate();
-    let mut file = std::fs::OpenOptions::new()
+    let existed = path.exists();
+    let mut file = private::options()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open the token file {}", path.display()))?;
-    writeln!(file, "{channel} {}", hex::encode(token.hash()))
+    private::tighten(path);
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .with_context(|| format!("cannot read the token file {}", path.display()))?;
+    if let Some(line) = Tokens::parse(&text).malformed().first() {
+        anyhow::bail!(
+            "the token file {} is malformed at line {line} (expected `CHANNEL SHA256HEX`); \
+             fix or remove that line, then create the token again (nothing was written)",
+            path.display()
+        );
+    }
+    let token = Token::generate();
+    // A last line without its newline would otherwise run into the new one.
+    let separator = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    writeln!(file, "{separator}{channel} {}", hex::encode(token.hash()))
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write the token file {}", path.display()))?;
+    if !existed {
+        adopt_owner(path, dir.unwrap_or(Path::new(".")));
+    }
     Ok(token)
+}
+
+/// Gives a new token file its directory's owner. Tokens are usually created by root in a
+/// service's directory (the systemd unit in the README): without this the service could not read
+/// a `0600` file. Only root may change an owner, so anyone else's attempt fails, harmlessly.
+fn adopt_owner(path: &Path, dir: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let (Ok(file), Ok(dir)) = (std::fs::metadata(path), std::fs::metadata(dir)) else {
+            return;
+        };
+        if (file.uid(), file.gid()) != (dir.uid(), dir.gid())
+            && let Err(err) = std::os::unix::fs::chown(path, Some(dir.uid()), Some(dir.gid()))
+        {
+            tracing::debug!(%err, "the token file keeps its creator as owner");
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, dir);
 }
 
 /// Whether `name` is a usable channel name: it appears in URLs and file names.
@@ -179,12 +243,32 @@ mod tests {
     }
 
     #[test]
-    fn malformed_lines_are_reported() {
-        assert!(matches!(
-            Tokens::parse("alpha nothex"),
-            Err(TokenFileError::Malformed { line: 1 })
+    fn malformed_lines_are_skipped_and_reported_by_number() {
+        let good = format!("beta {}", "ab".repeat(32));
+        let tokens = Tokens::parse(&format!(
+            "# comment\nalpha nothex\n\n{good}\n../etc {}\n",
+            "ab".repeat(32)
         ));
-        assert!(Tokens::parse("# comment\n\n").expect("empty").entries.is_empty());
+        assert_eq!(tokens.malformed(), [2, 5]);
+        assert!(tokens.has_channel("beta") && !tokens.has_channel("alpha"));
+        assert!(Tokens::parse("# comment\n\n").entries.is_empty());
         assert!(!valid_channel("../etc") && valid_channel("my-app_2"));
+    }
+
+    #[test]
+    fn create_refuses_a_malformed_file_and_mends_a_missing_newline() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "alpha nothex\n").expect("write");
+        let err = create(&path, "beta").expect_err("refused");
+        assert!(format!("{err:#}").contains("line 1"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "alpha nothex\n");
+        let first = create(&dir.path().join("other"), "alpha").expect("create");
+        let text = std::fs::read_to_string(dir.path().join("other")).expect("read");
+        std::fs::write(&path, text.trim_end()).expect("no final newline");
+        let second = create(&path, "beta").expect("create");
+        let tokens = Tokens::load(&path).expect("load");
+        assert!(tokens.grants("alpha", &first) && tokens.grants("beta", &second));
+        assert!(tokens.malformed().is_empty());
     }
 }
