@@ -1,6 +1,7 @@
 //! Cross-checks against independent implementations, both ways: the senders' documented sample
-//! code under node (millicast, optiview, dyte) and the official Standard Webhooks library under
-//! python verify what `hookscope send` signs, and `hookscope listen` verifies what they sign.
+//! code under node (millicast, optiview, shopify, dyte) and the official Standard Webhooks and
+//! Stripe libraries under python verify what `hookscope send` signs, and `hookscope listen`
+//! verifies what they sign. With `CI` set, a tool that cannot be had fails instead of skipping.
 
 mod common;
 
@@ -58,6 +59,10 @@ fn keys(provider: &str) -> (String, String, String) {
             let secret = "dolby_sec_myverylittlesecret".to_owned();
             (secret.clone(), secret.clone(), secret)
         }
+        "shopify" => {
+            let secret = "shpss_a1b2c3d4e5f6".to_owned();
+            (secret.clone(), secret.clone(), secret)
+        }
         _ => (
             format!("file:{FIXTURES}/dyte-public.pem"),
             format!("{FIXTURES}/dyte-public.pem"),
@@ -81,7 +86,7 @@ fn send_all(provider: &str, port: u16, secret_or_key: &[&str]) -> std::process::
 
 #[test]
 fn the_senders_sample_code_accepts_what_we_send() {
-    for provider in ["millicast", "optiview", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte"] {
         let (_, their_key, _) = keys(provider);
         let (_peer, port) = start_peer(node(&["serve", provider, &their_key]));
         let ours = match provider {
@@ -104,6 +109,7 @@ fn the_senders_sample_code_accepts_what_we_send() {
         let wrong = match provider {
             "dyte" => None,
             "millicast" => Some("b3RoZXItc2VjcmV0"),
+            "shopify" => Some("shpss_other"),
             _ => Some("dolby_sec_other"),
         };
         if let Some(wrong) = wrong {
@@ -121,13 +127,13 @@ fn the_senders_sample_code_accepts_what_we_send() {
 #[tokio::test]
 async fn we_accept_what_the_senders_sample_code_signs() {
     let mut flags = vec!["--headless".to_owned()];
-    for provider in ["millicast", "optiview", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte"] {
         flags.push("--secret".into());
         flags.push(format!("{provider}={}", keys(provider).0));
     }
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let listener = Listener::start(&flags);
-    for provider in ["millicast", "optiview", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte"] {
         let (_, _, their_key) = keys(provider);
         let url = format!("http://{}/from-{provider}", listener.addr);
         let status = node(&["send", provider, &their_key, &url])
@@ -136,7 +142,7 @@ async fn we_accept_what_the_senders_sample_code_signs() {
         assert!(status.success(), "{provider}: node could not deliver");
     }
     let captures = listener.captures();
-    assert_eq!(captures.len(), 3);
+    assert_eq!(captures.len(), 4);
     for capture in &captures {
         let d = &capture.derived;
         assert_eq!(
@@ -149,12 +155,22 @@ async fn we_accept_what_the_senders_sample_code_signs() {
     }
 }
 
-/// Python with the official `standardwebhooks` library importable, installing it into cargo's
-/// test directory on first use. `None` (the test is skipped, loudly) only outside CI when the
-/// registry cannot be reached.
-fn python_with_standardwebhooks() -> Option<(String, PathBuf)> {
+/// Python with the official libraries (`standardwebhooks`, `stripe`) importable, installing
+/// them into cargo's test directory on first use. `None` (the test is skipped, loudly) only
+/// outside CI when the registry cannot be reached: with `CI` set, a missing library fails.
+fn python_with_official_libraries() -> Option<(String, PathBuf)> {
+    const PACKAGES: [(&str, &str); 2] = [
+        ("standardwebhooks", "standardwebhooks==1.1.0"),
+        ("stripe", "stripe==11.6.0"),
+    ];
+    // Tests run in parallel: one pip at a time writes into the shared directory.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("crosscheck-python");
-    if !dir.join("standardwebhooks").exists() {
+    for (module, requirement) in PACKAGES {
+        if dir.join(module).exists() {
+            continue;
+        }
         let installed = Command::new("python3")
             .args([
                 "-m",
@@ -166,14 +182,14 @@ fn python_with_standardwebhooks() -> Option<(String, PathBuf)> {
                 "--target",
             ])
             .arg(&dir)
-            .arg("standardwebhooks==1.1.0")
+            .arg(requirement)
             .status();
         if !matches!(installed, Ok(status) if status.success()) {
             assert!(
                 std::env::var_os("CI").is_none(),
-                "CI must be able to install standardwebhooks from PyPI"
+                "CI must be able to install {requirement} from PyPI"
             );
-            eprintln!("SKIPPED: cannot install the standardwebhooks library (offline?)");
+            eprintln!("SKIPPED: cannot install {requirement} (offline?)");
             return None;
         }
     }
@@ -181,17 +197,21 @@ fn python_with_standardwebhooks() -> Option<(String, PathBuf)> {
 }
 
 fn python(interpreter: &str, path: &PathBuf, args: &[&str]) -> Command {
+    python_script(interpreter, path, "standard_webhooks.py", args)
+}
+
+fn python_script(interpreter: &str, path: &PathBuf, script: &str, args: &[&str]) -> Command {
     let mut command = Command::new(interpreter);
     command
         .env("PYTHONPATH", path)
-        .arg(format!("{SCRIPTS}/standard_webhooks.py"))
+        .arg(format!("{SCRIPTS}/{script}"))
         .args(args);
     command
 }
 
 #[tokio::test]
 async fn the_official_standard_webhooks_library_agrees_both_ways() {
-    let Some((interpreter, path)) = python_with_standardwebhooks() else {
+    let Some((interpreter, path)) = python_with_official_libraries() else {
         return;
     };
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -359,4 +379,45 @@ async fn a_body_signed_over_its_raw_bytes_is_valid_with_a_caveat_the_docs_receiv
     let address = format!("127.0.0.1:{port}").parse().expect("address");
     let answer = common::send_raw(address, &request).await.expect("answered");
     assert_eq!(answer.status, 400, "the docs' receiver rejects it");
+}
+
+#[tokio::test]
+async fn the_official_stripe_library_agrees_both_ways() {
+    let Some((interpreter, path)) = python_with_official_libraries() else {
+        return;
+    };
+    let secret = "whsec_test_4eC39HqLyjWDarjtT1zdp7dc";
+    let stripe = |args: &[&str]| python_script(&interpreter, &path, "stripe_official.py", args);
+
+    // Theirs verifies ours (every Stripe sample event).
+    let (_peer, port) = start_peer(stripe(&["serve", secret]));
+    let output = send_all("stripe", port, &["--secret", secret]);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the Stripe library rejected ours:\n{report}"
+    );
+    assert!(report.lines().count() >= 3, "{report}");
+    let output = send_all("stripe", port, &["--secret", "whsec_other"]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "their library accepted a wrong secret"
+    );
+
+    // Ours verifies theirs.
+    let flag = format!("stripe={secret}");
+    let listener = Listener::start(&["--headless", "--secret", &flag]);
+    let url = format!("http://{}/stripe", listener.addr);
+    let status = stripe(&["send", secret, &url]).status().expect("run python");
+    assert!(status.success());
+    let captures = listener.captures();
+    let d = &captures[0].derived;
+    assert_eq!(
+        (d.provider.as_deref(), d.verdict.as_deref()),
+        (Some("stripe"), Some("valid")),
+        "{d:?}"
+    );
+    assert_eq!(d.signed_form.as_deref(), Some("raw"));
+    assert_eq!(d.event_type.as_deref(), Some("invoice.paid"));
 }

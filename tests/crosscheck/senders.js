@@ -10,7 +10,7 @@
 //                                             of the parsed body), dated AGE seconds ago
 //
 // KEY is the webhook secret (millicast, optiview) or a PEM file (dyte: public to serve, private
-// to send). PROVIDER is millicast, optiview or dyte.
+// to send). PROVIDER is millicast, optiview, shopify or dyte.
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -42,6 +42,13 @@ const verifiers = {
     const hashToCheck = crypto.createHmac('sha256', secret).update(stringToBeHashed).digest('hex');
     return hashToCheck === hashValue;
   },
+  // Shopify, "Verify webhooks" (shopify.dev; the Node.js sample, on the raw body).
+  shopify(secret, request, body) {
+    const hmacHeader = request.headers['x-shopify-hmac-sha256'];
+    const calculated = crypto.createHmac('sha256', secret).update(body, 'utf8').digest('base64');
+    return typeof hmacHeader === 'string' && hmacHeader.length === calculated.length
+      && crypto.timingSafeEqual(Buffer.from(calculated), Buffer.from(hmacHeader));
+  },
   // Dyte, "Verify webhooks using Dyte's signature" (express.json() parses the body).
   dyte(publicKeyFile, request, body) {
     const publicKey = fs.readFileSync(publicKeyFile, 'utf8');
@@ -60,6 +67,8 @@ const samples = {
     data: { streamId: 'k9Mwad/multiview', feedId: 'feed-1', name: 'multiview', active: true } }),
   optiview: () => ({ type: 'engine.error', created: now(), object: { type: 'engine', id: 'eng_4f2a' },
     data: { id: 'eng_4f2a', channelId: 'ch_9b1', status: 'error', message: 'ingest lost' } }),
+  shopify: () => ({ id: 820982911946154500, email: 'jon@example.com', total_price: '199.00',
+    line_items: [{ id: 866550311766439000, title: 'IPod Nano - 8GB', quantity: 1 }] }),
   dyte: () => ({ event: 'meeting.started', meeting: { id: 'bbb9c2a4-1a1c-4e3a-9d7e-1b0f3f6c1a2b',
     roomName: 'standup', status: 'LIVE', createdAt: new Date().toISOString() } }),
 };
@@ -72,6 +81,10 @@ const signers = {
     const t = now();
     const h = crypto.createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
     return { 'Dolby-Signature': `t=${t},h=${h}` };
+  },
+  shopify(secret, body) {
+    return { 'X-Shopify-Hmac-Sha256': crypto.createHmac('sha256', secret).update(body, 'utf8').digest('base64'),
+      'X-Shopify-Topic': 'orders/create', 'X-Shopify-Webhook-Id': crypto.randomUUID() };
   },
   dyte(privateKeyFile, body) {
     const signer = crypto.createSign('RSA-SHA256');
