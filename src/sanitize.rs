@@ -2,24 +2,33 @@
 //!
 //! Anything a sender controls (path, headers, body) may carry escape sequences that move the
 //! cursor, rewrite the title, or hide text with bidi overrides. Before such text reaches a
-//! terminal it goes through here: every control character, C1 control and bidi control becomes a
-//! visible escape (`\x1b`, `\u{202e}`), and bytes that are not UTF-8 become `\xNN`. Nothing is
-//! dropped silently, so what the developer sees still says what was sent.
+//! terminal it goes through here: every control character, C1 control, bidi control and Unicode
+//! line or paragraph separator becomes a visible escape (`\x1b`, `\u{202e}`), and bytes that are
+//! not UTF-8 become `\xNN`. Nothing is dropped silently, so what the developer sees still says
+//! what was sent. The same characters are escaped in JSON output (`codec`) and exports
+//! (`export::quote`), each in its own form.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Whether `c` must not reach a terminal as is.
-fn is_unsafe(c: char) -> bool {
-    c.is_control() // C0, DEL and C1
-        || matches!(c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' // arabic letter mark, LRM, RLM
-            | '\u{202a}'..='\u{202e}'            // embeddings and overrides
-            | '\u{2066}'..='\u{2069}'            // isolates
-        )
+/// Whether `c` is a bidi control: it reorders the text around it without showing itself.
+fn is_bidi(c: char) -> bool {
+    matches!(c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' // arabic letter mark, LRM, RLM
+        | '\u{202a}'..='\u{202e}'            // embeddings and overrides
+        | '\u{2066}'..='\u{2069}'            // isolates
+    )
 }
 
-fn escape(c: char, out: &mut String) {
+/// Whether `c` must not reach a terminal as is: C0, DEL, C1, bidi controls, and the Unicode
+/// line and paragraph separators (some viewers break lines there). The characters outside
+/// ASCII among these are also the ones JSON output escapes.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || is_bidi(c) || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Appends the visible escape of `c`: `\x1b` up to U+00FF, `\u{202e}` above.
+pub(crate) fn escape(c: char, out: &mut String) {
     let code = u32::from(c);
     // Writing to a String cannot fail.
     let _ = match code {
@@ -78,6 +87,12 @@ mod tests {
             ("del\x7f c1\u{9b}31m", "del\\x7f c1\\x9b31m"),
             ("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe"),
             ("\u{2066}iso\u{2069}", "\\u{2066}iso\\u{2069}"),
+            (
+                "marks \u{200e}\u{200f}\u{61c}",
+                "marks \\u{200e}\\u{200f}\\u{61c}",
+            ),
+            ("c1 \u{9d}\u{85}", "c1 \\x9d\\x85"),
+            ("lines\u{2028}\u{2029}", "lines\\u{2028}\\u{2029}"),
             ("héllo ✓ 日本", "héllo ✓ 日本"),
         ];
         for (input, expected) in cases {

@@ -1,9 +1,20 @@
-//! The few JSON writing primitives the capture line needs, written for speed.
+//! The few JSON writing primitives the capture line needs, written for speed, and the one JSON
+//! writer for every other record hookscope prints or saves.
 //!
 //! Encoding the journal line is on every request's path. Through serde, escaping the body went a
 //! fragment at a time through the generic writer, and the timestamp through `collect_str`; here
 //! strings are escaped straight into the line's buffer, skipping eight clean bytes at a time.
-//! The output is byte for byte what `serde_json` writes (the codec's tests compare the two).
+//!
+//! JSON output escapes more than JSON requires: besides C0 controls, C1 controls, bidi controls
+//! and U+2028/U+2029 are written `\u009b`, `\u202e` (lowercase hex), so that `jq`, `cat` or
+//! `grep` of a journal cannot put them on a terminal (see `sanitize::is_unsafe`). The text
+//! decodes to the same string. Otherwise the output is byte for byte what `serde_json` writes
+//! through [`Escaping`] (the tests compare the two).
+
+use std::io;
+
+use serde::Serialize;
+use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 /// What each byte becomes in a JSON string: 0 for itself, else the letter after the backslash
 /// (`u` for `\u00XX`). The same choices as `serde_json`: short escapes where JSON has them.
@@ -56,31 +67,164 @@ pub(crate) fn next_special(bytes: &[u8], mut from: usize) -> Option<usize> {
         .map(|at| from + at)
 }
 
+/// The lead bytes of every character outside ASCII that JSON output escapes: C1 controls
+/// (`C2 80`..`C2 9F`), U+061C (`D8 9C`), and U+200E, U+200F, U+2028..U+202E, U+2066..U+2069
+/// (`E2 80 ..`, `E2 81 ..`). Any other byte at or above 0x80 is copied without a look.
+const LEADS: [u8; 3] = [0xc2, 0xd8, 0xe2];
+
+/// Whether `c`, which JSON lets through as is, is escaped in hookscope's JSON output.
+fn hidden(c: char) -> bool {
+    !c.is_ascii() && crate::sanitize::is_unsafe(c)
+}
+
+/// A mask with the high bit set in (at least) the lowest byte of `word` that is one of
+/// [`LEADS`]; as [`special`], only the lowest is exact.
+fn lead(word: u64) -> u64 {
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    LEADS.iter().fold(0, |mask, &byte| {
+        mask | zero_bytes(word ^ (ONES * u64::from(byte)))
+    })
+}
+
+/// The index of the first byte at or after `from` that [`string`] must look at: what
+/// [`next_special`] finds, or one of [`LEADS`].
+fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
+    while let Some(word) = bytes.get(from..from + 8) {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(word);
+        let word = u64::from_le_bytes(eight);
+        let mask = special(word) | lead(word);
+        if mask != 0 {
+            return Some(from + (mask.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    let tail = bytes.get(from..)?;
+    tail.iter()
+        .position(|&byte| ESCAPE[usize::from(byte)] != 0 || LEADS.contains(&byte))
+        .map(|at| from + at)
+}
+
+/// The character that starts at `at`, a lead byte of [`LEADS`] in valid UTF-8.
+fn char_at(bytes: &[u8], at: usize) -> (char, usize) {
+    let lead = u32::from(bytes[at]);
+    let next = |i: usize| u32::from(bytes.get(at + i).copied().unwrap_or(0) & 0x3f);
+    let (code, len) = match lead {
+        0xc0..=0xdf => (((lead & 0x1f) << 6) | next(1), 2),
+        _ => (((lead & 0x0f) << 12) | (next(1) << 6) | next(2), 3),
+    };
+    (char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER), len)
+}
+
+/// Appends `\u` and the four lowercase hex digits of `code`.
+fn unicode_escape(out: &mut Vec<u8>, code: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((code >> shift) & 0xf) as usize]);
+    }
+}
+
 /// Appends `text` as a JSON string, quotes included.
 pub(super) fn string(out: &mut Vec<u8>, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = text.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    while let Some(at) = next_special(bytes, start) {
+    while let Some(at) = next_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..at]);
         let byte = bytes[at];
+        if byte >= 0x80 {
+            let (c, len) = char_at(bytes, at);
+            match hidden(c) {
+                true => unicode_escape(out, u32::from(c)),
+                false => out.extend_from_slice(&bytes[at..at + len]),
+            }
+            start = at + len;
+            continue;
+        }
         match ESCAPE[usize::from(byte)] {
-            b'u' => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ]),
+            b'u' => unicode_escape(out, u32::from(byte)),
             letter => out.extend_from_slice(&[b'\\', letter]),
         }
         start = at + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// A `serde_json` formatter that escapes what [`string`] escapes: JSON's own escapes, plus C1
+/// controls, bidi controls and U+2028/U+2029 as `\uXXXX`. Wraps the compact or the pretty
+/// formatter, whose layout it keeps.
+pub struct Escaping<F>(F);
+
+impl<F: Formatter> Formatter for Escaping<F> {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if hidden(c) {
+                writer.write_all(&fragment.as_bytes()[start..at])?;
+                let mut escaped = Vec::with_capacity(6);
+                unicode_escape(&mut escaped, u32::from(c));
+                writer.write_all(&escaped)?;
+                start = at + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    // The layout: what the pretty formatter changes from the defaults, passed on.
+    fn begin_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+    fn end_object_key<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_key(writer)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
+}
+
+/// Writes `value` as compact JSON into `out`, escaped as every JSON output of hookscope is.
+pub fn json_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> serde_json::Result<()> {
+    value.serialize(&mut serde_json::Serializer::with_formatter(
+        out,
+        Escaping(CompactFormatter),
+    ))
+}
+
+/// `value` as indented JSON (two spaces), escaped as every JSON output of hookscope is.
+pub fn json_pretty<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(4096);
+    let formatter = Escaping(PrettyFormatter::new());
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, formatter))?;
+    // The serializer writes only UTF-8: the input's strings and ASCII.
+    Ok(String::from_utf8(out).unwrap_or_else(|err| String::from_utf8_lossy(err.as_bytes()).into_owned()))
 }
 
 /// Appends `"name":` after a comma (every field but an object's first is written this way).
@@ -221,6 +365,14 @@ mod tests {
         }
     }
 
+    /// The reference the hand-written string escaper is held to: `serde_json` through
+    /// [`Escaping`].
+    fn reference(text: &str) -> Vec<u8> {
+        let mut line = Vec::new();
+        json_into(&mut line, text).expect("a string serializes");
+        line
+    }
+
     #[test]
     fn strings_are_escaped_as_serde_json_escapes_them() {
         let mut samples: Vec<String> = vec![
@@ -240,16 +392,67 @@ mod tests {
                 samples.push(text);
             }
         }
+        // Every character that shares a lead byte with one that is escaped, at every position.
+        let neighbours = (0x80..0x800u32)
+            .chain(0x600..0x640)
+            .chain(0x2000..0x2100)
+            .filter_map(char::from_u32);
+        for c in neighbours {
+            for position in [0, 3, 7, 8, 9] {
+                let mut text = "x".repeat(position);
+                text.push(c);
+                text.push_str("yyyyyyyy");
+                samples.push(text);
+            }
+        }
         for text in samples {
             let mut ours = Vec::new();
             string(&mut ours, &text);
-            let theirs = serde_json::to_vec(&text).expect("a string serializes");
             assert_eq!(
                 String::from_utf8_lossy(&ours),
-                String::from_utf8_lossy(&theirs),
+                String::from_utf8_lossy(&reference(&text)),
                 "{text:?}"
             );
+            let back: String = serde_json::from_slice(&ours).expect("valid JSON");
+            assert_eq!(back, text, "decodes to the same text");
         }
+    }
+
+    /// Output that reaches a terminal through `jq` or `cat` holds no C1 control, bidi control or
+    /// line separator: they are escaped as `\u` and four lowercase digits.
+    #[test]
+    fn hidden_characters_are_escaped_in_lowercase() {
+        let text = "a\u{202e}b\u{2066}c\u{9b}d\u{9d}e\u{200e}f\u{200f}g\u{61c}h\u{2028}i\u{2029}j\u{85}";
+        let mut ours = Vec::new();
+        string(&mut ours, text);
+        assert_eq!(
+            String::from_utf8_lossy(&ours),
+            r#""a\u202eb\u2066c\u009bd\u009de\u200ef\u200fg\u061ch\u2028i\u2029j\u0085""#
+        );
+        assert_eq!(reference(text), ours);
+        let pretty = json_pretty(&serde_json::json!({ text: [text] })).expect("pretty");
+        assert!(!pretty.chars().any(hidden), "{pretty}");
+        assert!(pretty.contains(r"a\u202eb"), "{pretty}");
+    }
+
+    /// [`LEADS`] holds the lead byte of every character [`hidden`] names.
+    #[test]
+    fn every_hidden_character_starts_with_a_listed_lead() {
+        let mut found = 0;
+        for c in (0x80..=0x10ffffu32)
+            .filter_map(char::from_u32)
+            .filter(|&c| hidden(c))
+        {
+            let mut utf8 = [0u8; 4];
+            let lead = c.encode_utf8(&mut utf8).as_bytes()[0];
+            assert!(LEADS.contains(&lead), "{c:?} starts with {lead:#x}");
+            found += 1;
+        }
+        assert_eq!(
+            found,
+            32 + 1 + 2 + 2 + 5 + 4,
+            "C1, ALM, LRM/RLM, separators, embeddings, isolates"
+        );
     }
 
     #[test]

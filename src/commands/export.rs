@@ -52,7 +52,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     let text = match args.format {
         ExportFormat::Har => {
-            let mut text = serde_json::to_string_pretty(&export::har(&captures, &deliveries))
+            let mut text = crate::codec::json_pretty(&export::har(&captures, &deliveries))
                 .context("cannot encode HAR")?;
             text.push('\n');
             text
