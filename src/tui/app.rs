@@ -311,7 +311,7 @@ impl App {
             Action::CopyCurl => {
                 if let Some(capture) = self.selected_capture() {
                     self.effects
-                        .push(Effect::Copy(crate::export::curl_script(&[(*capture).clone()])));
+                        .push(Effect::Copy(crate::export::curl_command(&capture)));
                     self.message = Some("copied as curl (OSC 52)".into());
                 }
             }
