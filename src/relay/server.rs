@@ -333,7 +333,8 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
         .map(|t| Token::new(t.trim()));
     let granted = valid_channel(&channel) && token.as_ref().is_some_and(|t| relay.grants(&channel, t));
     if !granted {
-        tracing::warn!(%channel, "tunnel refused: missing or wrong token");
+        // The channel is the sender's text: logged as the terminal may show it.
+        tracing::warn!(channel = %crate::sanitize::line(&channel), "tunnel refused: missing or wrong token");
         let mut response = plain(
             StatusCode::UNAUTHORIZED,
             "missing or wrong token for this channel",

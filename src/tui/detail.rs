@@ -93,7 +93,7 @@ fn request_line(capture: &Capture) -> Vec<Line<'static>> {
         Span::styled(
             format!(
                 "  {}  from {}{}  answered {}",
-                capture.version,
+                sanitize::line(&capture.version),
                 sanitize::line(&capture.remote_addr),
                 match &capture.via {
                     crate::capture::Via::Direct => String::new(),

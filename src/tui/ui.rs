@@ -240,7 +240,11 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
                     Cell::from(time.format("%H:%M:%S%.3f").to_string()),
                     method,
                     target,
-                    Cell::from(row.provider.map(|p| store.text(p).to_owned()).unwrap_or_default()),
+                    Cell::from(
+                        row.provider
+                            .map(|p| sanitize::line(store.text(p)).into_owned())
+                            .unwrap_or_default(),
+                    ),
                     Cell::from(event),
                     signature,
                     delivery,
@@ -311,7 +315,8 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
         .map(|d| d.body_summary.clone())
         .unwrap_or_default();
     let title = match app.detail.as_ref().and_then(|d| d.capture.as_ref()) {
-        Some(capture) => Line::from(format!(" {} · {summary} ", capture.id)),
+        // The summary names the sender's Content-Type.
+        Some(capture) => Line::from(format!(" {} · {} ", capture.id, sanitize::line(&summary))),
         None => Line::from(" Detail "),
     };
     let block = pane_block(title, focused);
