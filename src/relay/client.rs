@@ -13,8 +13,7 @@
 //! once a connection has stayed up for a healthy period. A refused token (`401`), or a tunnel the
 //! relay closed because the token was revoked, is retried slowly, every `max_backoff`: the token
 //! may be granted again. The reason the relay gives in its close frame is shown as the state.
-//! The connection itself is made by [`dial`](crate::relay::dial), which keeps the token out of
-//! every log.
+//! The connection itself is made by [`dial`], which keeps the token out of every log.
 
 use std::collections::HashSet;
 use std::fmt;
