@@ -300,21 +300,29 @@ pub struct SendArgs {
     pub event: Option<String>,
 
     /// Send every event of every provider.
-    #[arg(long, conflicts_with_all = ["provider", "event", "secret", "key"])]
+    #[arg(long, conflicts_with_all = ["provider", "event"])]
     pub all: bool,
 
     /// Where to send it.
     #[arg(long, value_name = "URL")]
     pub to: String,
 
-    /// The secret to sign with: the value, env:NAME or file:PATH. Default: the provider's
-    /// configured secret (HOOKSCOPE_SECRET_<PROVIDER>, hookscope.toml), else a test secret.
-    #[arg(long, value_name = "SECRET")]
-    pub secret: Option<String>,
+    /// The secret to sign with, as for `listen`: SECRET for the provider named, or
+    /// PROVIDER=SECRET (repeatable, e.g. with --all); a value is the secret, env:NAME or
+    /// file:PATH. Else HOOKSCOPE_SECRET_<PROVIDER>, else hookscope.toml's [secrets], else the
+    /// provider's test secret, which is printed so your receiver can be given the same.
+    #[arg(long = "secret", value_name = "[PROVIDER=]SECRET")]
+    pub secrets: Vec<String>,
 
-    /// The RSA private key (PEM file) to sign with, for providers that sign with keys (dyte).
+    /// The RSA private key to sign with, for senders that sign with one (dyte): a PEM file.
+    /// Else HOOKSCOPE_DYTE_PRIVATE_KEY, else hookscope.toml's [keys]; without one, Dyte events
+    /// are refused (with --all, skipped) and `hookscope keygen dyte` is suggested.
     #[arg(long, value_name = "PEM")]
     pub key: Option<PathBuf>,
+
+    /// Configuration file with secrets and keys (default: ./hookscope.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 
     /// Set a field of the JSON payload: /json/pointer=value (repeatable).
     #[arg(long = "set", value_name = "POINTER=VALUE", value_parser = parse_set)]
@@ -413,9 +421,19 @@ pub struct ListenArgs {
     #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_size)]
     pub max_body: u64,
 
-    /// How long a client may stall while sending a request before it is cut off.
+    /// How long a request's head and body may take to arrive, in all, from its first byte;
+    /// past it the sender is answered 408 and what arrived is journaled.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
     pub read_timeout: Duration,
+
+    /// How long a connection may stay open with no request on its way; then it is closed.
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = units::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// The most connections open at once (default: from the open-files limit, keeping a quarter
+    /// of it, at most 256, for the rest); when full, the longest idle connection is closed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
 
     /// Sync the journal to disk before answering, so captures survive a power loss (slower).
     #[arg(long)]
@@ -510,9 +528,13 @@ pub struct LogArgs {
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Print each capture as its JSON record instead of a line of text.
+    /// Print each capture as its JSON record instead of a line of text (captures only).
     #[arg(long)]
     pub json: bool,
+
+    /// With --json, also print each capture's delivery attempt records, right after it.
+    #[arg(long, requires = "json")]
+    pub attempts: bool,
 
     /// Print only the captures that match: `type:engine.* sig:valid`, `!dup`, `json:/data/status=OFFLINE`.
     #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]

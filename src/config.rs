@@ -251,6 +251,9 @@ pub fn expand(value: &str) -> Result<String, String> {
 /// A verification key for `profile` from a configured value.
 fn resolve(profile: &Profile, value: &str) -> Result<Key, String> {
     let text = expand(value)?;
+    if text.trim().is_empty() {
+        return Err("the secret is empty (an unset variable, an empty file?)".into());
+    }
     match profile.scheme {
         Scheme::Dyte => verify::parse_public_key(&text).map(|k| Key::RsaPublic(Box::new(k))),
         _ => Ok(Key::Secret(Secret::new(text))),

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use chrono::{Local, Timelike as _};
 use tokio::sync::broadcast::{self, error::RecvError};
 
-use crate::attempt::{Attempt, Outcome};
+use crate::attempt::{Attempt, AttemptKind, Outcome};
 use crate::capture::Capture;
 use crate::codec;
 use crate::filter::{Filter, Tracker};
@@ -108,9 +108,11 @@ pub fn human_line(capture: &Capture) -> String {
 ///
 /// `  → 200 12ms http://127.0.0.1:3000/hooks` or `  ✗ connection refused http://127.0.0.1:3000/hooks`
 pub fn attempt_line(attempt: &Attempt) -> String {
-    let retry = match attempt.number {
-        1 => String::new(),
-        n => format!(" (try {n})"),
+    let retry = match (attempt.number, attempt.kind) {
+        (1, AttemptKind::Forward) => String::new(),
+        (1, kind) => format!(" ({})", kind.name()),
+        (n, AttemptKind::Forward) => format!(" (try {n})"),
+        (n, kind) => format!(" ({}, try {n})", kind.name()),
     };
     let target = sanitize::line(&attempt.target);
     match &attempt.outcome {

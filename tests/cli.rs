@@ -160,3 +160,71 @@ fn log_of_a_missing_file_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn log_prints_attempts_under_their_own_capture_and_json_prints_captures() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("j.jsonl");
+    let capture = |n: u32| {
+        format!(
+            r#"{{"v":1,"kind":"capture","id":"01M8255RED72P9BKR86VA5N0D{n}","received_at":"2026-11-22T17:34:3{n}.349676858Z","remote_addr":"127.0.0.1:54434","via":"direct","method":"POST","path":"/c/{n}","version":"HTTP/1.1","headers":[],"body_encoding":"utf8","body":"{{}}","body_size":2,"status":200}}"#
+        )
+    };
+    // Two replays of the second capture, journaled after the third, as a later `replay` does.
+    let attempt = |mode: &str, status: u16| {
+        format!(
+            r#"{{"v":1,"kind":"attempt","capture":"01M8255RED72P9BKR86VA5N0D2","mode":"{mode}","number":1,"target":"http://127.0.0.1:3000/c/2","started_at":"2026-11-23T10:00:00Z","latency_us":2000,"status":{status},"headers":[],"body_encoding":"utf8","body":"","body_size":0,"truncated":false}}"#
+        )
+    };
+    let text = [
+        capture(1),
+        capture(2),
+        capture(3),
+        attempt("replay", 500),
+        attempt("resigned", 200),
+    ]
+    .join("\n");
+    std::fs::write(&path, text + "\n").expect("write");
+    let file = path.to_str().expect("utf-8");
+
+    let (code, stdout, stderr) = run(&["log", file]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    assert!(lines[1].contains("/c/2"), "{stdout}");
+    assert!(
+        lines[2].contains("→ 500") && lines[2].contains("(replay)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].contains("→ 200") && lines[3].contains("(resigned)"),
+        "{stdout}"
+    );
+    assert!(lines[4].contains("/c/3"), "{stdout}");
+
+    // --json: the capture records only, so `jq 'select(.status != 200)'` sees captures.
+    let (code, stdout, _) = run(&["log", "--json", file]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(
+        stdout.lines().all(|l| l.contains(r#""kind":"capture""#)),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&["log", "--json", "--attempts", file]);
+    assert_eq!(code, 0);
+    let kinds: Vec<bool> = stdout
+        .lines()
+        .map(|l| l.contains(r#""kind":"attempt""#))
+        .collect();
+    assert_eq!(kinds, [false, false, true, true, false], "{stdout}");
+}
+
+#[test]
+fn log_of_a_file_that_is_not_a_journal_fails() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "shopping list\neggs\n").expect("write");
+    let (code, stdout, stderr) = run(&["log", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("is not a hookscope journal"), "{stderr}");
+}

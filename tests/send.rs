@@ -5,7 +5,9 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{Listener, binary};
+use std::time::Duration;
+
+use common::{Listener, binary, wait_for};
 use hookscope::provider::Catalog;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -121,6 +123,16 @@ async fn every_event_of_every_provider_arrives_valid() {
             "{provider} {event_type}: {:?}",
             d.verdict_detail
         );
+        // Signed in the form the sender's documented receiver recomputes: no caveat.
+        let profile = catalog.get(provider).expect("profile");
+        if verdict == "valid" {
+            assert_eq!(
+                d.signed_form.as_deref(),
+                Some(profile.scheme.documented_form().label()),
+                "{provider} {event_type}"
+            );
+        }
+        assert_eq!(d.caveat, None, "{provider} {event_type}");
     }
 
     let (status, printed, _) = listener.stop();
@@ -130,7 +142,7 @@ async fn every_event_of_every_provider_arrives_valid() {
         .find(|l| l.contains("/hooks/optiview"))
         .expect("an optiview line");
     assert!(
-        line.contains("optiview channel.") && line.ends_with("✓ valid"),
+        line.contains("optiview channel.") && line.ends_with("✓ valid (json-stringify)"),
         "{line}"
     );
 }
@@ -205,7 +217,7 @@ async fn a_wrong_secret_is_invalid_with_the_reason() {
             .lines()
             .next()
             .unwrap_or_default()
-            .ends_with("✓ valid"),
+            .ends_with("✓ valid (json-stringify)"),
         "{}",
         stdout(&output)
     );
@@ -272,6 +284,36 @@ fn send_refuses_what_it_cannot_do_clearly() {
         ),
         (&["send", "dyte", "--to", "http://127.0.0.1:9/"], "keygen dyte"),
         (
+            &["send", "optiview", "--to", "http://127.0.0.1:9/", "--secret", ""],
+            "--secret is empty",
+        ),
+        (
+            &[
+                "send",
+                "optiview",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--secret",
+                "env:HOOKSCOPE_TEST_SURELY_UNSET",
+            ],
+            "HOOKSCOPE_TEST_SURELY_UNSET is not set",
+        ),
+        (
+            &[
+                "send",
+                "optiview",
+                "--to",
+                "http://127.0.0.1:9/",
+                "--set",
+                "/nope=1",
+            ],
+            "no such field in this event (see `hookscope providers NAME`); nothing was sent",
+        ),
+        (
+            &["keygen", "dyte", "--out", "/nonexistent-dir/x.pem"],
+            "the directory /nonexistent-dir does not exist",
+        ),
+        (
             &[
                 "send",
                 "optiview",
@@ -313,6 +355,75 @@ fn send_refuses_what_it_cannot_do_clearly() {
         stdout(&output).contains("failed: cannot reach"),
         "{}",
         stdout(&output)
+    );
+}
+
+#[tokio::test]
+async fn send_takes_secrets_as_listen_does_and_says_which_test_secret_it_used() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The README's example, with no secret anywhere: the test secret, named on stderr.
+    let listener = Listener::start(&["--headless", "--secret", "optiview=dolby_sec_hookscope_test"]);
+    let output = binary()
+        .current_dir(dir.path())
+        .env_remove("HOOKSCOPE_SECRET_OPTIVIEW")
+        .args(["send", "optiview", "engine.error", "--to"])
+        .arg(format!("http://{}/", listener.addr))
+        .args(["--set", "/data/status=OFFLINE"])
+        .output()
+        .expect("run send");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("signing with its test secret dolby_sec_hookscope_test")
+            && stderr.contains("--secret optiview=dolby_sec_hookscope_test"),
+        "{stderr}"
+    );
+    // hookscope.toml's [secrets], as listen reads it.
+    std::fs::write(
+        dir.path().join("hookscope.toml"),
+        "[secrets]\nmillicast = \"c2VjcmV0LWZyb20tdG9tbA==\"\n",
+    )
+    .expect("config");
+    let millicast = Listener::start(&["--headless", "--secret", "millicast=c2VjcmV0LWZyb20tdG9tbA=="]);
+    let output = binary()
+        .current_dir(dir.path())
+        .env_remove("HOOKSCOPE_SECRET_MILLICAST")
+        .args(["send", "millicast", "feeds.started", "--to"])
+        .arg(format!("http://{}/", millicast.addr))
+        .output()
+        .expect("run send");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("test secret"), "{stderr}");
+    let captures = wait_for("two captures", Duration::from_secs(10), || {
+        let mut all = listener.captures();
+        all.extend(millicast.captures());
+        (all.len() == 2).then_some(all)
+    });
+    for capture in &captures {
+        assert_eq!(
+            capture.derived.verdict.as_deref(),
+            Some("valid"),
+            "{:?}",
+            capture.derived
+        );
+    }
+    assert!(String::from_utf8_lossy(&captures[0].body).contains("OFFLINE"));
+
+    // --all with no secret at all: every HMAC sender signed with its test secret, Dyte skipped
+    // with the reason, nothing refused as a whole.
+    let all = Listener::start(&["--headless"]);
+    let output = binary()
+        .current_dir(dir.path())
+        .args(["send", "--all", "--to"])
+        .arg(format!("http://{}/", all.addr))
+        .output()
+        .expect("run send --all");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("dyte: skipped: no key to sign dyte events with"),
+        "{stderr}"
     );
 }
 

@@ -39,9 +39,19 @@ fn write_new(path: &std::path::Path, contents: &[u8], private: bool) -> anyhow::
     }
     #[cfg(not(unix))]
     let _ = private;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {} (it is never overwritten)", path.display()))?;
+    let mut file = options.open(path).map_err(|err| {
+        let why = match err.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                "it already exists, and keys are never overwritten".to_owned()
+            }
+            std::io::ErrorKind::NotFound => match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                Some(dir) => format!("the directory {} does not exist", dir.display()),
+                None => err.to_string(),
+            },
+            _ => err.to_string(),
+        };
+        anyhow!("cannot create {}: {why}", path.display())
+    })?;
     file.write_all(contents)
         .with_context(|| format!("cannot write {}", path.display()))
 }

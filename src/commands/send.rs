@@ -16,7 +16,7 @@ use crate::config;
 use crate::provider::{Catalog, Profile, Sample, user_dir};
 use crate::sample;
 use crate::sanitize;
-use crate::verify::{self, Scheme, SigningKey};
+use crate::verify::{self, Key, Scheme, Secret, SigningKey};
 
 /// The environment variable holding Dyte's private signing key for `send --all`.
 pub const DYTE_PRIVATE_KEY_ENV: &str = "HOOKSCOPE_DYTE_PRIVATE_KEY";
@@ -39,11 +39,34 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         ),
     }
     let plan = plan(&catalog, &args)?;
+    // A --set that fits no sample is an error before anything is sent, not a failed request.
+    if !args.set.is_empty() {
+        for (profile, samples) in &plan {
+            for sample in samples {
+                sample::render(sample, Utc::now(), &args.set)
+                    .map_err(|e| anyhow!("{} {}: {e}; nothing was sent", profile.name, sample.event_type))?;
+            }
+        }
+    }
     // Resolve every key before sending anything, so a missing one fails fast.
-    let keyed = plan
-        .into_iter()
-        .map(|(profile, samples)| Ok((profile, signing_key(profile, &args)?, samples)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let keys = SendKeys::load(&catalog, &args)?;
+    let mut keyed = Vec::with_capacity(plan.len());
+    for (profile, samples) in plan {
+        match keys.signing_key(profile)? {
+            Signing::Key(key) => keyed.push((profile, Some(key), samples)),
+            Signing::Test(key, secret) => {
+                eprintln!(
+                    "{}: no secret configured; signing with its test secret {secret} (give your receiver \
+                     the same: --secret {}={secret}), or pass --secret",
+                    profile.name, profile.name
+                );
+                keyed.push((profile, Some(key), samples));
+            }
+            Signing::Unsigned => keyed.push((profile, None, samples)),
+            Signing::Missing(why) if args.all => eprintln!("{}: skipped: {why}", profile.name),
+            Signing::Missing(why) => bail!("{why}"),
+        }
+    }
 
     let client = Client::builder(TokioExecutor::new())
         .http1_title_case_headers(true)
@@ -108,35 +131,95 @@ fn plan<'a>(catalog: &'a Catalog, args: &SendArgs) -> anyhow::Result<Plan<'a>> {
     Ok(vec![(profile, samples)])
 }
 
-/// The key to sign `profile`'s events with: `--key`, `--secret`, then the environment.
-fn signing_key(profile: &Profile, args: &SendArgs) -> anyhow::Result<Option<SigningKey>> {
-    if profile.scheme == Scheme::None {
-        return Ok(None);
-    }
-    let value = match (&args.key, &args.secret) {
-        (Some(path), _) => format!("file:{}", path.display()),
-        (None, Some(secret)) => secret.clone(),
-        (None, None) => {
-            let var = match profile.scheme {
-                Scheme::Dyte => DYTE_PRIVATE_KEY_ENV.to_owned(),
-                _ => config::env_name(&profile.name),
+/// What `profile`'s events are signed with.
+enum Signing {
+    /// A configured secret or key.
+    Key(SigningKey),
+    /// The provider's test secret (shown to the user).
+    Test(SigningKey, &'static str),
+    /// The provider signs nothing.
+    Unsigned,
+    /// No key, and no test key can stand in (a private key is needed): why, and what to do.
+    Missing(String),
+}
+
+/// The secrets and keys `send` signs with, layered as `listen` reads them: flags, then the
+/// environment, then `hookscope.toml`.
+struct SendKeys {
+    keys: config::Keys,
+}
+
+impl SendKeys {
+    fn load(catalog: &Catalog, args: &SendArgs) -> anyhow::Result<Self> {
+        let mut flags = Vec::new();
+        for value in &args.secrets {
+            if value.trim().is_empty() {
+                bail!("--secret is empty (an unset variable?): give the secret, env:NAME or file:PATH");
+            }
+            // `optiview=dolby_sec_…` names its provider; anything else is the named provider's.
+            let (provider, secret) = match value.split_once('=') {
+                Some((name, secret)) if catalog.get(name).is_some() => (name.to_owned(), secret.to_owned()),
+                _ => match (&args.provider, args.all) {
+                    (Some(provider), false) => (provider.clone(), value.clone()),
+                    _ => {
+                        bail!("a --secret without a provider: with --all, name it: --secret PROVIDER=SECRET")
+                    }
+                },
             };
-            match std::env::var(&var) {
-                Ok(value) => value,
-                Err(_) if profile.scheme == Scheme::Dyte => bail!(
-                    "no key to sign dyte events with: pass --key FILE.pem (make one with `hookscope keygen dyte`) \
-                     or set {var}"
-                ),
-                Err(_) => bail!(
-                    "no secret to sign {} events with: pass --secret or set {var}",
-                    profile.name
-                ),
+            // Dyte verifies with a public key; its signing key is --key.
+            if catalog.get(&provider).is_some_and(|p| p.scheme == Scheme::Dyte) {
+                bail!("dyte signs with a private key: pass --key dyte-private.pem, not --secret");
+            }
+            flags.push((provider, secret));
+        }
+        let mut keys = config::Keys::load(catalog, &flags, args.config.as_deref()).map_err(|e| anyhow!(e))?;
+        let mut key_flags = Vec::new();
+        if let Some(path) = &args.key {
+            key_flags.push(path.display().to_string());
+        } else if let Ok(value) = std::env::var(DYTE_PRIVATE_KEY_ENV) {
+            key_flags.push(format!("dyte={value}"));
+        }
+        keys.add_signing_flags(catalog, &key_flags)
+            .map_err(|e| anyhow!(e))?;
+        Ok(Self { keys })
+    }
+
+    fn signing_key(&self, profile: &Profile) -> anyhow::Result<Signing> {
+        if profile.scheme == Scheme::None {
+            return Ok(Signing::Unsigned);
+        }
+        if let Some(key) = self.keys.signing_key(&profile.name) {
+            return Ok(Signing::Key(key.clone()));
+        }
+        if profile.scheme == Scheme::Dyte {
+            return Ok(Signing::Missing(format!(
+                "no key to sign dyte events with: pass --key dyte-private.pem, set {DYTE_PRIVATE_KEY_ENV} or \
+                 [keys] dyte in hookscope.toml (`hookscope keygen dyte` makes a pair; give your receiver \
+                 the public half)"
+            )));
+        }
+        match self.keys.for_provider(&profile.name).first() {
+            Some(Key::Secret(secret)) => Ok(Signing::Key(SigningKey::Secret(secret.clone()))),
+            _ => {
+                let secret = test_secret(&profile.scheme);
+                Ok(Signing::Test(SigningKey::Secret(Secret::new(secret)), secret))
             }
         }
-    };
-    config::signing_key(profile, &value)
-        .map(Some)
-        .map_err(|e| anyhow!("{} signing key: {e}", profile.name))
+    }
+}
+
+/// A provider's test secret, in the form its scheme expects: what `send` signs with when no
+/// secret is configured, and what `listen --secret PROVIDER=…` is then given.
+pub fn test_secret(scheme: &Scheme) -> &'static str {
+    match scheme {
+        Scheme::Optiview => "dolby_sec_hookscope_test",
+        // base64 of `hookscope-test-secret`, decoded as the scheme does.
+        Scheme::Millicast => "aG9va3Njb3BlLXRlc3Qtc2VjcmV0",
+        Scheme::StandardWebhooks => "whsec_aG9va3Njb3BlLXRlc3Qtc2VjcmV0",
+        Scheme::Stripe => "whsec_hookscope_test",
+        Scheme::Hmac(params) if params.key == verify::KeyDecoding::Base64 => "aG9va3Njb3BlLXRlc3Qtc2VjcmV0",
+        _ => "hookscope-test-secret",
+    }
 }
 
 async fn send_one(
