@@ -86,6 +86,7 @@ fn capture(n: u64) -> Capture {
             object: Some(format!("ch_{:06}", n % 5000)),
             verdict: Some(VERDICTS[(n % 3) as usize].into()),
             verdict_detail: None,
+            ..Derived::default()
         },
     }
 }

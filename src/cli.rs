@@ -22,6 +22,7 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once at start; boxing buys nothing
 pub enum Command {
     /// Capture every incoming webhook, journal it and show it as it arrives.
     #[command(after_help = LISTEN_EXAMPLES)]
