@@ -148,18 +148,34 @@ async fn forward_exact_and_preserve_host() {
 
 #[tokio::test]
 async fn a_slow_app_times_out_and_capture_goes_on() {
-    let slow: common::Answer = Arc::new(|seen, _| match seen.target.as_str() {
-        "/slow" => (200, Duration::from_secs(5)),
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // A debug build on two loaded cores can take a while over a fast attempt: the timeout is set
+    // from a fast attempt measured here first, and the slow app waits far longer than it.
+    let slow_ms = Arc::new(AtomicU64::new(0));
+    let wait = slow_ms.clone();
+    let slow: common::Answer = Arc::new(move |seen, _| match seen.target.as_str() {
+        "/slow" => (200, Duration::from_millis(wait.load(Ordering::SeqCst))),
         _ => (200, Duration::ZERO),
     });
     let app = LocalApp::start_on("127.0.0.1:0".parse().expect("addr"), slow);
-    let listener = Listener::start(&[
-        "--headless",
-        "--forward",
-        &app.url(),
-        "--forward-timeout",
-        "300ms",
-    ]);
+    let probe = Listener::start(&["--headless", "--forward", &app.url()]);
+    send_raw(probe.addr, &post("/fast", &[], b"0"))
+        .await
+        .expect("send");
+    let fast_latency = attempts(&probe, 1)[0].latency;
+    drop(probe);
+    // 20 fast attempts' time, at least 300 ms; whole seconds past one, as `timed out after` reads.
+    let millis = (fast_latency * 20).max(Duration::from_millis(300)).as_millis() as u64;
+    let (flag, timeout) = match millis {
+        0..1000 => (format!("{millis}ms"), Duration::from_millis(millis)),
+        _ => {
+            let seconds = millis.div_ceil(1000);
+            (format!("{seconds}s"), Duration::from_secs(seconds))
+        }
+    };
+    slow_ms.store(timeout.as_millis() as u64 * 10, Ordering::SeqCst);
+
+    let listener = Listener::start(&["--headless", "--forward", &app.url(), "--forward-timeout", &flag]);
     let response = send_raw(listener.addr, &post("/slow", &[], b"1"))
         .await
         .expect("send");
@@ -175,13 +191,21 @@ async fn a_slow_app_times_out_and_capture_goes_on() {
         .iter()
         .find(|a| a.target.ends_with("/slow"))
         .expect("slow attempt");
-    assert_eq!(slow.outcome, Outcome::Failed("timed out after 300ms".into()));
-    assert!(slow.latency >= Duration::from_millis(290), "{:?}", slow.latency);
+    assert_eq!(slow.outcome, Outcome::Failed(format!("timed out after {flag}")));
+    assert!(
+        slow.latency >= timeout - Duration::from_millis(10),
+        "{:?}",
+        slow.latency
+    );
     let fast = attempts
         .iter()
         .find(|a| a.target.ends_with("/fast"))
         .expect("fast attempt");
-    assert_eq!(fast.status(), Some(200));
+    assert_eq!(
+        fast.status(),
+        Some(200),
+        "{fast:?} (a fast attempt took {fast_latency:?} before)"
+    );
 }
 
 #[tokio::test]
@@ -328,4 +352,264 @@ async fn aioz_is_retried_on_any_non_2xx_as_its_docs_say() {
         gap >= Duration::from_millis(2900),
         "3 s apart, as AIOZ retries: {gap:?}"
     );
+}
+
+/// An app that reads each request off the wire itself, because hyper (as `LocalApp` uses it)
+/// lowercases header names: records every request head as sent, and answers with the bytes
+/// `respond` gives for the request's target. Keeps connections alive as the forwarder's pool
+/// expects.
+struct WireApp {
+    addr: std::net::SocketAddr,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl WireApp {
+    fn start(respond: fn(&str) -> Vec<u8>) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the app");
+        let addr = listener.local_addr().expect("addr");
+        let heads: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let log = heads.clone();
+        // Detached: the thread blocks in accept until the test binary exits.
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    let mut buffer = Vec::new();
+                    loop {
+                        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
+                            let mut chunk = [0u8; 8192];
+                            match stream.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                            continue;
+                        };
+                        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                        let length: usize = head
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        while buffer.len() < end + 4 + length {
+                            let mut chunk = [0u8; 8192];
+                            match stream.read(&mut chunk) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buffer.drain(..end + 4 + length);
+                        let target = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                        log.lock().expect("lock").push(head);
+                        if stream.write_all(&respond(&target)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, heads }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request head received so far, as sent (request line and header lines).
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().expect("lock").clone()
+    }
+}
+
+fn ok_response(_target: &str) -> Vec<u8> {
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec()
+}
+
+#[tokio::test]
+async fn header_names_go_out_title_case_same_names_together_in_order_and_no_hop_by_hop() {
+    let app = WireApp::start(ok_response);
+    let listener = Listener::start(&["--headless", "--forward", &app.url()]);
+    // As a sender wrote them: lowercase names, one name twice with another between, and every
+    // hop-by-hop header the README names (TE, Upgrade, Proxy-Connection, Keep-Alive, Connection
+    // and the header Connection lists).
+    let request = post(
+        "/hooks",
+        &[
+            ("x-lower-case", "a"),
+            ("X-Multi", "1"),
+            ("x-other", "o"),
+            ("x-multi", "2"),
+            ("TE", "trailers"),
+            ("Upgrade", "websocket"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Keep-Alive", "timeout=5"),
+            // Names no other hop-by-hop header, so each is dropped for its own sake.
+            ("Connection", "X-Private"),
+            ("X-Private", "p"),
+            ("x-last", "z"),
+        ],
+        b"{}",
+    );
+    assert_eq!(send_raw(listener.addr, &request).await.expect("send").status, 200);
+    let head = wait_for("the forwarded request", PATIENCE, || app.heads().pop());
+    let lines: Vec<&str> = head.lines().skip(1).collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(':').next().unwrap_or_default())
+        .collect();
+    for name in &names {
+        let title_case = name.split('-').all(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| !c.is_ascii_uppercase())
+        });
+        assert!(title_case, "{name:?} is not title case: {head}");
+    }
+    assert!(lines.contains(&"X-Lower-Case: a"), "{head}");
+    // Both X-Multi headers, one after the other, in the order they came.
+    let first = lines.iter().position(|l| *l == "X-Multi: 1");
+    let second = lines.iter().position(|l| *l == "X-Multi: 2");
+    assert!(
+        first.is_some() && second == first.map(|i| i + 1),
+        "same-name headers not sent together, in order: {head}"
+    );
+    let other = lines.iter().position(|l| *l == "X-Other: o");
+    assert!(other.is_some_and(|o| o > first.unwrap_or(usize::MAX)), "{head}");
+    assert!(lines.contains(&"X-Last: z"), "{head}");
+    for hop in [
+        "te",
+        "upgrade",
+        "proxy-connection",
+        "keep-alive",
+        "connection",
+        "x-private",
+        "transfer-encoding",
+    ] {
+        assert!(
+            !names.iter().any(|n| n.eq_ignore_ascii_case(hop)),
+            "{hop} was forwarded: {head}"
+        );
+    }
+}
+
+/// Answers of known sizes: `/over` 40 bytes, `/exact` 16, `/chunked` three chunks of 10.
+fn sized_response(target: &str) -> Vec<u8> {
+    let digits = "0123456789";
+    match target {
+        "/over" => format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{}",
+            digits.repeat(4)
+        ),
+        "/exact" => "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\nabcdefghijklmnop".to_owned(),
+        _ => format!(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{}0\r\n\r\n",
+            format!("a\r\n{digits}\r\n").repeat(3)
+        ),
+    }
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_response_body_over_the_limit_is_journaled_cut_at_the_limit() {
+    let app = WireApp::start(sized_response);
+    let listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &app.url(),
+        "--forward-body-limit",
+        "16",
+    ]);
+    for path in ["/over", "/exact", "/chunked"] {
+        let response = send_raw(listener.addr, &post(path, &[], b"{}"))
+            .await
+            .expect("send");
+        assert_eq!(response.status, 200);
+    }
+    let all = attempts(&listener, 3);
+    let kept = |path: &str| -> (Vec<u8>, bool) {
+        let attempt = all
+            .iter()
+            .find(|a| a.target.ends_with(path))
+            .expect("its attempt");
+        match &attempt.outcome {
+            Outcome::Response {
+                status: 200,
+                body,
+                truncated,
+                ..
+            } => (body.to_vec(), *truncated),
+            other => panic!("{path}: {other:?}"),
+        }
+    };
+    assert_eq!(kept("/over"), (b"0123456789012345".to_vec(), true));
+    assert_eq!(
+        kept("/exact"),
+        (b"abcdefghijklmnop".to_vec(), false),
+        "at the limit is whole"
+    );
+    // Over several frames, the limit is on what was kept in all.
+    assert_eq!(kept("/chunked"), (b"0123456789012345".to_vec(), true));
+}
+
+/// The most requests the app held at once, counting each as held from its arrival until
+/// `hold` later (it answers no sooner).
+fn most_at_once(arrivals: &[std::time::Instant], hold: Duration) -> usize {
+    arrivals
+        .iter()
+        .map(|&at| {
+            arrivals
+                .iter()
+                .filter(|&&other| other <= at && at < other + hold)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn no_more_than_max_in_flight_attempts_reach_the_app_at_once() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    // The app holds each request `hold_ms` before answering; 0 while measuring the baseline.
+    let hold_ms = Arc::new(AtomicU64::new(0));
+    let hold = hold_ms.clone();
+    let answer: common::Answer =
+        Arc::new(move |_, _| (200, Duration::from_millis(hold.load(Ordering::SeqCst))));
+    let app = LocalApp::start_on("127.0.0.1:0".parse().expect("addr"), answer);
+    let listener = Listener::start(&["--headless", "--forward", &app.url(), "--max-in-flight", "2"]);
+
+    // Baseline: how long from sending a capture to its arrival at the app, on this machine now.
+    let started = std::time::Instant::now();
+    send_raw(listener.addr, &post("/baseline", &[], b"{}"))
+        .await
+        .expect("send");
+    let arrived = wait_for("the baseline delivery", PATIENCE, || {
+        app.seen().first().map(|s| s.at)
+    });
+    let baseline = arrived.duration_since(started);
+    attempts(&listener, 1); // answered: it holds no slot from here on
+    // All the captures below are sent within a few baselines; without a limit they would all be
+    // at the app well within the hold.
+    let held = (baseline * 20).max(Duration::from_millis(300));
+    hold_ms.store(held.as_millis() as u64, Ordering::SeqCst);
+
+    let sends: Vec<_> = (0..6)
+        .map(|n| {
+            let addr = listener.addr;
+            tokio::spawn(async move { send_raw(addr, &post(&format!("/held/{n}"), &[], b"{}")).await })
+        })
+        .collect();
+    for send in sends {
+        assert_eq!(send.await.expect("task").expect("send").status, 200);
+    }
+    attempts(&listener, 7);
+    let arrivals: Vec<std::time::Instant> = app
+        .seen()
+        .iter()
+        .filter(|s| s.target.starts_with("/held/"))
+        .map(|s| s.at)
+        .collect();
+    assert_eq!(arrivals.len(), 6);
+    // A third request can only arrive once one of the first two was answered, after its hold.
+    assert_eq!(most_at_once(&arrivals, held), 2, "held {held:?} each");
 }
