@@ -363,3 +363,177 @@ fn in_order_waits_for_each_answer_before_the_next_request() {
         );
     }
 }
+
+/// The most requests the app held at once, counting each as held from its arrival until `hold`
+/// later (it answers no sooner, so a request that waited for a free slot arrives after that).
+fn most_at_once(arrivals: &[Instant], hold: Duration) -> usize {
+    arrivals
+        .iter()
+        .map(|&at| {
+            arrivals
+                .iter()
+                .filter(|&&other| other <= at && at < other + hold)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn concurrency_n_runs_at_most_n_deliveries_at_once_and_more_than_one() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let hold_ms = Arc::new(AtomicU64::new(0));
+    let hold = hold_ms.clone();
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(move |_, _| (200, Duration::from_millis(hold.load(Ordering::SeqCst)))),
+    );
+    // Baseline: one delivery's latency on this machine now. Deliveries started together reach the
+    // app within a few of these; the hold is far longer.
+    let base_dir = tempfile::tempdir().expect("temp dir");
+    let base = plain_journal(base_dir.path(), &["/ok/0"]);
+    let (ok, stderr) = replay(&base, &app.url(), &[]);
+    assert!(ok, "{stderr}");
+    let held = (attempts_in(&base)[0].latency * 20).max(Duration::from_millis(300));
+    hold_ms.store(held.as_millis() as u64, Ordering::SeqCst);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let paths: Vec<String> = (1..=8).map(|n| format!("/ok/{n}")).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let file = plain_journal(dir.path(), &paths);
+    let (ok, stderr) = replay(&file, &app.url(), &["--concurrency", "3"]);
+    assert!(ok, "{stderr}");
+    let arrivals: Vec<Instant> = app.seen().iter().skip(1).map(|s| s.at).collect();
+    assert_eq!(arrivals.len(), 8);
+    assert_eq!(most_at_once(&arrivals, held), 3, "held {held:?} each");
+}
+
+#[test]
+fn retry_retries_a_503() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = calls.clone();
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(
+            move |_, _| match count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => (503, Duration::ZERO),
+                _ => (200, Duration::ZERO),
+            },
+        ),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = plain_journal(dir.path(), &["/flaky"]);
+    let (ok, stderr) = replay(&file, &app.url(), &["--retry", "fixed:2x100ms"]);
+    assert!(ok, "the retry got a 200: {stderr}");
+    assert!(stderr.contains("1 × 200; 0 failed"), "{stderr}");
+    let attempts = attempts_in(&file);
+    let tried: Vec<(u32, Option<u16>)> = attempts.iter().map(|a| (a.number, a.status())).collect();
+    assert_eq!(tried, [(1, Some(503)), (2, Some(200))]);
+    assert_eq!(app.seen().len(), 2);
+}
+
+#[test]
+fn timeout_fails_a_slow_attempt() {
+    // The app answers ten seconds late; the attempt gives up at 300 ms.
+    let app = LocalApp::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Arc::new(|_, _| (200, Duration::from_secs(10))),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = plain_journal(dir.path(), &["/slow"]);
+    let (ok, stderr) = replay(&file, &app.url(), &["--timeout", "300ms"]);
+    assert!(!ok, "a timed-out delivery failed: {stderr}");
+    assert!(stderr.contains("1 × timed out after 300ms"), "{stderr}");
+    let attempts = attempts_in(&file);
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        attempts[0].outcome,
+        hookscope::capture::Outcome::Failed("timed out after 300ms".into())
+    );
+}
+
+#[test]
+fn exact_sends_to_the_url_as_given_and_preserve_host_the_captured_host() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut hook = capture(
+        "/hooks",
+        vec![Header::new("Host", "captured.example")],
+        Bytes::from_static(b"{}"),
+        Utc::now(),
+    );
+    hook.query = Some("x=1".into());
+    let file = dir.path().join("host.jsonl");
+    std::fs::write(&file, codec::encode_capture(&hook)).expect("journal");
+    let app = LocalApp::start();
+    let target = format!("{}/only/here", app.url());
+
+    let (ok, stderr) = replay(&file, &target, &[]);
+    assert!(ok, "{stderr}");
+    let (ok, stderr) = replay(&file, &target, &["--exact", "--preserve-host"]);
+    assert!(ok, "{stderr}");
+    let seen = app.seen();
+    let sent: Vec<(&str, Option<String>)> = seen
+        .iter()
+        .map(|s| (s.target.as_str(), s.header("host")))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("/only/here/hooks?x=1", Some(app.addr.to_string())),
+            ("/only/here", Some("captured.example".to_owned())),
+        ]
+    );
+    let targets: Vec<String> = attempts_in(&file).into_iter().map(|a| a.target).collect();
+    assert_eq!(targets, [format!("{target}/hooks?x=1"), target]);
+}
+
+#[test]
+fn a_resigned_standard_webhooks_replay_has_a_fresh_id_and_verifies() {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = hour_old_signed_journal(dir.path());
+    let original = captures_in(&file)
+        .into_iter()
+        .find(|c| c.path == "/hooks/standard-webhooks")
+        .expect("the Standard Webhooks capture");
+    let captured_id = original.header("webhook-id").expect("a webhook-id").to_vec();
+    let app = LocalApp::start();
+    let (ok, stderr) = replay(
+        &file,
+        &app.url(),
+        &[
+            "--resign",
+            "--filter",
+            "path:/hooks/standard-webhooks",
+            "--secret",
+            &format!("standard-webhooks={}", SECRETS[2].1),
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let seen = app.seen();
+    assert_eq!(seen.len(), 1);
+    let header = |name: &str| seen[0].header(name).unwrap_or_else(|| panic!("no {name}"));
+    let (id, timestamp, signature) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    assert_ne!(id.as_bytes(), captured_id, "the captured id was sent again");
+    // Verified as the specification says, not by hookscope: HMAC-SHA256 of `id.timestamp.body`
+    // keyed with the base64 after `whsec_`.
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRETS[2].1.trim_start_matches("whsec_"))
+        .expect("base64 secret");
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(&seen[0].body);
+    let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    assert!(
+        signature.split(' ').any(|s| s == format!("v1,{expected}")),
+        "{signature} is not v1,{expected}"
+    );
+    let now = Utc::now().timestamp();
+    let signed_at: i64 = timestamp.parse().expect("seconds");
+    assert!((now - signed_at).abs() < 300, "a fresh timestamp: {signed_at}");
+}
