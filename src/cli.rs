@@ -71,16 +71,16 @@ pub struct RelayArgs {
     pub store: RelayStore,
 
     /// The most undelivered requests one channel keeps; past it senders get 503 + Retry-After.
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = 10_000, value_name = "N", value_parser = positive_count)]
     pub queue_limit: usize,
 
     /// The most body bytes one channel keeps undelivered (held in memory as well as on disk);
     /// past it senders get 503 + Retry-After.
-    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = units::parse_size)]
+    #[arg(long, default_value = "256MiB", value_name = "SIZE", value_parser = units::parse_limit)]
     pub queue_bytes: u64,
 
     /// Largest body accepted; larger ones are answered 413.
-    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_size)]
+    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_limit)]
     pub max_body: u64,
 
     /// async: answer 202 once queued on disk; sync: answer with the local app's response.
@@ -88,7 +88,7 @@ pub struct RelayArgs {
     pub respond: crate::relay::server::Respond,
 
     /// In sync mode, how long a sender waits for the local app before a 504.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = units::parse_timeout)]
     pub sync_timeout: Duration,
 
     /// Requests per second one channel accepts (bursts up to as many); past it 429 +
@@ -202,7 +202,7 @@ pub struct ReplayArgs {
     pub in_order: bool,
 
     /// How long one attempt may take.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_timeout)]
     pub timeout: Duration,
 
     /// How failed deliveries are retried: none, fixed:3x3s, exp:5, provider (the sender's own).
@@ -419,16 +419,16 @@ pub struct ListenArgs {
     pub respond_header: Vec<(HeaderName, HeaderValue)>,
 
     /// Largest body accepted; larger ones are answered 413 (e.g. 10MiB, 512KB).
-    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_size)]
+    #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_limit)]
     pub max_body: u64,
 
     /// How long a request's head and body may take to arrive, in all, from its first byte;
     /// past it the sender is answered 408 and what arrived is journaled.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_timeout)]
     pub read_timeout: Duration,
 
     /// How long a connection may stay open with no request on its way; then it is closed.
-    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = units::parse_timeout)]
     pub idle_timeout: Duration,
 
     /// The most connections open at once (default: from the open-files limit, keeping a quarter
@@ -458,7 +458,7 @@ pub struct ListenArgs {
     pub preserve_host: bool,
 
     /// How long one delivery attempt may take.
-    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_duration)]
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_timeout)]
     pub forward_timeout: Duration,
 
     /// How failed deliveries are retried: none, fixed:3x3s, exp:5, provider (the sender's own).
@@ -548,6 +548,15 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
         let column = text[..err.position.min(text.len())].chars().count();
         format!("{}\n    {text}\n    {}^", err, " ".repeat(column))
     })
+}
+
+/// A count of at least one (`--queue-limit 0` would refuse every request).
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("0 would refuse everything; give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(err) => Err(format!("{text:?} is not a count: {err}")),
+    }
 }
 
 fn parse_set(text: &str) -> Result<(String, String), String> {

@@ -366,7 +366,7 @@ mod tests {
         let flags = vec![("dyte".to_owned(), "not-a-pem-SECRETVALUE".to_owned())];
         let err = Keys::load(&catalog, &flags, Some(&config)).expect_err("not a key");
         assert!(
-            err.starts_with("dyte secret from --secret: not an RSA public key"),
+            err.starts_with("dyte secret from --secret: expected an RSA public key in PEM form"),
             "{err}"
         );
         assert!(!err.contains("SECRETVALUE"), "{err}");

@@ -37,8 +37,13 @@ fn main() -> ExitCode {
             .with_env_filter(filter)
             .with_writer(std::io::sink)
             .init(),
+        // Colour only on a terminal, and not under NO_COLOR: a redirected log stays plain text.
         None => tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            )
             .with_writer(std::io::stderr)
             .init(),
     }

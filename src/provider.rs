@@ -160,7 +160,14 @@ impl Catalog {
         let entries = match std::fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(catalog),
-            Err(err) => return Err(format!("cannot read {}: {err}", dir.display())),
+            // The built-in profiles still work: say so, and go on without the user's.
+            Err(err) => {
+                tracing::warn!(
+                    "cannot read your profiles in {}: {err}; using the built-in ones",
+                    dir.display()
+                );
+                return Ok(catalog);
+            }
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -168,8 +175,13 @@ impl Catalog {
             .collect();
         paths.sort();
         for path in paths {
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(err) => {
+                    tracing::warn!("cannot read {}: {err}; profile skipped", path.display());
+                    continue;
+                }
+            };
             let profile = Profile::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             catalog.profiles.retain(|p| p.name != profile.name);
             catalog.profiles.push(profile);

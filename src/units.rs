@@ -33,7 +33,51 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gib" => 1 << 30,
         other => return Err(format!("unknown size unit {other:?} in {text:?}")),
     };
-    Ok((number * scale as f64).round() as u64)
+    let bytes = (number * scale as f64).round();
+    if bytes >= u64::MAX as f64 {
+        return Err(format!("{text:?} is too large a size"));
+    }
+    Ok(bytes as u64)
+}
+
+/// The largest body hookscope takes in (a body is held whole in memory, and the relay's queue
+/// records lengths in 32 bits).
+pub const MAX_BODY_LIMIT: u64 = 4 * 1024 * 1024 * 1024 - 1;
+
+/// Parses a size limit: a size of at least one byte and at most [`MAX_BODY_LIMIT`] (a limit of
+/// 0 refuses everything, and one past memory is no limit at all).
+///
+/// ```
+/// assert!(hookscope::units::parse_limit("0").is_err());
+/// assert!(hookscope::units::parse_limit("99999999999999999999999").is_err());
+/// assert_eq!(hookscope::units::parse_limit("1KiB"), Ok(1024));
+/// ```
+pub fn parse_limit(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!(
+            "{text:?}: a limit of 0 refuses everything; give at least 1 byte"
+        )),
+        size if size > MAX_BODY_LIMIT => Err(format!(
+            "{text:?} is more than hookscope can hold; at most {}",
+            format_size(MAX_BODY_LIMIT)
+        )),
+        size => Ok(size),
+    }
+}
+
+/// Parses a timeout: a duration above zero (a timeout of 0 fails everything at once).
+///
+/// ```
+/// assert!(hookscope::units::parse_timeout("0s").is_err());
+/// assert_eq!(hookscope::units::parse_timeout("1.5s"), Ok(std::time::Duration::from_millis(1500)));
+/// ```
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!(
+            "{text:?}: a timeout of 0 would fail everything; give more"
+        )),
+        duration => Ok(duration),
+    }
 }
 
 /// Parses a duration: a number with a unit `ms`, `s`, `m` or `h` (a bare number is seconds).

@@ -228,3 +228,76 @@ fn log_of_a_file_that_is_not_a_journal_fails() {
     assert_eq!(code, 1, "{stdout}");
     assert!(stderr.contains("is not a hookscope journal"), "{stderr}");
 }
+
+#[test]
+fn values_that_would_do_nothing_useful_are_refused_with_the_reason() {
+    for (args, expected) in [
+        (
+            &["listen", "--forward-timeout", "0s"][..],
+            "a timeout of 0 would fail everything",
+        ),
+        (
+            &["listen", "--read-timeout", "0"][..],
+            "a timeout of 0 would fail everything",
+        ),
+        (
+            &[
+                "replay",
+                "x.jsonl",
+                "--to",
+                "http://127.0.0.1:9",
+                "--timeout",
+                "0ms",
+            ][..],
+            "a timeout of 0",
+        ),
+        (
+            &["relay", "--queue-bytes", "0"][..],
+            "a limit of 0 refuses everything",
+        ),
+        (&["relay", "--queue-limit", "0"][..], "0 would refuse everything"),
+        (
+            &["listen", "--max-body", "99999999999999999999999"][..],
+            "too large a size",
+        ),
+        (
+            &["listen", "--max-body", "5GiB"][..],
+            "more than hookscope can hold",
+        ),
+    ] {
+        let (code, _, stderr) = run(args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn confusing_inputs_get_plain_answers() {
+    // A path where a PEM key belongs: say what is expected, not what the PEM parser tripped on.
+    let (code, _, stderr) = run(&["listen", "--headless", "--secret", "dyte=notapem"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("expected an RSA public key in PEM form") && stderr.contains("file: prefix"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("NUL byte"), "{stderr}");
+
+    // An unreadable profile directory is a warning, in plain text when stderr is not a terminal.
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(dir.path().join("hookscope")).expect("config dir");
+    std::fs::write(dir.path().join("hookscope/providers"), "not a directory").expect("file");
+    let output = binary()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env_remove("NO_COLOR")
+        .args(["providers"])
+        .output()
+        .expect("run providers");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot read your profiles in"), "{stderr}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no colour codes in a redirected log: {stderr:?}"
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("optiview"));
+}

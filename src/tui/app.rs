@@ -141,6 +141,8 @@ pub struct App {
     rate_second: i64,
     /// The selected capture, worked out for the detail pane.
     pub detail: Option<Detail>,
+    /// Draw without colours (`NO_COLOR` is set): bold and reverse still mark what matters.
+    pub no_color: bool,
     /// The terminal's size at the last draw.
     pub size: Rect,
     /// Captures the hub published that this view missed (it fell behind).
@@ -175,6 +177,8 @@ impl App {
             rate: VecDeque::from(vec![0; RATE_SECONDS]),
             rate_second: 0,
             detail: None,
+            // https://no-color.org: present and not empty.
+            no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             size: Rect::new(0, 0, 80, 24),
             missed: 0,
             quit: false,

@@ -524,3 +524,24 @@ fn a_relayed_capture_says_so() {
         "{screen}"
     );
 }
+
+#[test]
+fn no_color_draws_without_colours() {
+    let colours = |app: &mut App| {
+        app.on_resize(120, 30);
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("a test terminal");
+        terminal.draw(|frame| ui::render(frame, app)).expect("draws");
+        terminal
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|cell| cell.fg != ratatui::style::Color::Reset || cell.bg != ratatui::style::Color::Reset)
+            .count()
+    };
+    let mut app = session();
+    app.no_color = false;
+    assert!(colours(&mut app) > 0, "the inspector has colours to take away");
+    app.no_color = true;
+    assert_eq!(colours(&mut app), 0, "NO_COLOR: no cell has a colour");
+}

@@ -88,6 +88,11 @@ pub fn render(frame: &mut Frame, app: &App) {
     if app.help {
         render_help(frame, frame.area());
     }
+    if app.no_color {
+        for cell in &mut frame.buffer_mut().content {
+            cell.set_fg(Color::Reset).set_bg(Color::Reset);
+        }
+    }
 }
 
 const DIM: Style = Style::new().fg(Color::DarkGray);

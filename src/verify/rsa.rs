@@ -106,6 +106,7 @@ pub(super) fn sign(body: &[u8], key: &RsaPrivateKey) -> Result<Vec<Header>, Stri
 
 /// Reads an RSA public key from PEM (`BEGIN PUBLIC KEY` or `BEGIN RSA PUBLIC KEY`).
 pub fn parse_public_key(pem: &str) -> Result<RsaPublicKey, String> {
+    not_pem(pem, "public")?;
     RsaPublicKey::from_public_key_pem(pem.trim())
         .or_else(|_| RsaPublicKey::from_pkcs1_pem(pem.trim()))
         .map_err(|e| format!("not an RSA public key in PEM form: {e}"))
@@ -113,9 +114,23 @@ pub fn parse_public_key(pem: &str) -> Result<RsaPublicKey, String> {
 
 /// Reads an RSA private key from PEM (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`).
 pub fn parse_private_key(pem: &str) -> Result<RsaPrivateKey, String> {
+    not_pem(pem, "private")?;
     RsaPrivateKey::from_pkcs8_pem(pem.trim())
         .or_else(|_| RsaPrivateKey::from_pkcs1_pem(pem.trim()))
         .map_err(|e| format!("not an RSA private key in PEM form: {e}"))
+}
+
+/// The plain-words refusal of text that is not PEM at all (a path given without `file:`, a
+/// secret where a key belongs), instead of the PEM parser's complaint about its first bytes.
+fn not_pem(text: &str, which: &str) -> Result<(), String> {
+    match text.contains("-----BEGIN") {
+        true => Ok(()),
+        false => Err(format!(
+            "expected an RSA {which} key in PEM form (-----BEGIN {} KEY-----), or file:PATH to one; \
+             this is not PEM (a path needs the file: prefix)",
+            which.to_uppercase()
+        )),
+    }
 }
 
 /// A new 2048-bit key pair as (private PKCS#8 PEM, public SPKI PEM).
