@@ -48,6 +48,26 @@ pub enum Command {
     /// Run the public relay server of the tunnel, or manage its channel tokens.
     #[command(after_help = RELAY_EXAMPLES, args_conflicts_with_subcommands = true)]
     Relay(RelayArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `hookscope man > hookscope.1`.
+    Man,
+}
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Install:
+  bash:  hookscope completions bash > ~/.local/share/bash-completion/completions/hookscope
+  zsh:   hookscope completions zsh > \"${fpath[1]}/_hookscope\"
+  fish:  hookscope completions fish > ~/.config/fish/completions/hookscope.fish
+  pwsh:  hookscope completions powershell >> $PROFILE";
+
+/// Options of `hookscope completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 const RELAY_EXAMPLES: &str = "\

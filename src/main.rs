@@ -58,6 +58,8 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Replay(args) => runtime().and_then(|rt| rt.block_on(commands::replay::run(args))),
         Command::Relay(args) => commands::relay::run(args),
+        Command::Completions(args) => commands::docs::completions(args),
+        Command::Man => commands::docs::man(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -301,3 +301,46 @@ fn confusing_inputs_get_plain_answers() {
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("optiview"));
 }
+
+#[test]
+fn completions_for_every_shell_and_a_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let (code, stdout, stderr) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        for word in ["listen", "replay", "--forward"] {
+            assert!(stdout.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    // bash loads it and completes the subcommands.
+    let (_, script, _) = run(&["completions", "bash"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("hookscope.bash");
+    std::fs::write(&file, script).expect("write");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(hookscope li); COMP_CWORD=1; _hookscope hookscope li hookscope; echo \"${{COMPREPLY[@]}}\"",
+            file.display()
+        ))
+        .output()
+        .expect("run bash");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "listen",
+        "{output:?}"
+    );
+
+    let (code, page, _) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH hookscope 1"),
+        "{page}"
+    );
+    for section in [
+        ".SH \"HOOKSCOPE LISTEN\"",
+        ".SH \"HOOKSCOPE RELAY\"",
+        "\\-\\-forward",
+    ] {
+        assert!(page.contains(section), "the man page lacks {section}");
+    }
+}

@@ -1,5 +1,6 @@
 //! The subcommands' glue: each turns parsed arguments into a running job.
 
+pub mod docs;
 pub mod export;
 pub mod keygen;
 pub mod listen;
