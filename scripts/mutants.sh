@@ -39,7 +39,7 @@ run() {
   mkdir -p "$out"
   echo "== $module (tests: --lib $filter)"
   cargo mutants --file "src/$module.rs" --jobs 1 --timeout 120 \
-    --cargo-test-arg=--lib --output "$out" -- "$filter" || true
+    --cargo-arg=--lib --output "$out" -- "$filter" || true
   for outcome in caught missed unviable timeout; do
     printf '%-9s %s\n' "$outcome" "$(wc -l < "$out/mutants.out/$outcome.txt" 2>/dev/null || echo 0)"
   done
