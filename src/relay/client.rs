@@ -9,11 +9,13 @@
 //! Deliveries that arrive together are journaled with one write ([`Hub::record_all`]), in
 //! sequence order, and acknowledged with one cumulative ack.
 //!
-//! A lost connection is retried with exponential backoff and jitter; the backoff starts over
-//! once a connection has stayed up for a healthy period. A refused token (`401`), or a tunnel the
-//! relay closed because the token was revoked, is retried slowly, every `max_backoff`: the token
-//! may be granted again. The reason the relay gives in its close frame is shown as the state.
-//! The connection itself is made by [`dial`], which keeps the token out of every log.
+//! A lost connection is retried with exponential backoff and jitter ([`Backoff`]); the backoff
+//! starts over once a connection has stayed up for a healthy period. What a quick retry cannot
+//! mend — a refused token (`401`), a tunnel the relay closed because the token was revoked, a
+//! relay certificate this client does not trust — is retried slowly, every `max_backoff` (the
+//! token may be granted again, the certificate replaced), and its state is shown once, not once
+//! per try. The reason the relay gives in its close frame is shown as the state. The connection
+//! itself is made by [`dial`], which keeps the token out of every log.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -99,6 +101,25 @@ pub enum TunnelState {
         /// How long until the next try.
         after: Duration,
     },
+    /// The relay's certificate was refused (self-signed, unknown CA, wrong name, expired):
+    /// someone has to act, so it is retried slowly.
+    Untrusted {
+        /// Why, and what to do ([`dial::certificate_advice`]).
+        advice: String,
+        /// How long until the next try.
+        after: Duration,
+    },
+}
+
+impl TunnelState {
+    /// Whether a quick retry would not change it: then the next tries happen under it, and it
+    /// is shown once.
+    fn lasts(&self) -> bool {
+        matches!(
+            self,
+            TunnelState::Unauthorized | TunnelState::Refused { .. } | TunnelState::Untrusted { .. }
+        )
+    }
 }
 
 impl fmt::Display for TunnelState {
@@ -113,6 +134,11 @@ impl fmt::Display for TunnelState {
             TunnelState::Refused { reason, after } => {
                 write!(f, "refused: {reason} (next try in {:.0}s)", after.as_secs_f64())
             }
+            TunnelState::Untrusted { advice, after } => write!(
+                f,
+                "certificate refused: {advice} (next try in {:.0}s)",
+                after.as_secs_f64()
+            ),
         }
     }
 }
@@ -152,6 +178,9 @@ enum SessionError {
     /// The relay closed the tunnel with a policy reason (the token was revoked).
     #[error("{0}")]
     Refused(String),
+    /// The relay's certificate was refused; what to do about it.
+    #[error("certificate refused: {0}")]
+    Certificate(String),
     /// Anything else: network, protocol, journal.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
@@ -161,6 +190,7 @@ impl From<DialError> for SessionError {
     fn from(err: DialError) -> Self {
         match err {
             DialError::Unauthorized => SessionError::Unauthorized,
+            DialError::Certificate(advice) => SessionError::Certificate(advice),
             DialError::Failed(err) => SessionError::Other(err),
         }
     }
@@ -179,47 +209,100 @@ async fn run(
     mut stopping: watch::Receiver<bool>,
 ) {
     let mut progress = Progress { last_acked: 0, seen };
-    let mut backoff = config.min_backoff;
+    let mut backoff = Backoff::new(config.min_backoff, config.max_backoff);
     loop {
-        state.send_replace(TunnelState::Connecting);
+        if !state.borrow().lasts() {
+            state.send_replace(TunnelState::Connecting);
+        }
         let started = Instant::now();
         let ended = session(&config, &hub, &mut progress, &state, &mut stopping).await;
         if *stopping.borrow() {
             return;
         }
         if started.elapsed() >= config.healthy_after {
-            backoff = config.min_backoff;
+            backoff.reset();
         }
+        let slowly = config.max_backoff;
         let (next, delay) = match ended {
-            Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, config.max_backoff),
-            Err(SessionError::Refused(reason)) => {
-                let after = config.max_backoff;
-                (TunnelState::Refused { reason, after }, after)
-            }
+            Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, slowly),
+            Err(SessionError::Refused(reason)) => (
+                TunnelState::Refused {
+                    reason,
+                    after: slowly,
+                },
+                slowly,
+            ),
+            Err(SessionError::Certificate(advice)) => (
+                TunnelState::Untrusted {
+                    advice,
+                    after: slowly,
+                },
+                slowly,
+            ),
             Err(SessionError::Other(err)) => {
-                let delay = jitter(backoff);
-                (
-                    TunnelState::Reconnecting {
-                        after: delay,
-                        reason: format!("{err:#}"),
-                    },
-                    delay,
-                )
+                let delay = backoff.next(jitter_factor());
+                let reason = format!("{err:#}");
+                (TunnelState::Reconnecting { after: delay, reason }, delay)
             }
             Ok(()) => {
-                let delay = jitter(backoff);
+                let delay = backoff.next(jitter_factor());
                 let reason = "the relay closed the connection".to_owned();
                 (TunnelState::Reconnecting { after: delay, reason }, delay)
             }
         };
-        tracing::info!(state = %next, "tunnel down");
-        state.send_replace(next);
-        backoff = (backoff * 2).min(config.max_backoff);
+        // The same lasting state again is not news: it was shown when it began.
+        let changed = state.send_if_modified(|current| {
+            let changed = *current != next;
+            if changed {
+                *current = next.clone();
+            }
+            changed
+        });
+        if changed {
+            tracing::info!(state = %next, "tunnel down");
+        } else {
+            tracing::debug!(state = %next, "tunnel still down");
+        }
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = until_stopped(&mut stopping) => return,
         }
     }
+}
+
+/// Reconnect delays: from `min`, doubling after each failed try up to `max`, each scaled by a
+/// jitter factor so clients cut off together do not all come back in the same instant (and
+/// never longer than `max`). [`Backoff::reset`] starts over after a healthy connection.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    min: Duration,
+    max: Duration,
+    base: Duration,
+}
+
+impl Backoff {
+    /// Delays from `min` up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, base: min }
+    }
+
+    /// The delay before the next try, scaled by `factor` (from [`jitter_factor`]); the one after
+    /// will be based on twice as long.
+    pub fn next(&mut self, factor: f64) -> Duration {
+        let delay = self.base.mul_f64(factor).min(self.max);
+        self.base = (self.base * 2).min(self.max);
+        delay
+    }
+
+    /// Starts over from `min`.
+    pub fn reset(&mut self) {
+        self.base = self.min;
+    }
+}
+
+/// A random factor in [0.5, 1.5).
+pub fn jitter_factor() -> f64 {
+    rand::thread_rng().gen_range(0.5..1.5)
 }
 
 /// What the relay's close frame means: a clean end, a refusal to retry slowly, or an error.
@@ -239,12 +322,6 @@ fn closed(frame: Option<CloseFrame>) -> Result<(), SessionError> {
 /// Completes once `stopping` turns true (or its sender is gone).
 async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|&stop| stop).await;
-}
-
-/// `base` scaled by a random factor in [0.5, 1.5), so clients cut off together do not all
-/// come back in the same instant.
-fn jitter(base: Duration) -> Duration {
-    base.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
 }
 
 /// The websocket URL of `channel` on the relay at `base`.
@@ -556,11 +633,36 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_within_half_either_side() {
-        for _ in 0..1000 {
-            let d = jitter(Duration::from_secs(2));
-            assert!(d >= Duration::from_secs(1) && d < Duration::from_secs(3));
+    fn jitter_spreads_over_half_either_side() {
+        let factors: Vec<f64> = (0..1000).map(|_| jitter_factor()).collect();
+        assert!(factors.iter().all(|f| (0.5..1.5).contains(f)));
+        let (low, high) = factors
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &f| (l.min(f), h.max(f)));
+        assert!(low < 0.6 && high > 1.4, "not spread: {low}..{high}");
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap_scaled_by_the_jitter_and_starts_over() {
+        let ms = Duration::from_millis;
+        let mut backoff = Backoff::new(ms(250), Duration::from_secs(30));
+        let plain: Vec<Duration> = (0..10).map(|_| backoff.next(1.0)).collect();
+        let doubling = [250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000];
+        assert_eq!(plain, doubling.map(ms));
+        backoff.reset();
+        assert_eq!(backoff.next(0.5), ms(125), "the jitter scales the delay");
+        assert_eq!(backoff.next(1.5), ms(750));
+        for _ in 0..10 {
+            backoff.next(1.0);
         }
+        assert_eq!(backoff.next(1.49), Duration::from_secs(30), "never past the cap");
+        assert_eq!(backoff.next(0.5), Duration::from_secs(15));
+        backoff.reset();
+        assert_eq!(
+            backoff.next(1.0),
+            ms(250),
+            "after a healthy connection, from the start"
+        );
     }
 
     #[test]
@@ -570,6 +672,15 @@ mod tests {
             reason: "refused".into(),
         };
         assert_eq!(state.to_string(), "reconnecting in 1.5s (refused)");
+        let state = TunnelState::Untrusted {
+            advice: "self-signed; trust it with --relay-ca".into(),
+            after: Duration::from_secs(30),
+        };
+        assert_eq!(
+            state.to_string(),
+            "certificate refused: self-signed; trust it with --relay-ca (next try in 30s)"
+        );
+        assert!(state.lasts() && !TunnelState::Connected.lasts());
     }
 
     #[test]
@@ -588,5 +699,98 @@ mod tests {
         }
         let err = closed(frame(CloseCode::Protocol, "ack 9 is beyond")).expect_err("an error");
         assert!(err.to_string().contains("ack 9 is beyond"), "{err}");
+    }
+
+    /// A relay whose certificate this client does not trust: the state says what to do once,
+    /// however many tries, and the tries come `max_backoff` apart, not in a tight loop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_certificate_is_shown_once_and_retried_slowly() {
+        use std::sync::{Arc, Mutex};
+        // Self-signed and marked as a CA, as `openssl req -x509` makes it; not given as --relay-ca.
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let server =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(
+                    vec![cert.der().clone()],
+                    rustls_pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                )
+                .expect("server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (tries_tx, mut tries) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let _ = tries_tx.send(Instant::now());
+                let _ = acceptor.accept(stream).await;
+            }
+        });
+        let dir = tempfile::tempdir().expect("dir");
+        let journal =
+            crate::journal::Journal::open(&dir.path().join("j.jsonl"), Default::default()).expect("journal");
+        let analyzer = crate::analysis::Analyzer::new(
+            crate::provider::Catalog::builtin(),
+            crate::config::Keys::default(),
+        );
+        let hub = Hub::new(journal.appender(), std::sync::Arc::new(analyzer));
+        let slowly = Duration::from_millis(300);
+        let config = TunnelConfig {
+            relay: format!("https://localhost:{port}"),
+            channel: "alpha".into(),
+            token: Token::new("hst_test"),
+            heartbeat: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(5),
+            max_backoff: slowly,
+            healthy_after: Duration::from_secs(60),
+            answer: Answer::Fixed {
+                status: 200,
+                headers: Vec::new(),
+                body: Bytes::new(),
+            },
+            ca: None,
+        };
+        let tunnel = spawn(config, hub, HashSet::new());
+        // Every state the client shows, as a watcher (the status bar, stderr) sees them.
+        let shown: Arc<Mutex<Vec<TunnelState>>> = Arc::default();
+        let mut states = tunnel.state.clone();
+        let seen = shown.clone();
+        tokio::spawn(async move {
+            while states.changed().await.is_ok() {
+                let state = states.borrow_and_update().clone();
+                seen.lock().expect("lock").push(state);
+            }
+        });
+        let mut at = Vec::new();
+        while at.len() < 4 {
+            let next = tokio::time::timeout(Duration::from_secs(20), tries.recv()).await;
+            at.push(next.expect("the client tries again").expect("the server runs"));
+        }
+        let gaps: Vec<Duration> = at.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.iter().all(|gap| *gap >= slowly.mul_f64(0.95)),
+            "retried faster than max_backoff: {gaps:?}"
+        );
+        let shown = shown.lock().expect("lock").clone();
+        let refused: Vec<&TunnelState> = shown
+            .iter()
+            .filter(|s| matches!(s, TunnelState::Untrusted { .. }))
+            .collect();
+        assert_eq!(refused.len(), 1, "shown once over {} tries: {shown:?}", at.len());
+        let text = refused[0].to_string();
+        assert!(
+            text.starts_with("certificate refused: self-signed; trust it with --relay-ca CERT.pem"),
+            "{text}"
+        );
+        assert!(
+            !shown.iter().skip_while(|s| !s.lasts()).any(|s| !s.lasts()),
+            "the refusal stays shown while the client tries again: {shown:?}"
+        );
+        tunnel.stop().await;
     }
 }

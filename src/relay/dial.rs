@@ -5,6 +5,7 @@
 //! request, and [`Token`]'s `Debug` is masked.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use hyper::header::HeaderValue;
@@ -15,30 +16,162 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use rustls::CertificateError;
+use rustls::DigitallySignedStruct;
+use rustls::SignatureScheme;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
 use crate::relay::token::Token;
 
-/// The TLS setup for `wss://`: the public web roots, plus `ca` when given.
-fn tls_config(ca: Option<&Path>) -> anyhow::Result<std::sync::Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::CertificateDer;
+/// The TLS setup for `wss://`: the public web roots, plus the certificates in `ca` when given,
+/// which are also pinned ([`Pinned`]).
+fn tls_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     use rustls_pki_types::pem::PemObject as _;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = ca {
-        let certs = CertificateDer::pem_file_iter(ca)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
-        for cert in certs {
-            roots.add(cert).context("unusable CA certificate")?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("no usable TLS versions")?;
+    let Some(ca) = ca else {
+        return Ok(Arc::new(
+            builder.with_root_certificates(roots).with_no_client_auth(),
+        ));
+    };
+    let pinned = CertificateDer::pem_file_iter(ca)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read certificates from --relay-ca {}", ca.display()))?;
+    anyhow::ensure!(
+        !pinned.is_empty(),
+        "no certificate in --relay-ca {}",
+        ca.display()
+    );
+    let verifier =
+        Pinned::new(roots, pinned, provider).context("cannot check certificates with --relay-ca")?;
+    Ok(Arc::new(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
     ))
-    .with_safe_default_protocol_versions()
-    .context("no usable TLS versions")?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(std::sync::Arc::new(config))
+}
+
+/// Trusts `--relay-ca`'s certificates as roots, and accepts a relay whose own certificate is
+/// exactly one of them. A self-signed certificate made the usual way (`openssl req -x509`) is
+/// marked as a CA, and webpki refuses a CA certificate as the server's own
+/// (`CaUsedAsEndEntity`), though the user gave that very certificate to trust. Byte for byte the
+/// same certificate is the key the user pinned: its name is still checked (a certificate for
+/// another host is still refused), its dates and CA flag are not.
+#[derive(Debug)]
+struct Pinned {
+    pinned: Vec<CertificateDer<'static>>,
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+}
+
+impl Pinned {
+    /// Trusts `roots` and `pinned`, and pins `pinned`.
+    fn new(
+        mut roots: rustls::RootCertStore,
+        pinned: Vec<CertificateDer<'static>>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, rustls::client::VerifierBuilderError> {
+        // One that cannot be a root (an end-entity certificate of an unusual shape) may still
+        // be pinned.
+        roots.add_parsable_certificates(pinned.iter().cloned());
+        let webpki =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
+        Ok(Self { pinned, webpki })
+    }
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pinned
+            .iter()
+            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
+        {
+            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_name(&parsed, server_name)?;
+            return Ok(ServerCertVerified::assertion());
+        }
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Why a relay certificate was refused and what to do about it, in one line: the cause once,
+/// then the remedy. A retry will not change it, so the client retries slowly.
+pub fn certificate_advice(err: &CertificateError, host: &str, ca: Option<&Path>) -> String {
+    use CertificateError as E;
+    let untrusted = |cause: &str| match ca {
+        Some(ca) => format!(
+            "{cause}, and neither --relay-ca {} nor issued by it; give --relay-ca the relay's \
+             --tls-cert (or the CA that issued it)",
+            ca.display()
+        ),
+        None => format!(
+            "{cause}; trust it with --relay-ca CERT.pem (the relay's --tls-cert, or the CA that \
+             issued it)"
+        ),
+    };
+    match err {
+        E::UnknownIssuer => untrusted("issued by a CA this machine does not trust"),
+        E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => untrusted("self-signed"),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            let names = match err {
+                E::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
+                    // The relay's text: shown as a terminal may show it.
+                    format!(" (it names {})", crate::sanitize::line(&presented.join(", ")))
+                }
+                _ => String::new(),
+            };
+            format!(
+                "not valid for {host}{names}; use a name it names in --relay, or reissue it with \
+                 {host} in its subjectAltName"
+            )
+        }
+        E::Expired | E::ExpiredContext { .. } => {
+            "expired; renew it on the relay (or check this machine's clock)".to_owned()
+        }
+        E::NotValidYet | E::NotValidYetContext { .. } => {
+            "not valid yet; check this machine's clock".to_owned()
+        }
+        other => format!(
+            "{}; check the relay's --tls-cert and --relay-ca here",
+            crate::sanitize::line(&format!("{other:?}"))
+        ),
+    }
 }
 
 /// The tunnel's websocket.
@@ -50,7 +183,11 @@ pub enum DialError {
     /// The relay answered `401`: the token does not grant the channel.
     #[error("unauthorized")]
     Unauthorized,
-    /// Anything else: the URL, the network, TLS, an answer that is not an upgrade.
+    /// The relay's certificate was refused: why, and what to do ([`certificate_advice`]).
+    #[error("certificate refused: {0}")]
+    Certificate(String),
+    /// Anything else: the URL, the network, TLS, an answer that is not an upgrade (worth
+    /// retrying soon).
     #[error("{0:#}")]
     Failed(#[from] anyhow::Error),
 }
@@ -76,14 +213,21 @@ pub async fn connect(url: &str, token: &Token, ca: Option<&Path>) -> Result<Sock
         .await
         .context("cannot reach the relay")?;
     let stream = if tls {
-        let name = rustls_pki_types::ServerName::try_from(bare_host.to_owned())
+        let name = ServerName::try_from(bare_host.to_owned())
             .context("the relay's host is not a name TLS can check")?;
         let connector = tokio_rustls::TlsConnector::from(tls_config(ca)?);
-        let tls = connector
-            .connect(name, tcp)
-            .await
-            .context("TLS with the relay failed")?;
-        MaybeTlsStream::Rustls(tls)
+        match connector.connect(name, tcp).await {
+            Ok(tls) => MaybeTlsStream::Rustls(tls),
+            Err(err) => {
+                let refused = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>());
+                if let Some(rustls::Error::InvalidCertificate(why)) = refused {
+                    return Err(DialError::Certificate(certificate_advice(why, bare_host, ca)));
+                }
+                return Err(anyhow::Error::new(err)
+                    .context("TLS with the relay failed")
+                    .into());
+            }
+        }
     } else {
         MaybeTlsStream::Plain(tcp)
     };
@@ -218,5 +362,133 @@ mod tests {
             relay_side(|_| "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: wrong\r\n\r\n".into())
                 .await;
         assert!(dialed.expect_err("refused").contains("Sec-WebSocket-Accept"));
+    }
+
+    /// A self-signed certificate for `names`, marked as a CA as `openssl req -x509` marks one.
+    fn self_signed(names: &[&str], ca: bool) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        let key = rcgen::KeyPair::generate().expect("key");
+        (params.self_signed(&key).expect("certificate"), key)
+    }
+
+    fn pinned(certs: &[&CertificateDer<'static>]) -> Pinned {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = certs.iter().map(|c| (*c).clone()).collect();
+        Pinned::new(rustls::RootCertStore::empty(), certs, provider).expect("verifier")
+    }
+
+    fn verify(verifier: &Pinned, cert: &CertificateDer<'_>, name: &str) -> Result<(), rustls::Error> {
+        let name = ServerName::try_from(name.to_owned()).expect("name");
+        verifier
+            .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .map(drop)
+    }
+
+    #[test]
+    fn a_self_signed_ca_certificate_given_as_relay_ca_is_pinned_and_its_name_still_checked() {
+        let (cert, _key) = self_signed(&["localhost", "127.0.0.1"], true);
+        let verifier = pinned(&[cert.der()]);
+        assert_eq!(verify(&verifier, cert.der(), "localhost"), Ok(()));
+        assert_eq!(verify(&verifier, cert.der(), "127.0.0.1"), Ok(()));
+        let wrong = verify(&verifier, cert.der(), "relay.example").expect_err("another host");
+        assert!(
+            matches!(
+                wrong,
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }
+                )
+            ),
+            "{wrong:?}"
+        );
+        // What webpki alone says of it, trusted as a root: the issue this pin is for.
+        let webpki = verify(
+            &Pinned {
+                pinned: Vec::new(),
+                ..pinned(&[cert.der()])
+            },
+            cert.der(),
+            "localhost",
+        )
+        .expect_err("webpki refuses a CA as the server's own certificate");
+        assert!(
+            format!("{wrong:?} {webpki:?}").contains("CaUsedAsEndEntity"),
+            "{webpki:?}"
+        );
+        // Another self-signed certificate is not the pinned one.
+        let (other, _key) = self_signed(&["localhost"], true);
+        assert!(verify(&verifier, other.der(), "localhost").is_err());
+    }
+
+    #[test]
+    fn a_certificate_issued_by_the_given_ca_is_verified_as_usual() {
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).expect("params");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
+        let verifier = pinned(&[ca.der()]);
+        assert_eq!(verify(&verifier, leaf.der(), "localhost"), Ok(()));
+        assert!(verify(&verifier, leaf.der(), "relay.example").is_err());
+        // Expired, it is refused: only a pinned certificate goes without its dates checked.
+        leaf_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        leaf_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        let expired = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
+        let refused = verify(&verifier, expired.der(), "localhost").expect_err("expired");
+        assert!(
+            matches!(
+                refused,
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. }
+                )
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn refused_certificates_say_what_to_do_in_one_line_without_repeating_the_cause() {
+        let ca = Path::new("relay.pem");
+        let cases = [
+            (
+                CertificateError::UnknownIssuer,
+                None,
+                "trust it with --relay-ca CERT.pem",
+            ),
+            (
+                CertificateError::UnknownIssuer,
+                Some(ca),
+                "give --relay-ca the relay's --tls-cert",
+            ),
+            (
+                CertificateError::NotValidForName,
+                None,
+                "not valid for localhost; use a name it names",
+            ),
+            (CertificateError::Expired, None, "expired; renew it on the relay"),
+            (CertificateError::NotValidYet, None, "check this machine's clock"),
+            (
+                CertificateError::BadSignature,
+                None,
+                "BadSignature; check the relay's --tls-cert",
+            ),
+        ];
+        for (err, ca, says) in cases {
+            let advice = certificate_advice(&err, "localhost", ca);
+            assert!(advice.contains(says), "{err:?}: {advice}");
+            assert!(!advice.contains('\n'), "{advice}");
+            let parts: Vec<&str> = advice.split([':', ';']).map(str::trim).collect();
+            assert!(
+                parts.windows(2).all(|w| w[0] != w[1]),
+                "a cause repeated: {advice}"
+            );
+        }
     }
 }
