@@ -167,7 +167,7 @@ pub fn spawn_printer(
         let mut shown = std::collections::VecDeque::with_capacity(SHOWN);
         loop {
             let result = match captures.blocking_recv() {
-                Ok(HubEvent::Capture(capture)) => {
+                Ok(HubEvent::Capture(capture, _)) => {
                     let marks = match filter.needs_tracker() {
                         true => tracker.observe(&capture),
                         false => Default::default(),

@@ -24,8 +24,9 @@ const BACKLOG: usize = 16 * 1024;
 /// What the hub publishes.
 #[derive(Debug, Clone)]
 pub enum HubEvent {
-    /// A capture, once journaled.
-    Capture(Arc<Capture>),
+    /// A capture, once journaled, and the byte offset of its line in the journal (by which a
+    /// subscriber that keeps only an index reads it back).
+    Capture(Arc<Capture>, u64),
     /// A delivery attempt of a capture to the local app, once journaled.
     Attempt(Arc<Attempt>),
 }
@@ -60,7 +61,13 @@ pub struct Totals {
 impl Hub {
     /// A hub analyzing with `analyzer` and writing to the journal behind `appender`.
     pub fn new(appender: Appender, analyzer: Arc<Analyzer>) -> Self {
-        let (published, _) = broadcast::channel(BACKLOG);
+        Self::with_backlog(appender, analyzer, BACKLOG)
+    }
+
+    /// Like [`Hub::new`], with room for `backlog` unread events per subscriber (tests make it
+    /// tiny to make a subscriber fall behind).
+    pub fn with_backlog(appender: Appender, analyzer: Arc<Analyzer>, backlog: usize) -> Self {
+        let (published, _) = broadcast::channel(backlog.max(1));
         Self {
             appender,
             analyzer,
@@ -72,14 +79,14 @@ impl Hub {
     /// Analyzes and journals `capture` and, once it is durable, publishes it to every subscriber.
     pub async fn record(&self, mut capture: Capture) -> Result<Arc<Capture>, AppendError> {
         capture.derived = self.analyzer.derive(&capture);
-        self.appender.append(codec::encode_capture(&capture)).await?;
+        let offset = self.appender.append(codec::encode_capture(&capture)).await?;
         self.counts.captures.fetch_add(1, Ordering::Relaxed);
         self.counts
             .body_bytes
             .fetch_add(capture.body.len() as u64, Ordering::Relaxed);
         let capture = Arc::new(capture);
         // No subscriber is not an error: capture-to-file alone is a valid session.
-        let _ = self.published.send(HubEvent::Capture(capture.clone()));
+        let _ = self.published.send(HubEvent::Capture(capture.clone(), offset));
         Ok(capture)
     }
 
@@ -88,10 +95,12 @@ impl Hub {
     /// must journal them in that order however many arrive at once.
     pub async fn record_all(&self, captures: Vec<Capture>) -> Result<Vec<Arc<Capture>>, AppendError> {
         let mut lines = Vec::new();
+        let mut starts = Vec::with_capacity(captures.len());
         let captures: Vec<Capture> = captures
             .into_iter()
             .map(|mut capture| {
                 capture.derived = self.analyzer.derive(&capture);
+                starts.push(lines.len() as u64);
                 lines.extend_from_slice(&codec::encode_capture(&capture));
                 capture
             })
@@ -99,7 +108,7 @@ impl Hub {
         if captures.is_empty() {
             return Ok(Vec::new());
         }
-        self.appender.append(lines).await?;
+        let offset = self.appender.append(lines).await?;
         self.counts
             .captures
             .fetch_add(captures.len() as u64, Ordering::Relaxed);
@@ -107,9 +116,12 @@ impl Hub {
         self.counts.body_bytes.fetch_add(bytes as u64, Ordering::Relaxed);
         Ok(captures
             .into_iter()
-            .map(|capture| {
+            .zip(starts)
+            .map(|(capture, start)| {
                 let capture = Arc::new(capture);
-                let _ = self.published.send(HubEvent::Capture(capture.clone()));
+                let _ = self
+                    .published
+                    .send(HubEvent::Capture(capture.clone(), offset + start));
                 capture
             })
             .collect())

@@ -102,7 +102,8 @@ enum Message {
 
 struct Pending {
     line: Vec<u8>,
-    done: oneshot::Sender<Result<(), AppendError>>,
+    /// Told the offset the line was written at, or why it was not written.
+    done: oneshot::Sender<Result<u64, AppendError>>,
 }
 
 impl Journal {
@@ -199,8 +200,10 @@ impl Journal {
 }
 
 impl Appender {
-    /// Appends one encoded line and waits until it is written (and synced with `fsync`).
-    pub async fn append(&self, line: Vec<u8>) -> Result<(), AppendError> {
+    /// Appends one encoded line (or several, as one unit) and waits until it is written (and
+    /// synced with `fsync`). Returns the byte offset in the file where it starts, by which it
+    /// can be read back.
+    pub async fn append(&self, line: Vec<u8>) -> Result<u64, AppendError> {
         let (done, acknowledged) = oneshot::channel();
         let pending = Pending { line, done };
         match &self.0 {
@@ -271,16 +274,20 @@ struct Committer {
     buffer: Vec<u8>,
     /// After a failed write a partial line may be on disk: start the next commit on a new line.
     needs_newline: bool,
+    /// The file's length: where the next byte lands (the file is opened to append).
+    position: u64,
 }
 
 impl Committer {
     fn new(file: File, options: WriteOptions) -> Self {
+        let position = file.metadata().map(|m| m.len()).unwrap_or(0);
         Self {
             file,
             options,
             stats: WriterStats::default(),
             buffer: Vec::with_capacity(1 << 20),
             needs_newline: false,
+            position,
         }
     }
 
@@ -301,22 +308,29 @@ impl Committer {
                 false => Ok(()),
             });
         self.stats.commits += 1;
+        let first = self.position + u64::from(self.needs_newline);
         let outcome = match result {
             Ok(()) => {
                 self.needs_newline = false;
+                self.position += self.buffer.len() as u64;
                 self.stats.lines += batch.len() as u64;
                 Ok(())
             }
             Err(err) => {
                 tracing::error!(%err, lines = batch.len(), "journal write failed");
                 self.needs_newline = true;
+                // Part of the batch may be on disk: where the file ends now is where to go on.
+                self.position = self.file.metadata().map_or(self.position, |m| m.len());
                 self.stats.failed += batch.len() as u64;
                 Err(AppendError::Io(Arc::new(err)))
             }
         };
+        let mut offset = first;
         for pending in batch.drain(..) {
+            let at = offset;
+            offset += pending.line.len() as u64;
             // The appender may have given up waiting (its request was cancelled): nothing to do.
-            let _ = pending.done.send(outcome.clone());
+            let _ = pending.done.send(outcome.clone().map(|()| at));
         }
     }
 }
@@ -409,6 +423,16 @@ impl JournalReader<BufReader<File>> {
     /// Opens a journal file for reading.
     pub fn open(path: &Path) -> io::Result<Self> {
         Ok(Self::new(BufReader::with_capacity(1 << 16, File::open(path)?)))
+    }
+
+    /// Reads `path` from byte `offset` on (the start of a line), for a reader catching up with
+    /// a journal that is being written: offsets and line numbers count from there.
+    pub fn open_at(path: &Path, offset: u64) -> io::Result<Self> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut reader = Self::new(BufReader::with_capacity(1 << 16, file));
+        reader.offset = offset;
+        Ok(reader)
     }
 }
 
@@ -604,6 +628,40 @@ mod tests {
         let loaded = load(&path).expect("load");
         assert_eq!(loaded.entries.len(), 500);
         assert!(loaded.problems.is_empty());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn each_append_is_told_where_its_line_starts() {
+        for fsync in [false, true] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("captures.jsonl");
+            // A file that already has content, ending in a torn line the journal repairs.
+            std::fs::write(&path, b"{\"torn\"").expect("seed");
+            let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
+            let appender = journal.appender();
+            let lines: Vec<Vec<u8>> = (0..5).map(|n| encode_capture(&capture(n))).collect();
+            let offsets =
+                futures_util::future::join_all(lines.iter().cloned().map(|line| appender.append(line)))
+                    .await
+                    .into_iter()
+                    .collect::<Result<Vec<u64>, _>>()
+                    .expect("appended");
+            let later = appender.append(lines[0].clone()).await.expect("appended");
+            journal.close().await;
+            let file = std::fs::read(&path).expect("read");
+            for (line, offset) in lines.iter().zip(&offsets).chain([(&lines[0], &later)]) {
+                let at = *offset as usize;
+                assert_eq!(
+                    &file[at..at + line.len()],
+                    &line[..],
+                    "fsync {fsync}: the line at {at}"
+                );
+            }
+            assert_eq!(
+                offsets[0], 8,
+                "after the 7 torn bytes and the newline that closes them"
+            );
+        }
     }
 
     /// 500 appends all queued before any is written (one task polls them all before it yields

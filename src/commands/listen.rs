@@ -113,7 +113,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let app_analyzer = analyzer.clone();
-        let mut app = App::new(Store::new(Some(args.out.clone())), analyzer, context);
+        let mut app = App::new(Store::live(&args.out), analyzer, context);
         app.apply_filter(args.filter.text().to_owned());
         app.message = Some(format!(
             "journaling to {}; verifying signatures: {configured}",

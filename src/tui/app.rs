@@ -145,8 +145,13 @@ pub struct App {
     pub no_color: bool,
     /// The terminal's size at the last draw.
     pub size: Rect,
-    /// Captures the hub published that this view missed (it fell behind).
+    /// Captures the hub published that this view missed and could not read back.
     pub missed: u64,
+    /// Captures read back from the journal after the view fell behind the broadcast.
+    pub caught_up: u64,
+    /// What the hub has journaled in this session, when the view is live (the status bar's
+    /// `captured`; the list may be a moment behind it).
+    pub journaled: Option<u64>,
     /// Set once the user asked to quit.
     pub quit: bool,
     analyzer: Arc<Analyzer>,
@@ -181,6 +186,8 @@ impl App {
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             size: Rect::new(0, 0, 80, 24),
             missed: 0,
+            caught_up: 0,
+            journaled: None,
             quit: false,
             analyzer,
             effects: Vec::new(),
@@ -201,6 +208,12 @@ impl App {
 
     /// A capture arrived.
     pub fn on_capture(&mut self, capture: Arc<Capture>) {
+        self.on_journaled(capture, None);
+    }
+
+    /// A capture arrived from the hub, journaled at `offset` (when known): listed, and held in
+    /// memory only while the store's budget lasts. A capture listed already is passed over.
+    pub fn on_journaled(&mut self, capture: Arc<Capture>, offset: Option<u64>) {
         let second = capture.received_at.timestamp();
         self.roll_rate(second);
         if let Some(last) = self.rate.back_mut()
@@ -208,7 +221,30 @@ impl App {
         {
             *last += 1;
         }
-        let index = self.store.push(capture);
+        if let Some(index) = self.store.push_journaled(capture, offset) {
+            self.show(index);
+        }
+    }
+
+    /// The view fell behind the hub's broadcast and `missed` events went by: read them from
+    /// the journal, so that the list still ends up with every capture.
+    pub fn on_lagged(&mut self, missed: u64) {
+        match self.store.catch_up() {
+            Ok(added) => {
+                self.caught_up += added.len() as u64;
+                for index in added {
+                    self.show(index);
+                }
+            }
+            Err(err) => {
+                self.missed += missed;
+                tracing::warn!(%err, missed, "cannot catch up with the journal");
+            }
+        }
+    }
+
+    /// Adds row `index` to the view, if the view takes new rows and the filter lets it in.
+    fn show(&mut self, index: usize) {
         if self.paused.is_none() && self.store.matches(index, &self.filter) {
             self.view.push(index as u32);
             if self.follow || self.selected.is_none() {

@@ -77,9 +77,9 @@ pub async fn run(
                 }
                 received = next_event(&mut events) => {
                     match received {
-                        Ok(HubEvent::Capture(capture)) => app.on_capture(capture),
+                        Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
                         Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
-                        Err(RecvError::Lagged(missed)) => app.missed += missed,
+                        Err(RecvError::Lagged(missed)) => app.on_lagged(missed),
                         // The hub is gone: capture has stopped; the view stays until `q`.
                         Err(RecvError::Closed) => events = None,
                     }
@@ -94,6 +94,9 @@ pub async fn run(
                 }
                 _ = clock.tick() => {
                     app.on_tick(chrono::Utc::now());
+                    if app.context.listen.is_some() {
+                        app.journaled = replayer.as_ref().map(|r| r.hub().totals().captures);
+                    }
                     dirty = true;
                 }
                 _ = frame.tick(), if dirty => {

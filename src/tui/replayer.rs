@@ -50,6 +50,11 @@ impl Replayer {
         Ok(forwarder)
     }
 
+    /// The hub replays are journaled through (and whose totals the status bar shows).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
     /// Prepares the request (re-signing it, or putting `edited` in as its body) and starts its
     /// delivery in the background. Returns the line for the status bar.
     pub fn start(

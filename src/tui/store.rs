@@ -59,8 +59,9 @@ impl Symbols {
 /// Where a row's whole capture is.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// Held in memory (live captures, until the memory budget is spent).
-    Memory(Arc<Capture>),
+    /// Held in memory (the newest live captures, while the memory budget lasts), with where its
+    /// line is in the journal when that is known.
+    Memory(Arc<Capture>, Option<u64>),
     /// In the journal, on the line starting at this byte offset.
     Journal(u64),
     /// Evicted from memory; somewhere in the journal (found by a scan when needed).
@@ -150,9 +151,25 @@ impl Subject for RowRef<'_> {
     }
 }
 
-/// How many bytes of live captures' bodies stay in memory before the oldest are left to the
-/// journal.
-pub const MEMORY_BUDGET: u64 = 256 * 1024 * 1024;
+/// How many bytes of live captures (bodies, headers and the rest, as [`footprint`] estimates
+/// them) stay in memory before the oldest are left to the journal, to be read back by offset.
+/// The index grows by a row per capture; whole captures beyond this do not.
+pub const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+
+/// About how many bytes of memory a capture takes: its bytes, and the allocations around them.
+pub fn footprint(capture: &Capture) -> u64 {
+    let headers: usize = capture
+        .headers
+        .iter()
+        .map(|h| h.name.len() + h.value.len() + 64)
+        .sum();
+    let text = capture.path.len()
+        + capture.query.as_ref().map_or(0, String::len)
+        + capture.remote_addr.len()
+        + capture.method.len()
+        + capture.note.as_ref().map_or(0, String::len);
+    (capture.body.len() + headers + text + 512) as u64
+}
 
 /// Every capture of the session, and the view the list shows.
 #[derive(Debug)]
@@ -170,10 +187,17 @@ pub struct Store {
     on_disk: usize,
     /// How many body bytes of live captures to hold in memory.
     budget: u64,
-    /// Body bytes held in memory, and the first row that may still hold some.
+    /// Bytes held in memory, and the first row that may still hold some.
     held: u64,
     oldest_held: usize,
+    /// The journal's length when the store was made: a live session's captures are after it.
+    session_start: u64,
 }
+
+/// How many of the newest rows a catch-up looks back over: captures are published in about
+/// the order they were journaled, but not exactly (the appenders of one group commit wake in
+/// any order), so the missed ones can sit a little before the newest one seen.
+const CATCH_UP_LOOKBACK: usize = 4096;
 
 impl Store {
     /// An empty store whose evicted or journal-backed captures are read from `journal`.
@@ -189,10 +213,19 @@ impl Store {
             budget: MEMORY_BUDGET,
             held: 0,
             oldest_held: 0,
+            session_start: 0,
         }
     }
 
-    /// Holds at most `budget` bytes of live bodies in memory (default [`MEMORY_BUDGET`]).
+    /// A store for a live session appending to `journal`: what the file already holds is
+    /// another session's, never caught up with.
+    pub fn live(journal: &Path) -> Self {
+        let mut store = Self::new(Some(journal.to_owned()));
+        store.session_start = std::fs::metadata(journal).map_or(0, |m| m.len());
+        store
+    }
+
+    /// Holds at most `budget` bytes of live captures in memory (default [`MEMORY_BUDGET`]).
     pub fn with_budget(mut self, budget: u64) -> Self {
         self.budget = budget;
         self
@@ -221,11 +254,67 @@ impl Store {
 
     /// Adds a live capture, held in memory while the budget lasts.
     pub fn push(&mut self, capture: Arc<Capture>) -> usize {
-        let size = capture.body.len() as u64;
-        let index = self.insert(&capture, Source::Memory(capture.clone()));
+        match self.push_journaled(capture.clone(), None) {
+            Some(index) => index,
+            None => self.index_of(capture.id).unwrap_or_default(),
+        }
+    }
+
+    /// Adds a live capture journaled at `offset` (when known), held in memory while the budget
+    /// lasts and read back from the journal after. `None` when the capture is listed already
+    /// (it came both through a catch-up and the broadcast).
+    pub fn push_journaled(&mut self, capture: Arc<Capture>, offset: Option<u64>) -> Option<usize> {
+        if self.by_id.contains_key(&capture.id) {
+            return None;
+        }
+        let size = footprint(&capture);
+        let index = self.insert(&capture, Source::Memory(capture.clone(), offset));
         self.held += size;
         self.evict();
-        index
+        Some(index)
+    }
+
+    /// Lists every capture (and attempt) of this session's journal that it does not hold yet,
+    /// in journal order, reading them from the journal (from a little before the newest rows,
+    /// or the session's start): how a live view that fell behind the hub's broadcast gets back
+    /// what it missed. Returns the rows added. A line still being written (torn at the end) is
+    /// left for the broadcast, which publishes it once it is whole.
+    pub fn catch_up(&mut self) -> io::Result<Vec<usize>> {
+        let Some(path) = self.journal.clone() else {
+            return Ok(Vec::new());
+        };
+        let from = self.rows[self.rows.len().saturating_sub(CATCH_UP_LOOKBACK)..]
+            .iter()
+            .filter_map(|row| match row.source {
+                Source::Memory(_, offset) => offset,
+                Source::Journal(offset) => Some(offset),
+                Source::Unlocated => None,
+            })
+            .min()
+            .filter(|_| self.rows.len() > CATCH_UP_LOOKBACK)
+            .unwrap_or(self.session_start);
+        let mut reader = JournalReader::open_at(&path, from)?;
+        let mut added = Vec::new();
+        while let Some(next) = reader.next_entry()? {
+            let Ok(entry) = next else { continue };
+            match entry.record {
+                Record::Capture(capture) => {
+                    if !self.by_id.contains_key(&capture.id) {
+                        added.push(self.insert(&capture, Source::Journal(entry.offset)));
+                    }
+                }
+                Record::Attempt(attempt) => {
+                    let known = self
+                        .attempts
+                        .get(&attempt.capture)
+                        .is_some_and(|known| known.iter().any(|a| **a == attempt));
+                    if !known {
+                        self.add_attempt(Arc::new(attempt));
+                    }
+                }
+            }
+        }
+        Ok(added)
     }
 
     fn insert(&mut self, capture: &Capture, source: Source) -> usize {
@@ -252,7 +341,7 @@ impl Store {
             source,
         };
         let index = self.rows.len();
-        if !matches!(row.source, Source::Memory(_)) {
+        if !matches!(row.source, Source::Memory(..)) {
             self.on_disk += 1;
         }
         self.by_id.insert(row.id, index as u32);
@@ -264,9 +353,12 @@ impl Store {
     fn evict(&mut self) {
         while self.held > self.budget && self.oldest_held < self.rows.len() {
             let row = &mut self.rows[self.oldest_held];
-            if let Source::Memory(capture) = &row.source {
-                self.held = self.held.saturating_sub(capture.body.len() as u64);
-                row.source = Source::Unlocated;
+            if let Source::Memory(capture, offset) = &row.source {
+                self.held = self.held.saturating_sub(footprint(capture));
+                row.source = match offset {
+                    Some(offset) => Source::Journal(*offset),
+                    None => Source::Unlocated,
+                };
                 self.on_disk += 1;
             }
             self.oldest_held += 1;
@@ -349,7 +441,7 @@ impl Store {
     /// per row.
     pub fn select(&self, from: usize, filter: &Filter) -> Vec<u32> {
         let rows = self.rows.get(from..).unwrap_or_default();
-        let on_disk = |r: &Row| !matches!(r.source, Source::Memory(_));
+        let on_disk = |r: &Row| !matches!(r.source, Source::Memory(..));
         if filter.needs_request() && rows.iter().any(on_disk) {
             return self.select_streaming(from, filter);
         }
@@ -396,7 +488,7 @@ impl Store {
             .get(index)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such capture"))?;
         match &row.source {
-            Source::Memory(capture) => Ok(capture.clone()),
+            Source::Memory(capture, _) => Ok(capture.clone()),
             Source::Journal(offset) => self.read_at(*offset),
             Source::Unlocated => Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -550,7 +642,10 @@ mod tests {
             store.push(Arc::new(capture));
         }
         assert!(matches!(store.row(0).map(|r| &r.source), Some(Source::Unlocated)));
-        assert!(matches!(store.row(2).map(|r| &r.source), Some(Source::Memory(_))));
+        assert!(matches!(
+            store.row(2).map(|r| &r.source),
+            Some(Source::Memory(..))
+        ));
         assert_eq!(store.on_disk(), 2);
         let first = store.load(0).expect("found by a scan of the journal");
         assert_eq!(&first.body[..], b"the first, evicted later");

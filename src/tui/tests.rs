@@ -545,3 +545,68 @@ fn no_color_draws_without_colours() {
     app.no_color = true;
     assert_eq!(colours(&mut app), 0, "NO_COLOR: no cell has a colour");
 }
+
+/// A live view that falls behind the hub's broadcast (a backlog of 4, never read while 300
+/// captures are journaled) still ends up listing every capture of the session, in journal
+/// order, none from an earlier session in the same file, with each readable back by offset.
+#[tokio::test(flavor = "current_thread")]
+async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
+    use crate::hub::{Hub, HubEvent};
+    use crate::journal::{Journal, WriteOptions};
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("captures.jsonl");
+    // An earlier session's capture: the file is appended to, and that one is not this view's.
+    let old = capture(59, "/earlier-session", vec![], b"{}");
+    std::fs::write(&path, crate::codec::encode_capture(&old)).expect("seed");
+    let journal = Journal::open(&path, WriteOptions::default()).expect("journal");
+    let hub = Hub::with_backlog(journal.appender(), analyzer(), 4);
+    let mut events = hub.subscribe();
+    let store = Store::live(&path).with_budget(16 * 1024);
+    let mut app = App::new(store, analyzer(), Context::default());
+    let mut sent = Vec::new();
+    for n in 0..300u32 {
+        let mut capture = (*capture(n % 60, &format!("/hooks/{n}"), vec![], b"{\"k\":1}")).clone();
+        capture.id = CaptureId::generate();
+        sent.push(capture.path.clone());
+        hub.record(capture).await.expect("journaled");
+        if n == 150 {
+            // Drain once midway, as the inspector does between frames.
+            drain(&mut app, &mut events);
+        }
+    }
+    drain(&mut app, &mut events);
+    let listed: Vec<String> = (0..app.store.len())
+        .map(|i| app.store.row(i).expect("a row").path().to_owned())
+        .collect();
+    assert_eq!(
+        listed, sent,
+        "every capture, in journal order, nothing from before"
+    );
+    assert_eq!(app.missed, 0);
+    assert!(app.caught_up > 0, "the view did fall behind and caught up");
+    assert_eq!(app.view.len(), 300);
+    // The whole capture of every row comes back: the old ones from the journal by offset.
+    for index in [0, 150, 299] {
+        let whole = app.store.capture(index).expect("readable");
+        assert_eq!(whole.path, sent[index]);
+    }
+    assert!(
+        app.store.on_disk() >= 290,
+        "memory holds a few, not all: {}",
+        app.store.on_disk()
+    );
+    journal.close().await;
+
+    fn drain(app: &mut App, events: &mut tokio::sync::broadcast::Receiver<HubEvent>) {
+        loop {
+            match events.try_recv() {
+                Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
+                Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
+                Err(TryRecvError::Lagged(missed)) => app.on_lagged(missed),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+    }
+}

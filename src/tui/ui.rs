@@ -126,7 +126,7 @@ fn render_status(frame: &mut Frame, area: Rect, app: &App) {
     });
     spans.extend([
         Span::styled("  captured ", DIM),
-        Span::raw(app.store.len().to_string()),
+        Span::raw(app.journaled.unwrap_or(app.store.len() as u64).to_string()),
         Span::styled("  shown ", DIM),
         Span::raw(app.view.len().to_string()),
     ]);
