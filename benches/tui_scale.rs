@@ -4,7 +4,15 @@
 //! ```sh
 //! cargo bench --bench tui_scale                          # 1,000,000 captures
 //! HOOKSCOPE_BENCH_CAPTURES=100000 cargo bench --bench tui_scale
+//! HOOKSCOPE_BENCH_LIVE=1 cargo bench --bench tui_scale   # the live path instead (below)
 //! ```
+//!
+//! Live mode drives what `hookscope listen` runs behind its server: captures recorded through
+//! the real [`Hub`] (analysis, the journal's group commit, the broadcast) by 32 concurrent
+//! tasks, and the real inspector [`App`] taking the broadcast as `tui::run` does (catching up
+//! from the journal when it falls behind) and drawing a 200×50 `TestBackend` frame every 16 ms.
+//! It reports the capture rate, the frames drawn and the longest, the peak resident memory, and
+//! checks that every capture ends up listed, in journal order.
 //!
 //! The journal is written once to `target/tmp/tui-scale-<N>.jsonl` (reused when it is there):
 //! OptiView channel and engine events with 1 KiB JSON bodies, a third of them `valid`, a third
@@ -110,6 +118,12 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    if std::env::var_os("HOOKSCOPE_BENCH_LIVE").is_some() {
+        return tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(live(count));
+    }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("tui-scale-{count}.jsonl"));
@@ -225,5 +239,107 @@ fn main() -> anyhow::Result<()> {
     println!("typing the filter live, 24 keys, each refiltering {count} rows: {typed:.2?} in all");
     let (rss, peak) = memory();
     println!("resident at the end: {rss} MiB, peak {peak} MiB");
+    Ok(())
+}
+
+/// The live path: hub → journal → broadcast → inspector, with frames drawn as they would be.
+async fn live(count: u64) -> anyhow::Result<()> {
+    use hookscope::hub::{Hub, HubEvent};
+    use hookscope::journal::{Journal, WriteOptions};
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("live.jsonl");
+    let journal = Journal::open(&path, WriteOptions::default())?;
+    let catalog = Catalog::builtin();
+    let keys = Keys::load(&catalog, &[], None).map_err(anyhow::Error::msg)?;
+    let analyzer = Arc::new(Analyzer::new(catalog, keys));
+    let hub = Hub::new(journal.appender(), analyzer.clone());
+    let mut events = hub.subscribe();
+    let context = Context {
+        listen: Some("http://127.0.0.1:8080".into()),
+        journal: path.display().to_string(),
+        ..Context::default()
+    };
+    let mut app = App::new(Store::live(&path), analyzer, context);
+    app.on_resize(200, 50);
+    let mut terminal = Terminal::new(TestBackend::new(200, 50))?;
+    let (rss_before, _) = memory();
+    let started = Instant::now();
+    const TASKS: u64 = 32;
+    let producers: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let hub = hub.clone();
+            tokio::spawn(async move {
+                let mut n = task;
+                while n < count {
+                    let mut one = capture(n);
+                    one.id = CaptureId::generate();
+                    one.derived = Default::default();
+                    hub.record(one).await?;
+                    n += TASKS;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    let (mut frames, mut longest) = (0u64, Duration::ZERO);
+    let mut frame = tokio::time::interval(Duration::from_millis(16));
+    let mut lagged = 0u64;
+    loop {
+        frame.tick().await;
+        loop {
+            match events.try_recv() {
+                Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
+                Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
+                Err(TryRecvError::Lagged(missed)) => {
+                    lagged += 1;
+                    app.on_lagged(missed);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        app.journaled = Some(hub.totals().captures);
+        let drawn = Instant::now();
+        terminal.draw(|f| ui::render(f, &app))?;
+        longest = longest.max(drawn.elapsed());
+        frames += 1;
+        if producers.iter().all(|p| p.is_finished()) && app.store.len() as u64 == hub.totals().captures {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    for producer in producers {
+        producer.await??;
+    }
+    let (rss, peak) = memory();
+    anyhow::ensure!(
+        app.store.len() as u64 == count,
+        "{} of {count} listed",
+        app.store.len()
+    );
+    anyhow::ensure!(app.missed == 0, "{} missed", app.missed);
+    let listed = std::fs::read(&path)?;
+    let mut reader = hookscope::journal::JournalReader::new(listed.as_slice());
+    let mut index = 0;
+    while let Some(Ok(entry)) = reader.next_entry()? {
+        if let hookscope::codec::Record::Capture(c) = entry.record {
+            anyhow::ensure!(app.store.index_of(c.id).is_some(), "capture {} not listed", c.id);
+            index += 1;
+        }
+    }
+    anyhow::ensure!(index == count, "the journal holds {index}");
+    println!(
+        "live: {count} captures through hub, journal and inspector in {elapsed:.2?} ({:.0}/s); {frames} frames, longest {longest:.2?}; fell behind {lagged} times, caught up {} from the journal, none missed",
+        count as f64 / elapsed.as_secs_f64(),
+        app.caught_up
+    );
+    println!(
+        "live: resident {rss} MiB at the end ({} MiB over the {rss_before} MiB before), peak {peak} MiB: {:.0} MiB per million captures",
+        rss.saturating_sub(rss_before),
+        peak.saturating_sub(rss_before) as f64 * 1_000_000.0 / count as f64
+    );
+    drop(hub);
+    journal.close().await;
     Ok(())
 }
