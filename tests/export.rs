@@ -229,3 +229,40 @@ async fn har_follows_the_specification_and_keeps_binary_bodies() {
         (0..=255u8).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_har_entry_answers_with_the_last_delivery_of_its_capture() {
+    // Forwarded (500), then replayed days later (200), with another capture between: the HAR
+    // response is the replay's, the last, wherever it is in the journal.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("j.jsonl");
+    let capture = |n: u32| {
+        format!(
+            r#"{{"v":1,"kind":"capture","id":"01M8255RED72P9BKR86VA5N0D{n}","received_at":"2026-11-22T17:34:3{n}.349676858Z","remote_addr":"127.0.0.1:54434","via":"direct","method":"POST","path":"/c/{n}","version":"HTTP/1.1","headers":[],"body_encoding":"utf8","body":"{{}}","body_size":2,"status":200}}"#
+        )
+    };
+    let attempt = |mode: &str, status: u16, body: &str| {
+        format!(
+            r#"{{"v":1,"kind":"attempt","capture":"01M8255RED72P9BKR86VA5N0D1","mode":"{mode}","number":1,"target":"http://127.0.0.1:3000/c/1","started_at":"2026-11-23T10:00:00Z","latency_us":2000,"status":{status},"headers":[],"body_encoding":"utf8","body":"{body}","body_size":{},"truncated":false}}"#,
+            body.len()
+        )
+    };
+    let lines = [
+        capture(1),
+        attempt("forward", 500, "down"),
+        capture(2),
+        attempt("replay", 200, "fixed"),
+    ];
+    std::fs::write(&journal, lines.join("\n") + "\n").expect("write");
+    let out = dir.path().join("out.har");
+    export(&journal, "har", &out);
+    let har: Value = serde_json::from_slice(&std::fs::read(&out).expect("read")).expect("json");
+    let entries = har["log"]["entries"].as_array().expect("entries");
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        entries[0]["response"]["status"], 200,
+        "the replay, not the first forward"
+    );
+    assert_eq!(entries[0]["response"]["content"]["text"], "fixed");
+    assert_eq!(entries[1]["response"]["status"], 200, "hookscope's own answer");
+}
