@@ -193,6 +193,7 @@ fn main() -> anyhow::Result<()> {
         if let Some(code) = key {
             app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
         }
+        app.before_draw();
         terminal.draw(|f| ui::render(f, app))?;
         Ok(started.elapsed())
     };
@@ -246,7 +247,7 @@ fn main() -> anyhow::Result<()> {
 async fn live(count: u64) -> anyhow::Result<()> {
     use hookscope::hub::{Hub, HubEvent};
     use hookscope::journal::{Journal, WriteOptions};
-    use tokio::sync::broadcast::error::TryRecvError;
+    use tokio::sync::broadcast::error::RecvError;
 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("live.jsonl");
@@ -285,27 +286,33 @@ async fn live(count: u64) -> anyhow::Result<()> {
         .collect();
     let (mut frames, mut longest) = (0u64, Duration::ZERO);
     let mut frame = tokio::time::interval(Duration::from_millis(16));
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut lagged = 0u64;
+    // As `tui::run` does: whichever is ready, the broadcast or the frame clock.
     loop {
-        frame.tick().await;
-        loop {
-            match events.try_recv() {
+        tokio::select! {
+            received = events.recv() => match received {
                 Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
                 Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
-                Err(TryRecvError::Lagged(missed)) => {
+                Err(RecvError::Lagged(missed)) => {
                     lagged += 1;
                     app.on_lagged(missed);
                 }
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                Err(RecvError::Closed) => break,
+            },
+            _ = frame.tick() => {
+                app.journaled = Some(hub.totals().captures);
+                let drawn = Instant::now();
+                app.before_draw();
+                terminal.draw(|f| ui::render(f, &app))?;
+                longest = longest.max(drawn.elapsed());
+                frames += 1;
+                if producers.iter().all(|p| p.is_finished())
+                    && app.store.len() as u64 == hub.totals().captures
+                {
+                    break;
+                }
             }
-        }
-        app.journaled = Some(hub.totals().captures);
-        let drawn = Instant::now();
-        terminal.draw(|f| ui::render(f, &app))?;
-        longest = longest.max(drawn.elapsed());
-        frames += 1;
-        if producers.iter().all(|p| p.is_finished()) && app.store.len() as u64 == hub.totals().captures {
-            break;
         }
     }
     let elapsed = started.elapsed();

@@ -143,6 +143,8 @@ pub struct App {
     pub detail: Option<Detail>,
     /// Draw without colours (`NO_COLOR` is set): bold and reverse still mark what matters.
     pub no_color: bool,
+    /// The selection moved and the detail has not followed yet (see [`App::before_draw`]).
+    detail_stale: bool,
     /// The terminal's size at the last draw.
     pub size: Rect,
     /// Captures the hub published that this view missed and could not read back.
@@ -184,6 +186,7 @@ impl App {
             detail: None,
             // https://no-color.org: present and not empty.
             no_color: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            detail_stale: false,
             size: Rect::new(0, 0, 80, 24),
             missed: 0,
             caught_up: 0,
@@ -244,12 +247,29 @@ impl App {
     }
 
     /// Adds row `index` to the view, if the view takes new rows and the filter lets it in.
+    /// Following moves the selection, but the detail is worked out once, before the next frame
+    /// (under load thousands of captures arrive between two frames).
     fn show(&mut self, index: usize) {
         if self.paused.is_none() && self.store.matches(index, &self.filter) {
             self.view.push(index as u32);
             if self.follow || self.selected.is_none() {
-                self.select(Some(self.view.len() - 1));
+                let changed = self.detail.as_ref().map(|d| d.row) != Some(index);
+                self.selected = Some(self.view.len() - 1);
+                self.keep_selection_visible();
+                if changed {
+                    self.scroll = 0;
+                    self.detail_stale = true;
+                }
             }
+        }
+    }
+
+    /// Brings the detail up to the selection, if it moved since it was worked out: before a
+    /// frame is drawn, and before a key or the mouse acts on the selected capture.
+    pub fn before_draw(&mut self) {
+        if self.detail_stale {
+            self.detail_stale = false;
+            self.refresh_detail();
         }
     }
 
@@ -278,6 +298,7 @@ impl App {
 
     /// A key was pressed.
     pub fn on_key(&mut self, key: KeyEvent) {
+        self.before_draw();
         if self.editor.is_some() {
             self.edit_filter(key);
             return;
@@ -417,6 +438,7 @@ impl App {
         if self.help || self.editor.is_some() {
             return;
         }
+        self.before_draw();
         let areas = ui::areas(self.size, self);
         let at = Position::new(mouse.column, mouse.row);
         let in_list = areas.list.contains(at);
@@ -644,7 +666,8 @@ impl App {
         let changed = self.detail.as_ref().map(|d| d.row) != row;
         self.selected = position;
         self.keep_selection_visible();
-        if changed {
+        if changed || self.detail_stale {
+            self.detail_stale = false;
             self.scroll = 0;
             self.refresh_detail();
         }

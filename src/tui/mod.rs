@@ -100,6 +100,7 @@ pub async fn run(
                     dirty = true;
                 }
                 _ = frame.tick(), if dirty => {
+                    app.before_draw();
                     terminal.draw(|frame| ui::render(frame, &app))?;
                     dirty = false;
                 }

@@ -627,16 +627,23 @@ mod tests {
     fn live_captures_past_the_budget_are_read_back_from_the_journal() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("captures.jsonl");
-        let mut store = Store::new(Some(path.clone())).with_budget(1000);
         let mut journal = Vec::new();
         let big = Bytes::from(vec![b'x'; 501]);
-        for n in 0..3 {
-            let mut capture = capture(n);
-            capture.id = CaptureId::generate();
-            capture.body = match n {
-                0 => Bytes::from_static(b"the first, evicted later"),
-                _ => big.clone(),
-            };
+        let captures: Vec<Capture> = (0..3)
+            .map(|n| {
+                let mut capture = capture(n);
+                capture.id = CaptureId::generate();
+                capture.body = match n {
+                    0 => Bytes::from_static(b"the first, evicted later"),
+                    _ => big.clone(),
+                };
+                capture
+            })
+            .collect();
+        // Room for the two big ones, not for all three.
+        let budget = footprint(&captures[1]) + footprint(&captures[2]);
+        let mut store = Store::new(Some(path.clone())).with_budget(budget);
+        for capture in captures {
             journal.extend(codec::encode_capture(&capture));
             std::fs::write(&path, &journal).expect("journal");
             store.push(Arc::new(capture));
@@ -646,7 +653,7 @@ mod tests {
             store.row(2).map(|r| &r.source),
             Some(Source::Memory(..))
         ));
-        assert_eq!(store.on_disk(), 2);
+        assert_eq!(store.on_disk(), 1);
         let first = store.load(0).expect("found by a scan of the journal");
         assert_eq!(&first.body[..], b"the first, evicted later");
         assert!(matches!(
@@ -655,5 +662,36 @@ mod tests {
         ));
         let needle = Filter::parse("body:evicted").expect("parses");
         assert_eq!(store.select(0, &needle), vec![0]);
+    }
+
+    #[test]
+    fn journaled_captures_past_the_budget_are_read_back_by_their_offset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        let mut journal = Vec::new();
+        let mut store = Store::live(&path).with_budget(1);
+        for n in 0..3 {
+            let mut capture = capture(n);
+            capture.id = CaptureId::generate();
+            let offset = journal.len() as u64;
+            journal.extend(codec::encode_capture(&capture));
+            std::fs::write(&path, &journal).expect("journal");
+            store.push_journaled(Arc::new(capture), Some(offset));
+        }
+        // No scan needed: each row knows its line.
+        for index in 0..3 {
+            assert!(matches!(
+                store.row(index).map(|r| &r.source),
+                Some(Source::Journal(_))
+            ));
+            assert_eq!(
+                store.capture(index).expect("read back").id,
+                store.row(index).expect("row").id
+            );
+        }
+        // A capture met twice (catch-up, then the broadcast) is listed once.
+        let again = store.capture(1).expect("read back");
+        assert_eq!(store.push_journaled(again, Some(0)), None);
+        assert_eq!(store.len(), 3);
     }
 }

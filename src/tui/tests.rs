@@ -127,6 +127,7 @@ fn press(app: &mut App, keys: &str) {
 fn draw(app: &mut App, width: u16, height: u16) -> String {
     app.on_resize(width, height);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    app.before_draw();
     terminal.draw(|frame| ui::render(frame, app)).expect("draws");
     terminal.backend().to_string()
 }
@@ -530,6 +531,7 @@ fn no_color_draws_without_colours() {
     let colours = |app: &mut App| {
         app.on_resize(120, 30);
         let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("a test terminal");
+        app.before_draw();
         terminal.draw(|frame| ui::render(frame, app)).expect("draws");
         terminal
             .backend()

@@ -164,6 +164,7 @@ fn the_inspector_shows_visible_escapes() {
         app.on_resize(200, 40);
         let mut terminal =
             ratatui::Terminal::new(ratatui::backend::TestBackend::new(200, 40)).expect("terminal");
+        app.before_draw();
         terminal.draw(|frame| ui::render(frame, &app)).expect("draws");
         let buffer = terminal.backend().buffer();
         // Every cell, as it would be written to the terminal.
