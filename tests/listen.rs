@@ -395,3 +395,237 @@ async fn http2_prior_knowledge_is_captured() {
     assert_eq!(captures[0].header("webhook-id"), Some(&b"msg_1"[..]));
     assert_eq!(&captures[0].body[..], b"\x00\x01binary");
 }
+
+/// Every file under `dir`, recursively, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match path.is_dir() {
+            true => files.extend(files_under(&path)),
+            false => files.push((path.clone(), std::fs::read(&path).unwrap_or_default())),
+        }
+    }
+    files
+}
+
+/// Sends `provider`'s `event` signed with `secret` to `url`, as a sender would.
+fn send_signed(url: &str, provider: &str, event: &str, secret: &str) {
+    let output = common::binary()
+        .args(["send", provider, event, "--to", url, "--secret", secret])
+        .output()
+        .expect("run hookscope send");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_in_no_log_output_or_journal_even_at_trace() {
+    // One secret from each source: a flag, the environment, the config file.
+    const FLAG: &str = "dolby_sec_flag_5e2b91";
+    const ENV: &str = "gh_env_secret_8d14c7";
+    const FILE: &str = "whsec_file_secret_a9f03b";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (state, home) = (dir.path().join("state"), dir.path().join("home"));
+    let config = dir.path().join("hookscope.toml");
+    std::fs::write(&config, format!("[secrets]\nstripe = \"{FILE}\"\n")).expect("config");
+    let journal = dir.path().join("captures.jsonl");
+    let mut child = common::binary()
+        .args(["listen", "--addr", "127.0.0.1:0", "--headless", "--out"])
+        .arg(&journal)
+        .args(["--secret", &format!("optiview={FLAG}"), "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "trace")
+        .env("HOOKSCOPE_SECRET_GITHUB", ENV)
+        .env("XDG_STATE_HOME", &state)
+        .env("HOME", &home)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn listen");
+    let (addr, stderr) = common::announced_address(&mut child);
+    let mut out = child.stdout.take().expect("piped stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+        bytes
+    });
+    let url = format!("http://{addr}/hooks");
+    send_signed(&url, "optiview", "channel.stopped", FLAG);
+    send_signed(&url, "github", "push", ENV);
+    send_signed(&url, "stripe", "invoice.paid", FILE);
+    // A wrong secret: the diagnosis is computed with the configured one.
+    send_signed(&url, "optiview", "engine.error", "not-the-configured-one");
+
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    assert!(child.wait().expect("wait").success());
+    let stdout = String::from_utf8_lossy(&stdout.join().expect("stdout")).into_owned();
+    common::wait_for(
+        "the summary on stderr",
+        std::time::Duration::from_secs(10),
+        || {
+            stderr
+                .lock()
+                .expect("lock")
+                .iter()
+                .any(|l| l.starts_with("captured "))
+                .then_some(())
+        },
+    );
+    let stderr = stderr.lock().expect("lock").join("\n");
+
+    // The secrets were in use (else nothing could leak), and tracing was on.
+    let verdicts: Vec<Option<String>> = common::captures_in(&journal)
+        .into_iter()
+        .map(|c| c.derived.verdict)
+        .collect();
+    let valid = Some("valid".to_owned());
+    let invalid = Some("invalid".to_owned());
+    assert_eq!(verdicts, [valid.clone(), valid.clone(), valid, invalid]);
+    assert!(stderr.contains("TRACE") || stderr.contains("DEBUG"), "{stderr}");
+    let mut outputs = vec![
+        ("stderr".into(), stderr.into_bytes()),
+        ("stdout".into(), stdout.into_bytes()),
+        ("the journal".into(), std::fs::read(&journal).expect("journal")),
+    ];
+    for (path, bytes) in files_under(&state).into_iter().chain(files_under(&home)) {
+        outputs.push((path.display().to_string(), bytes));
+    }
+    for (name, bytes) in &outputs {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in [FLAG, ENV, FILE] {
+            let leak = text.lines().find(|line| line.contains(secret));
+            assert!(leak.is_none(), "{name} holds a secret: {leak:?}");
+        }
+    }
+}
+
+/// Whether `strace` runs here; in CI its absence is a failure, elsewhere a skip.
+fn strace_available() -> bool {
+    let found = std::process::Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is needed to see --fsync sync"
+        );
+        eprintln!("SKIPPED: strace not found");
+    }
+    found
+}
+
+#[tokio::test]
+async fn fsync_syncs_the_journal_after_writing_and_before_answering() {
+    if !strace_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir_path = dir.path().canonicalize().expect("canonical");
+    let journal = dir_path.join("captures.jsonl");
+    let trace = dir_path.join("strace.txt");
+    let child = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-y", "-s", "64", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            "trace=write,writev,pwrite64,pwritev,sendto,sendmsg,fsync,fdatasync",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hookscope"))
+        .args([
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--headless",
+            "--fsync",
+            "--out",
+        ])
+        .arg(&journal)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn strace");
+    // strace runs hookscope as its child: signals go to hookscope itself, and whatever happens
+    // both are ended.
+    struct Traced(std::process::Child);
+    impl Traced {
+        fn tracee(&self) -> Option<String> {
+            let pid = self.0.id();
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+            children.split_whitespace().next().map(str::to_owned)
+        }
+        fn signal(&self, signal: &str) {
+            if let Some(pid) = self.tracee() {
+                let _ = std::process::Command::new("kill").args([signal, &pid]).status();
+            }
+        }
+    }
+    impl Drop for Traced {
+        fn drop(&mut self) {
+            self.signal("-KILL");
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut traced = Traced(child);
+    let (addr, _stderr) = common::announced_address(&mut traced.0);
+    let response = send_raw(addr, &post("/synced", &[], b"{\"n\":1}"))
+        .await
+        .expect("send");
+    assert_eq!(response.status, 200, "listen --fsync answers");
+    // Answered, so journaled.
+    let captures = common::captures_in(&journal);
+    assert_eq!(captures.len(), 1);
+    assert_eq!(captures[0].path, "/synced");
+    traced.signal("-TERM");
+    assert!(traced.0.wait().expect("wait for strace").success());
+
+    // In the system calls, in order: the line written to the journal, the journal synced, then
+    // the answer written to the socket.
+    let trace = std::fs::read_to_string(&trace).expect("strace output");
+    let lines: Vec<&str> = trace.lines().collect();
+    let on_journal = format!("<{}>", journal.display());
+    let written = lines
+        .iter()
+        .position(|l| l.contains(&on_journal) && l.contains("write") && l.contains("capture"))
+        .unwrap_or_else(|| panic!("no write to the journal:\n{trace}"));
+    let sync_starts = written
+        + lines[written..]
+            .iter()
+            .position(|l| (l.contains("fdatasync(") || l.contains("fsync(")) && l.contains(&on_journal))
+            .unwrap_or_else(|| panic!("the journal was not synced after the write:\n{trace}"));
+    let pid = lines[sync_starts].split_whitespace().next().unwrap_or_default();
+    let synced = match lines[sync_starts].contains("<unfinished ...>") {
+        false => sync_starts,
+        true => {
+            sync_starts
+                + lines[sync_starts..]
+                    .iter()
+                    .position(|l| l.split_whitespace().next() == Some(pid) && l.contains("sync resumed>"))
+                    .unwrap_or_else(|| panic!("the sync does not return:\n{trace}"))
+        }
+    };
+    assert!(
+        lines[synced].ends_with("= 0"),
+        "the sync failed: {}",
+        lines[synced]
+    );
+    let answered = lines
+        .iter()
+        .position(|l| l.contains("HTTP/1.1 200"))
+        .unwrap_or_else(|| panic!("no answer written:\n{trace}"));
+    assert!(
+        written < synced && synced < answered,
+        "written at line {written}, synced at {synced}, answered at {answered}:\n{trace}"
+    );
+}
