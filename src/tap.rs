@@ -1,466 +1,348 @@
-//! Recovering HTTP/1 request heads exactly as they were sent: header order and original case.
+//! Recovering HTTP/1 request heads exactly as they were sent, and what each connection is doing.
 //!
 //! hyper parses headers into a `HeaderMap`, which lowercases names and groups repeated names
 //! together; the case it can preserve is kept in a type private to hyper. A webhook inspector
 //! must show what the sender sent, so [`Tap`] wraps the connection's read side and feeds every
-//! byte hyper reads to a small [`Scanner`]: it parses each request head with `httparse`, then
-//! follows the body's framing (`Content-Length` or chunked) to find where the next head starts.
-//! Body bytes are counted, never buffered. hyper serves the requests of one connection in order,
-//! so the server takes one head from the queue per request and checks that it is the same
-//! request (method and target) before using it; anything the scanner cannot follow (HTTP/2, a
-//! malformed stream) switches it off, and the server falls back to hyper's `HeaderMap`.
+//! byte hyper reads to a [`Scanner`]. hyper serves the requests of one connection in order, so
+//! the server takes one head from the queue per request and checks that it is the same request
+//! (method and target) before using it; anything the scanner cannot follow (HTTP/2, a malformed
+//! stream) switches it off, and the server falls back to hyper's `HeaderMap`.
+//!
+//! The same bytes tell the server what hyper does not: whether a connection is idle (no request
+//! begun, none being served) or when the head in progress began, and what arrived of a head
+//! hyper refused without calling the service ([`Heads::take_unhandled`]).
 
-use std::collections::VecDeque;
+mod scanner;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{Notify, oneshot};
 
-use crate::capture::Header;
-
-/// A request head as it appeared on the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawHead {
-    /// The method token.
-    pub method: String,
-    /// The request target (path and query), as sent.
-    pub target: String,
-    /// Headers in order, names in their original case.
-    pub headers: Vec<Header>,
-}
-
-/// The longest head the scanner buffers; hyper's own limit is larger, but webhooks' are small.
-const MAX_HEAD: usize = 256 * 1024;
-/// The most headers one head may have before the scanner gives up on the connection.
-const MAX_HEADERS: usize = 256;
-/// The longest chunk-size or trailer line accepted.
-const MAX_LINE: usize = 4096;
-
-/// An incremental parser of the request stream of one HTTP/1 connection.
-#[derive(Debug, Default)]
-pub struct Scanner {
-    state: State,
-    line: Vec<u8>,
-    heads: VecDeque<RawHead>,
-}
-
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Reading a request head (buffered in `line`).
-    #[default]
-    Head,
-    /// Skipping a body of known length.
-    Body(u64),
-    /// Reading a chunk-size line (buffered in `line`).
-    ChunkSize,
-    /// Skipping chunk data.
-    ChunkData(u64),
-    /// Skipping the line end after chunk data.
-    ChunkEnd,
-    /// Reading trailer lines until an empty one.
-    Trailers,
-    /// Lost track of the stream (not HTTP/1, or malformed): nothing more is recognised.
-    Off,
-}
-
-impl Scanner {
-    /// Feeds the next bytes read from the connection.
-    pub fn feed(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            data = match self.state {
-                State::Off => return,
-                State::Head => self.feed_head(data),
-                State::Body(remaining) => self.skip(data, remaining, State::Head, State::Body),
-                State::ChunkSize => match self.take_line(data) {
-                    Some((line, rest)) => {
-                        self.state = chunk_size(&line).map_or(State::Off, |size| match size {
-                            0 => State::Trailers,
-                            n => State::ChunkData(n),
-                        });
-                        rest
-                    }
-                    None => return,
-                },
-                State::ChunkData(remaining) => self.skip(data, remaining, State::ChunkEnd, State::ChunkData),
-                State::ChunkEnd => match self.take_line(data) {
-                    Some((_, rest)) => {
-                        self.state = State::ChunkSize;
-                        rest
-                    }
-                    None => return,
-                },
-                State::Trailers => match self.take_line(data) {
-                    Some((line, rest)) => {
-                        if line.trim_ascii().is_empty() {
-                            self.state = State::Head;
-                        }
-                        rest
-                    }
-                    None => return,
-                },
-            };
-        }
-    }
-
-    /// The oldest head not yet taken.
-    pub fn next_head(&mut self) -> Option<RawHead> {
-        self.heads.pop_front()
-    }
-
-    /// Skips up to `remaining` body bytes; moves to `done` when they are all seen, or to
-    /// `more(left)` when the data ran out first. Returns the bytes after the skipped ones.
-    fn skip<'a>(&mut self, data: &'a [u8], remaining: u64, done: State, more: fn(u64) -> State) -> &'a [u8] {
-        let taken = remaining.min(data.len() as u64);
-        self.state = match remaining - taken {
-            0 => done,
-            left => more(left),
-        };
-        &data[taken as usize..]
-    }
-
-    /// Buffers up to a newline; returns the line (without it) and the bytes after it.
-    fn take_line<'a>(&mut self, data: &'a [u8]) -> Option<(Vec<u8>, &'a [u8])> {
-        match data.iter().position(|&b| b == b'\n') {
-            Some(end) => {
-                self.line.extend_from_slice(&data[..end]);
-                let line = std::mem::take(&mut self.line);
-                Some((line, &data[end + 1..]))
-            }
-            None => {
-                self.line.extend_from_slice(data);
-                if self.line.len() > MAX_LINE {
-                    self.state = State::Off;
-                }
-                None
-            }
-        }
-    }
-
-    fn feed_head<'a>(&mut self, data: &'a [u8]) -> &'a [u8] {
-        if self.line.is_empty() {
-            // The usual case: the head starts this read, whole. Parse it where it lies.
-            return match parse_head(data) {
-                Head::Complete(head, len) => {
-                    self.queue(head);
-                    &data[len..]
-                }
-                Head::Partial => {
-                    self.line.extend_from_slice(data);
-                    &[]
-                }
-                Head::Invalid => self.give_up(),
-            };
-        }
-        let before = self.line.len();
-        self.line.extend_from_slice(data);
-        // A head can only be complete once its blank line has arrived; parsing sooner would make
-        // a head sent a byte at a time cost quadratic time.
-        if !ends_a_head(&self.line[before.saturating_sub(2)..]) {
-            if self.line.len() > MAX_HEAD {
-                return self.give_up();
-            }
-            return &[];
-        }
-        match parse_head(&self.line) {
-            Head::Complete(head, len) => {
-                self.queue(head);
-                self.line.clear();
-                // `len` counts bytes of the buffered head; those past it belong to the body.
-                &data[len.saturating_sub(before).min(data.len())..]
-            }
-            Head::Partial => &[],
-            Head::Invalid => self.give_up(),
-        }
-    }
-
-    /// Queues a complete head and follows its body.
-    fn queue(&mut self, head: RawHead) {
-        self.state = body_framing(&head.headers);
-        self.heads.push_back(head);
-    }
-
-    /// Stops following a stream that is not (or no longer) HTTP/1 requests; nothing read is left.
-    fn give_up<'a>(&mut self) -> &'a [u8] {
-        self.state = State::Off;
-        self.line = Vec::new();
-        &[]
-    }
-}
-
-/// A request head parsed from the start of some bytes.
-enum Head {
-    /// The head, and its length in those bytes.
-    Complete(RawHead, usize),
-    /// Not all of it yet.
-    Partial,
-    /// Not a request head, or longer than [`MAX_HEAD`].
-    Invalid,
-}
-
-/// Parses the head at the start of `bytes`.
-fn parse_head(bytes: &[u8]) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => {
-            // One copy of the head; every header value is a slice of it.
-            let head = Bytes::copy_from_slice(&bytes[..len]);
-            let value = |value: &[u8]| {
-                // httparse's values are slices of `bytes`; a copy if that ever changed.
-                let start = (value.as_ptr() as usize).checked_sub(bytes.as_ptr() as usize);
-                match start.filter(|start| start + value.len() <= head.len()) {
-                    Some(start) => head.slice(start..start + value.len()),
-                    None => Bytes::copy_from_slice(value),
-                }
-            };
-            let head = RawHead {
-                method: request.method.unwrap_or_default().to_owned(),
-                target: request.path.unwrap_or_default().to_owned(),
-                headers: request
-                    .headers
-                    .iter()
-                    .map(|h| Header::new(h.name, value(h.value)))
-                    .collect(),
-            };
-            Head::Complete(head, len)
-        }
-        Ok(httparse::Status::Partial) if bytes.len() <= MAX_HEAD => Head::Partial,
-        _ => Head::Invalid,
-    }
-}
-
-/// Whether `bytes` contain the blank line that ends a head (`\n\n` or `\n\r\n`).
-fn ends_a_head(bytes: &[u8]) -> bool {
-    bytes
-        .windows(2)
-        .enumerate()
-        .any(|(i, w)| w[0] == b'\n' && (w[1] == b'\n' || (w[1] == b'\r' && bytes.get(i + 2) == Some(&b'\n'))))
-}
-
-/// How the body after a request head is framed (RFC 9112 §6.3, for requests).
-fn body_framing(headers: &[Header]) -> State {
-    let values = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.trim_ascii())
-    };
-    if let Some(codings) = values("transfer-encoding").last() {
-        let last = codings
-            .rsplit(|&b| b == b',')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        return match last.eq_ignore_ascii_case(b"chunked") {
-            true => State::ChunkSize,
-            // A request whose final coding is not chunked cannot be framed: hyper rejects it.
-            false => State::Off,
-        };
-    }
-    // Digits only, as hyper reads a length (`parse` alone would take a `+`).
-    let length = |value: &[u8]| match !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-        true => std::str::from_utf8(value).ok()?.parse::<u64>().ok(),
-        false => None,
-    };
-    match values("content-length").next().map(length) {
-        None | Some(Some(0)) => State::Head,
-        Some(Some(n)) => State::Body(n),
-        // Not a length hyper would read: it refuses the request, and the tap stops following.
-        Some(None) => State::Off,
-    }
-}
-
-/// Parses a chunk-size line: hex digits, optionally followed by `;extensions`.
-fn chunk_size(line: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(line).ok()?;
-    let digits = text.split(';').next()?.trim();
-    u64::from_str_radix(digits, 16).ok()
-}
+pub use scanner::{KEEP, RawBytes, RawHead, Scanner, Unhandled};
 
 /// A connection's read side, with every byte read also fed to a [`Scanner`].
 pub struct Tap<S> {
-    inner: S,
-    scanner: Arc<Mutex<Scanner>>,
+    /// The connection; taken only when the tap is dropped and hands it back.
+    inner: Option<S>,
+    link: Arc<Link>,
+    give_back: Option<oneshot::Sender<S>>,
 }
 
-/// The server's end of a [`Tap`]: takes the heads the scanner recognised, in order.
+/// The server's end of a [`Tap`]: the heads the scanner recognised, in order, and what the
+/// connection is doing.
 #[derive(Clone)]
-pub struct Heads(Arc<Mutex<Scanner>>);
+pub struct Heads(Arc<Link>);
+
+/// What a connection is doing, as of one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    /// Since when nothing has been on its way or being served; `None` while something is.
+    pub idle_since: Option<Instant>,
+    /// When the first byte of a head not yet handed over arrived.
+    pub head_started: Option<Instant>,
+    /// Whether the service is handling a request of this connection.
+    pub serving: bool,
+    /// Whether the server asked for the connection to be closed while it was idle.
+    pub shed: bool,
+}
+
+/// Marks one request as being served until dropped (see [`Heads::begin`]).
+pub struct Serving(Arc<Link>);
+
+struct Link {
+    shared: Mutex<Shared>,
+    /// Woken when a shed is asked for, or a head that waited behind a request starts to count.
+    changed: Notify,
+}
+
+struct Shared {
+    scanner: Scanner,
+    in_flight: u32,
+    idle_since: Option<Instant>,
+    shed: bool,
+}
+
+impl Shared {
+    fn idle(&self) -> bool {
+        self.in_flight == 0 && !self.scanner.pending()
+    }
+}
+
+impl Link {
+    /// Applies `change`, keeping `idle_since` up to date.
+    ///
+    /// The watchdog is not woken for a head that begins or a connection that goes idle: the
+    /// deadlines those set are never sooner than its next look (see the server's `watch`). A
+    /// head that began while a request was being served is the exception: its deadline starts
+    /// to count when that request is done, and began before the watchdog last looked.
+    fn update<T>(&self, change: impl FnOnce(&mut Shared) -> T) -> T {
+        let mut shared = lock(&self.shared);
+        let (was_idle, was_serving) = (shared.idle(), shared.in_flight > 0);
+        let out = change(&mut shared);
+        let idle = shared.idle();
+        if idle != was_idle {
+            shared.idle_since = idle.then(Instant::now);
+        }
+        let waited = was_serving && shared.in_flight == 0 && shared.scanner.head_started().is_some();
+        drop(shared);
+        if waited {
+            self.changed.notify_one();
+        }
+        out
+    }
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // The state has no invariant a panic elsewhere could break halfway.
+    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 impl<S> Tap<S> {
     /// Wraps a connection; the returned [`Heads`] yields its request heads.
     pub fn new(inner: S) -> (Self, Heads) {
-        let scanner = Arc::new(Mutex::new(Scanner::default()));
+        let link = Arc::new(Link {
+            shared: Mutex::new(Shared {
+                scanner: Scanner::default(),
+                in_flight: 0,
+                idle_since: Some(Instant::now()),
+                shed: false,
+            }),
+            changed: Notify::new(),
+        });
         (
             Self {
-                inner,
-                scanner: scanner.clone(),
+                inner: Some(inner),
+                link: link.clone(),
+                give_back: None,
             },
-            Heads(scanner),
+            Heads(link),
         )
+    }
+
+    /// Hands the connection back when the tap is dropped (as hyper's connection is), so the
+    /// server can still answer on it after cutting hyper off.
+    pub fn give_back_on_drop(&mut self) -> oneshot::Receiver<S> {
+        let (sender, receiver) = oneshot::channel();
+        self.give_back = Some(sender);
+        receiver
     }
 }
 
-fn lock(scanner: &Mutex<Scanner>) -> MutexGuard<'_, Scanner> {
-    // The scanner has no invariant a panic elsewhere could break halfway.
-    scanner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+impl<S> Drop for Tap<S> {
+    fn drop(&mut self) {
+        if let (Some(inner), Some(give_back)) = (self.inner.take(), self.give_back.take()) {
+            // Nobody waiting for it: it is simply closed.
+            let _ = give_back.send(inner);
+        }
+    }
 }
 
 impl Heads {
     /// The head of the next request hyper hands to the service, if the scanner followed it.
     pub fn next(&self) -> Option<RawHead> {
-        lock(&self.0).next_head()
+        lock(&self.0.shared).scanner.next_head()
+    }
+
+    /// Like [`Heads::next`], and marks the request as being served until the guard is dropped:
+    /// a connection serving a request is not idle.
+    pub fn begin(&self) -> (Option<RawHead>, Serving) {
+        let head = self.0.update(|shared| {
+            shared.in_flight += 1;
+            let head = shared.scanner.next_head();
+            if head.is_none() {
+                // hyper handed over a request whose head the scanner gave up on: not refused.
+                shared.scanner.forget_refused();
+            }
+            head
+        });
+        (head, Serving(self.0.clone()))
+    }
+
+    /// What the connection is doing now.
+    pub fn activity(&self) -> Activity {
+        let shared = lock(&self.0.shared);
+        Activity {
+            idle_since: shared.idle_since,
+            head_started: shared.scanner.head_started(),
+            serving: shared.in_flight > 0,
+            shed: shared.shed,
+        }
+    }
+
+    /// Completes when a shed was asked for, or a head that waited behind a request starts to
+    /// count against its deadline (at once if that happened since the last wait).
+    pub async fn changed(&self) {
+        self.0.changed.notified().await;
+    }
+
+    /// Asks for the connection to be closed if it is idle; whether it was.
+    pub fn shed(&self) -> bool {
+        let shed = {
+            let mut shared = lock(&self.0.shared);
+            shared.shed |= shared.idle();
+            shared.shed
+        };
+        if shed {
+            self.0.changed.notify_one();
+        }
+        shed
+    }
+
+    /// The first head that arrived on the connection but was never handed to the service.
+    pub fn take_unhandled(&self) -> Option<Unhandled> {
+        lock(&self.0.shared).scanner.take_unhandled()
     }
 }
 
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0
+            .update(|shared| shared.in_flight = shared.in_flight.saturating_sub(1));
+    }
+}
+
+/// The error of a tap whose connection was handed back (never seen: hyper is gone by then).
+fn handed_back() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the connection was handed back")
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(Err(handed_back()));
+        };
         let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        ready!(Pin::new(inner).poll_read(cx, buf))?;
         let fresh = &buf.filled()[before..];
         if !fresh.is_empty() {
-            lock(&self.scanner).feed(fresh);
+            this.link.update(|shared| shared.scanner.feed(fresh));
         }
         Poll::Ready(Ok(()))
     }
 }
 
+impl<S: AsyncWrite + Unpin> Tap<S> {
+    fn inner(self: Pin<&mut Self>) -> io::Result<Pin<&mut S>> {
+        self.get_mut()
+            .inner
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(handed_back)
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.inner()?.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        self.inner()?.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(S::is_write_vectored)
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner()?.poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner()?.poll_shutdown(cx)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 
-    fn names(head: &RawHead) -> Vec<&str> {
-        head.headers.iter().map(|h| h.name.as_str()).collect()
+    /// Sends `bytes` from the client and reads them all through the tap.
+    async fn pass(client: &mut DuplexStream, tap: &mut Tap<DuplexStream>, bytes: &[u8]) {
+        client.write_all(bytes).await.expect("write");
+        let mut read = vec![0u8; bytes.len()];
+        tap.read_exact(&mut read).await.expect("read");
     }
 
-    /// Feeds `stream` in pieces of every size from 1 byte up and checks the heads found.
-    fn scan_in_pieces(stream: &[u8], check: impl Fn(Vec<RawHead>)) {
-        for piece in 1..=stream.len() {
-            let mut scanner = Scanner::default();
-            for chunk in stream.chunks(piece) {
-                scanner.feed(chunk);
+    #[tokio::test]
+    async fn a_connection_is_idle_between_requests_only() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (mut tap, heads) = Tap::new(server);
+        assert!(
+            heads.activity().idle_since.is_some(),
+            "a fresh connection is idle"
+        );
+        pass(&mut client, &mut tap, b"POST / HT").await;
+        let activity = heads.activity();
+        assert_eq!(activity.idle_since, None);
+        assert!(activity.head_started.is_some());
+        assert!(!heads.shed(), "a connection with a head on its way is not shed");
+        pass(&mut client, &mut tap, b"TP/1.1\r\nContent-Length: 2\r\n\r\n{}").await;
+        let (head, serving) = heads.begin();
+        assert_eq!(head.map(|h| h.target), Some("/".to_owned()));
+        assert!(heads.activity().serving);
+        assert_eq!(heads.activity().idle_since, None);
+        drop(serving);
+        assert!(heads.activity().idle_since.is_some());
+        assert!(heads.shed());
+        assert!(heads.activity().shed);
+    }
+
+    #[tokio::test]
+    async fn the_watchdog_is_woken_only_for_a_head_that_waited_or_a_shed() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (mut tap, heads) = Tap::new(server);
+        let woken = |heads: &Heads| {
+            let heads = heads.clone();
+            async move {
+                tokio::time::timeout(std::time::Duration::from_millis(50), heads.changed())
+                    .await
+                    .is_ok()
             }
-            check(std::iter::from_fn(|| scanner.next_head()).collect());
-        }
+        };
+        pass(&mut client, &mut tap, b"GET /a HTTP/1.1\r\n\r\n").await;
+        assert!(
+            !woken(&heads).await,
+            "a head beginning sets no deadline sooner than the next look"
+        );
+        let (_, serving) = heads.begin();
+        // The next head begins while the first request is served: its deadline counts from its
+        // first byte, which the watchdog saw masked by the request being served.
+        pass(&mut client, &mut tap, b"GET /b HT").await;
+        assert!(!woken(&heads).await);
+        drop(serving);
+        assert!(woken(&heads).await, "the waiting head now counts");
+        pass(&mut client, &mut tap, b"TP/1.1\r\n\r\n").await;
+        drop(heads.begin());
+        assert!(
+            !woken(&heads).await,
+            "going idle sets no deadline sooner than the next look"
+        );
+        assert!(heads.shed());
+        assert!(woken(&heads).await, "a shed is at once");
     }
 
-    #[test]
-    fn keeps_order_and_case_across_pipelined_requests() {
-        let stream = b"POST /a?x=1 HTTP/1.1\r\nHost: h\r\nX-Zeta: 1\r\nx-alpha: 2\r\nX-Zeta: 3\r\nContent-Length: 5\r\n\r\nhello\
-GET /b HTTP/1.1\r\nHOST: h\r\n\r\n";
-        scan_in_pieces(stream, |heads| {
-            assert_eq!(heads.len(), 2);
-            assert_eq!(
-                (heads[0].method.as_str(), heads[0].target.as_str()),
-                ("POST", "/a?x=1")
-            );
-            assert_eq!(
-                names(&heads[0]),
-                ["Host", "X-Zeta", "x-alpha", "X-Zeta", "Content-Length"]
-            );
-            assert_eq!(heads[0].headers[3].value, "3");
-            assert_eq!(names(&heads[1]), ["HOST"]);
-        });
-    }
-
-    #[test]
-    fn follows_chunked_bodies_with_extensions_and_trailers() {
-        let stream = b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
-5;ext=1\r\nGET /\r\n6\r\n HTTP/\r\n0\r\nX-Trailer: t\r\n\r\n\
-PUT /next HTTP/1.1\r\nContent-Length: 0\r\n\r\n";
-        scan_in_pieces(stream, |heads| {
-            let targets: Vec<_> = heads.iter().map(|h| h.target.as_str()).collect();
-            assert_eq!(targets, ["/c", "/next"]);
-        });
-    }
-
-    #[test]
-    fn a_body_that_looks_like_a_request_is_not_a_head() {
-        let body = b"GET /fake HTTP/1.1\r\nX: y\r\n\r\n";
-        let mut stream =
-            format!("POST /real HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-        stream.extend_from_slice(body);
-        scan_in_pieces(&stream, |heads| {
-            assert_eq!(heads.len(), 1);
-            assert_eq!(heads[0].target, "/real");
-        });
-    }
-
-    #[test]
-    fn non_utf8_values_are_kept_as_bytes() {
-        let mut scanner = Scanner::default();
-        scanner.feed(b"POST / HTTP/1.1\r\nX-Latin1: caf\xe9\r\n\r\n");
-        let head = scanner.next_head().expect("a head");
-        assert_eq!(head.headers[0].value, &b"caf\xe9"[..]);
-    }
-
-    #[test]
-    fn gives_up_on_what_it_cannot_follow() {
-        for stream in [
-            &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
-            b"POST / HTTP/1.1\r\nContent-Length: nope\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET / HTTP/1.1\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-        ] {
-            let mut scanner = Scanner::default();
-            scanner.feed(stream);
-            scanner.next_head();
-            assert_eq!(scanner.state, State::Off, "{:?}", String::from_utf8_lossy(stream));
-            assert_eq!(scanner.next_head(), None);
-        }
-    }
-
-    #[test]
-    fn a_head_split_inside_its_blank_line_is_found() {
-        let mut scanner = Scanner::default();
-        for piece in [&b"GET / HTTP/1.1\r\nA: b\r"[..], b"\n", b"\r", b"\n"] {
-            scanner.feed(piece);
-        }
-        assert_eq!(scanner.next_head().map(|h| h.target), Some("/".to_owned()));
-    }
-
-    #[test]
-    fn an_endless_head_is_abandoned_not_buffered() {
-        let mut scanner = Scanner::default();
-        scanner.feed(b"POST / HTTP/1.1\r\n");
-        let filler = vec![b'a'; 64 * 1024];
-        for _ in 0..8 {
-            scanner.feed(&filler);
-        }
-        assert_eq!(scanner.state, State::Off);
-        assert!(scanner.line.capacity() < MAX_HEAD);
+    #[tokio::test]
+    async fn a_dropped_tap_hands_its_connection_back() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (mut tap, _heads) = Tap::new(server);
+        let back = tap.give_back_on_drop();
+        drop(tap);
+        let mut server = back.await.expect("handed back");
+        server.write_all(b"still open").await.expect("write");
+        let mut buf = [0u8; 10];
+        client.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"still open");
     }
 }
