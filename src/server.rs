@@ -4,12 +4,19 @@
 //! on the same port. Each request becomes a [`Capture`]: the head as sent (recovered by the
 //! [`Tap`]), the body as raw bytes. The sender is answered only after the hub has journaled the
 //! capture, so an acknowledged webhook is on disk. Bad input is answered, journaled and
-//! survived: a body over the limit is a 413, a stalled body a 408, a journal failure a 503.
+//! survived: a body over the limit is a 413, a request not complete within the read deadline a
+//! 408, a journal failure a 503, and a head hyper refuses itself is journaled from what the tap
+//! saw of it ([`refused`]). Each connection has a watchdog that closes it once idle for too
+//! long, and the number open at once is capped ([`connections`]).
+
+mod connections;
+mod refused;
 
 use std::convert::Infallible;
+use std::error::Error as StdError;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use chrono::Utc;
@@ -17,17 +24,20 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 use crate::hub::Hub;
-use crate::tap::{Heads, RawHead, Tap};
+use crate::tap::{Activity, Heads, RawHead, Tap};
+use connections::{AcceptErrors, Connections};
 
 /// How a listener answers and what it accepts.
 #[derive(Debug, Clone)]
@@ -40,8 +50,13 @@ pub struct ServerConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The largest body accepted; a larger one is answered 413.
     pub max_body: u64,
-    /// How long a client may leave the head or body stalled before it is answered 408 / cut.
+    /// How long a request's head and body may take to arrive, from its first byte; past it the
+    /// sender is answered 408.
     pub read_timeout: Duration,
+    /// How long a connection may stay open with no request on its way or being served.
+    pub idle_timeout: Duration,
+    /// The most connections open at once; `None`: derived from the descriptor limit.
+    pub max_connections: Option<usize>,
     /// How long in-flight requests get to finish at shutdown.
     pub grace: Duration,
 }
@@ -54,6 +69,8 @@ impl Default for ServerConfig {
             headers: vec![(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
             max_body: 10 * 1024 * 1024,
             read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: None,
             grace: Duration::from_secs(5),
         }
     }
@@ -62,6 +79,10 @@ impl Default for ServerConfig {
 /// How much of an oversized body is read (and dropped) so the sender can read its 413; past
 /// this the connection is closed instead.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long the listener's own last answer on a connection it closes may take to write.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+
+type ConnectionError = Box<dyn StdError + Send + Sync>;
 
 /// Accepts connections until `shutdown` completes, then lets in-flight requests finish.
 pub async fn serve(
@@ -70,53 +91,87 @@ pub async fn serve(
     hub: Hub,
     shutdown: impl Future<Output = ()>,
 ) {
-    let context = Arc::new(Context { config, hub });
+    let max = config
+        .max_connections
+        .unwrap_or_else(|| connections::default_max(connections::descriptor_limit()));
+    tracing::debug!(max, "connection limit");
+    let context = Arc::new(Context {
+        config,
+        hub,
+        connections: Connections::new(max),
+    });
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(context.config.read_timeout);
+    // No header timeout of hyper's: in hyper 1.x it also runs while a keep-alive connection
+    // waits for its next request, cutting idle connections at --read-timeout without a word.
+    // Each connection's watchdog enforces both deadlines instead (`watch`).
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
+    let mut tasks = JoinSet::new();
+    let mut errors = AcceptErrors::default();
     tokio::pin!(shutdown);
     loop {
+        let room = tokio::select! {
+            room = context.connections.room() => room,
+            () = &mut shutdown => break,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
         // Reap finished connection tasks so the set stays the size of what is open.
-        while connections.try_join_next().is_some() {}
+        while tasks.try_join_next().is_some() {}
         let (stream, remote) = match accepted {
-            Ok(accepted) => accepted,
+            Ok(accepted) => {
+                if let Some(failures) = errors.succeeded(Instant::now()) {
+                    tracing::warn!(
+                        failures,
+                        "accept failed (failures since the last report); accepting again"
+                    );
+                }
+                accepted
+            }
             Err(err) => {
-                // Out of file descriptors and the like: wait a little instead of spinning.
-                tracing::warn!(%err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+                // Out of descriptors and the like: one line per second of it, and a pause
+                // instead of a spin; an idle connection gives its descriptor back.
+                let (report, pause) = errors.failed(Instant::now());
+                if let Some(failures) = report {
+                    tracing::warn!(%err, failures, "accept failed (failures since the last report); pausing");
+                }
+                if connections::out_of_descriptors(&err) {
+                    context.connections.shed_longest_idle();
+                }
+                drop(room);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => continue,
+                    () = &mut shutdown => break,
+                }
             }
         };
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "set_nodelay failed");
         }
-        let (tap, heads) = Tap::new(stream);
-        let context = context.clone();
+        let (mut tap, heads) = Tap::new(stream);
+        let handed_back = tap.give_back_on_drop();
         // Formatted once per connection rather than per request.
         let remote: Arc<str> = remote.to_string().into();
         let span = tracing::debug_span!("connection", remote = %remote);
-        let service = service_fn(move |request| {
-            let context = context.clone();
-            let heads = heads.clone();
-            let remote = remote.clone();
-            async move { Ok::<_, Infallible>(context.handle(request, &remote, &heads).await) }
-        });
+        let service = {
+            let (context, heads, remote) = (context.clone(), heads.clone(), remote.clone());
+            service_fn(move |request| {
+                let (context, heads, remote) = (context.clone(), heads.clone(), remote.clone());
+                async move { Ok::<_, Infallible>(context.handle(request, &remote, &heads).await) }
+            })
+        };
         let connection = builder.serve_connection(TokioIo::new(tap), service).into_owned();
         let connection = graceful.watch(connection);
-        connections.spawn(
+        let id = context.connections.opened(heads.clone());
+        let context = context.clone();
+        tasks.spawn(
             async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(err = %err, "connection ended with an error");
-                }
+                context.run(connection, &heads, handed_back, &remote).await;
+                context.connections.closed(id);
+                drop(room);
             }
             .instrument(span),
         );
@@ -129,31 +184,137 @@ pub async fn serve(
             "connections still open after the grace period; closing them"
         );
     }
-    connections.shutdown().await;
+    tasks.shutdown().await;
 }
 
 struct Context {
     config: ServerConfig,
     hub: Hub,
+    connections: Connections,
 }
 
-/// How reading a request body ended.
+/// How reading a request body ended; what arrived of an unfinished body is kept.
 enum BodyOutcome {
     Complete(Bytes),
     TooLarge(String),
-    Stalled,
-    Broken(hyper::Error),
+    Stalled(Bytes, u64),
+    Broken(hyper::Error, Bytes, u64),
+}
+
+/// Why the watchdog closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Idle for --idle-timeout.
+    Idle,
+    /// Idle while the listener is full.
+    Shed,
+    /// A head not complete within --read-timeout of its first byte.
+    HeadStalled,
 }
 
 impl Context {
+    /// Serves one connection until it ends or its watchdog cuts it; journals what arrived of
+    /// a head the service never saw.
+    async fn run(
+        &self,
+        connection: impl Future<Output = Result<(), ConnectionError>>,
+        heads: &Heads,
+        handed_back: oneshot::Receiver<TcpStream>,
+        remote: &str,
+    ) {
+        let mut connection = Box::pin(connection);
+        let cut = tokio::select! {
+            ended = &mut connection => {
+                if let Err(err) = &ended {
+                    tracing::debug!(%err, "connection ended with an error");
+                }
+                if let Some(unhandled) = heads.take_unhandled() {
+                    let err = ended.as_ref().err().map(|err| &**err as &(dyn StdError + 'static));
+                    let capture = refused::capture(unhandled, refused::Why::Ended(err), remote);
+                    if let Err(err) = self.hub.record(capture).await {
+                        tracing::error!(%err, "a refused request was not journaled");
+                    }
+                }
+                return;
+            }
+            cut = self.watch(heads) => cut,
+        };
+        match cut {
+            Cut::Idle | Cut::Shed => {
+                tracing::debug!(?cut, "closing an idle connection");
+            }
+            Cut::HeadStalled => {
+                let unhandled = heads.take_unhandled();
+                drop(connection); // hands the stream back
+                let limit = self.config.read_timeout;
+                let mut answer = (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("request head not complete within {limit:?}"),
+                );
+                if let Some(unhandled) = unhandled {
+                    let capture = refused::capture(unhandled, refused::Why::Stalled(limit), remote);
+                    if let Err(err) = self.hub.record(capture).await {
+                        tracing::error!(%err, "a stalled request was not journaled; answering 503");
+                        answer = (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            format!("hookscope could not journal this request: {err}"),
+                        );
+                    }
+                }
+                if let Ok(stream) = handed_back.await {
+                    last_words(stream, answer.0, &answer.1).await;
+                }
+            }
+        }
+    }
+
+    /// Completes when the connection must be closed: idle past --idle-timeout (or shed to make
+    /// room), or a head on its way for longer than --read-timeout. A body's deadline is the
+    /// service's, which can still answer.
+    async fn watch(&self, heads: &Heads) -> Cut {
+        // Whatever the connection does next, the deadline it gets is no sooner than the shorter
+        // timeout from now (a head starting now has --read-timeout, an idle spell starting now
+        // --idle-timeout): looking again that often, the watchdog needs no wake-up per request.
+        let look = self.config.read_timeout.min(self.config.idle_timeout);
+        loop {
+            let now = Instant::now();
+            let deadline = match heads.activity() {
+                Activity { shed: true, .. } => return Cut::Shed,
+                Activity {
+                    idle_since: Some(since),
+                    ..
+                } => Some((since + self.config.idle_timeout, Cut::Idle)),
+                Activity {
+                    head_started: Some(started),
+                    serving: false,
+                    ..
+                } => Some((started + self.config.read_timeout, Cut::HeadStalled)),
+                _ => None,
+            };
+            if let Some((at, cut)) = deadline
+                && at <= now
+            {
+                return cut;
+            }
+            let next = deadline.map_or(now + look, |(at, _)| at.min(now + look));
+            tokio::select! {
+                () = tokio::time::sleep_until(next.into()) => {}
+                () = heads.changed() => {}
+            }
+        }
+    }
+
     async fn handle(&self, request: Request<Incoming>, remote: &str, heads: &Heads) -> Response<Full<Bytes>> {
         let received_at = Utc::now();
         let id = CaptureId::generate_at(received_at.into());
         let (parts, body) = request.into_parts();
-        let raw = heads
-            .next()
-            .filter(|head| head.method == parts.method.as_str() && parts.uri == *head.target.as_str());
-        let headers = match raw {
+        // Not idle until the answer is handed over.
+        let (raw, _serving) = heads.begin();
+        let raw =
+            raw.filter(|head| head.method == parts.method.as_str() && parts.uri == *head.target.as_str());
+        // The deadline counts from the head's first byte (HTTP/1), or from now (HTTP/2).
+        let deadline = raw.as_ref().map_or_else(Instant::now, |head| head.started) + self.config.read_timeout;
+        let mut headers = match raw {
             Some(RawHead { headers, .. }) => headers,
             // HTTP/2, or a stream the tap could not follow: hyper's map, lowercase, grouped by name.
             None => parts
@@ -162,19 +323,30 @@ impl Context {
                 .map(|(name, value)| Header::new(name.as_str(), Bytes::copy_from_slice(value.as_bytes())))
                 .collect(),
         };
-        let (status, body, note) = match self.read_body(&parts.headers, body).await {
+        let (path, query, authority) = target_of(&parts.method, &parts.uri);
+        if let Some(authority) = authority {
+            headers.insert(0, Header::new(":authority", authority));
+        }
+        let (status, body, note) = match self.read_body(&parts.headers, body, deadline).await {
             BodyOutcome::Complete(body) => (self.config.status, body, None),
             BodyOutcome::TooLarge(note) => (StatusCode::PAYLOAD_TOO_LARGE, Bytes::new(), Some(note)),
-            BodyOutcome::Stalled => (
-                StatusCode::REQUEST_TIMEOUT,
-                Bytes::new(),
-                Some(format!("body stalled for {:?}", self.config.read_timeout)),
-            ),
-            BodyOutcome::Broken(err) => (
-                StatusCode::BAD_REQUEST,
-                Bytes::new(),
-                Some(format!("body could not be read: {err}")),
-            ),
+            BodyOutcome::Stalled(kept, received) => {
+                let note = format!(
+                    "body stalled: not complete within --read-timeout {:?} of the head's first \
+                     byte; {}",
+                    self.config.read_timeout,
+                    kept_text(kept.len(), received)
+                );
+                (StatusCode::REQUEST_TIMEOUT, kept, Some(note))
+            }
+            BodyOutcome::Broken(err, kept, received) => {
+                let note = format!(
+                    "body could not be read: {}; {}",
+                    error_chain(&err),
+                    kept_text(kept.len(), received)
+                );
+                (StatusCode::BAD_REQUEST, kept, Some(note))
+            }
         };
         let capture = Capture {
             id,
@@ -182,8 +354,8 @@ impl Context {
             remote_addr: remote.to_owned(),
             via: Via::Direct,
             method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            query: parts.uri.query().map(str::to_owned),
+            path,
+            query,
             version: version_text(parts.version),
             headers,
             body,
@@ -204,8 +376,13 @@ impl Context {
         }
     }
 
-    /// Reads the whole body, within the size limit and without stalling longer than allowed.
-    async fn read_body(&self, headers: &hyper::HeaderMap, mut body: Incoming) -> BodyOutcome {
+    /// Reads the whole body, within the size limit and before `deadline`.
+    async fn read_body(
+        &self,
+        headers: &hyper::HeaderMap,
+        mut body: Incoming,
+        deadline: Instant,
+    ) -> BodyOutcome {
         let max = self.config.max_body;
         let declared = headers
             .get(CONTENT_LENGTH)
@@ -222,16 +399,20 @@ impl Context {
                 return BodyOutcome::TooLarge(too_large(format!("{size} bytes")));
             }
         }
-        // Reserve for what is likely to arrive, not for what is declared: a client that declares
-        // 10 MiB and stalls must not make us hold 10 MiB per connection.
-        const RESERVE: u64 = 64 * 1024;
-        let mut chunks = BytesMut::with_capacity(declared.unwrap_or(0).min(max).min(RESERVE) as usize);
+        // Room grows with what arrives (doubling), never ahead of it: a client that declares
+        // 10 MiB and trickles must not make us hold 10 MiB, or even 64 KiB, per connection.
+        let mut chunks = BytesMut::new();
         let mut received: u64 = 0;
+        // What arrived of a body that did not finish, unless it was already past the limit.
+        let kept = |chunks: BytesMut, received: u64| match received > max {
+            true => Bytes::new(),
+            false => chunks.freeze(),
+        };
         loop {
-            let frame = match tokio::time::timeout(self.config.read_timeout, body.frame()).await {
-                Err(_) => return BodyOutcome::Stalled,
+            let frame = match tokio::time::timeout_at(deadline.into(), body.frame()).await {
+                Err(_) => return BodyOutcome::Stalled(kept(chunks, received), received),
                 Ok(None) => break,
-                Ok(Some(Err(err))) => return BodyOutcome::Broken(err),
+                Ok(Some(Err(err))) => return BodyOutcome::Broken(err, kept(chunks, received), received),
                 Ok(Some(Ok(frame))) => frame,
             };
             let Ok(data) = frame.into_data() else { continue }; // trailers
@@ -265,6 +446,62 @@ impl Context {
     }
 }
 
+/// Path, query and authority of a request target as a capture keeps them. A CONNECT's target
+/// (`host:port`) is its path. An absolute-form target (`POST http://host/p?q`) and HTTP/2's
+/// `:authority` keep the authority apart, for a `:authority` header entry, so that path and
+/// query read as for any other request.
+fn target_of(method: &Method, uri: &Uri) -> (String, Option<String>, Option<String>) {
+    let authority = uri.authority().map(|a| a.as_str().to_owned());
+    match (method == Method::CONNECT, uri.path_and_query()) {
+        (true, None) => (authority.unwrap_or_default(), None, None),
+        _ => (uri.path().to_owned(), uri.query().map(str::to_owned), authority),
+    }
+}
+
+/// `kept the 10 bytes that arrived` or `kept none of the 20 bytes that arrived (over --max-body)`.
+fn kept_text(kept: usize, received: u64) -> String {
+    match kept as u64 == received {
+        true => format!("kept the {received} bytes that arrived"),
+        false => format!("kept none of the {received} bytes that arrived (over --max-body)"),
+    }
+}
+
+/// An error and its causes, `outer: inner`.
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
+    }
+    text
+}
+
+/// Writes the listener's own last answer on a connection hyper no longer serves, then closes
+/// it, reading what the sender still sends for a moment so the answer is not lost to a reset.
+async fn last_words(mut stream: TcpStream, status: StatusCode, text: &str) {
+    let body = format!("{text}\n");
+    let answer = format!(
+        "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default(),
+        body.len()
+    );
+    let written = tokio::time::timeout(LAST_WORDS, async {
+        stream.write_all(answer.as_bytes()).await?;
+        stream.shutdown().await?;
+        let mut sink = [0u8; 4096];
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    if let Ok(Err(err)) = written {
+        tracing::debug!(%err, "the last answer could not be written");
+    }
+}
+
 /// `HTTP/1.1` and the like, as the journal writes a request's version.
 fn version_text(version: hyper::Version) -> String {
     let known = match version {
@@ -291,20 +528,4 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_written_as_hyper_names_them() {
-        use hyper::Version;
-        for version in [
-            Version::HTTP_09,
-            Version::HTTP_10,
-            Version::HTTP_11,
-            Version::HTTP_2,
-            Version::HTTP_3,
-        ] {
-            assert_eq!(version_text(version), format!("{version:?}"));
-        }
-    }
-}
+mod tests;

@@ -301,6 +301,8 @@ fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {
         headers,
         max_body: args.max_body,
         read_timeout: args.read_timeout,
+        idle_timeout: args.idle_timeout,
+        max_connections: args.max_connections.map(|n| n as usize),
         ..ServerConfig::default()
     })
 }
