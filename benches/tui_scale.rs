@@ -119,10 +119,18 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     if std::env::var_os("HOOKSCOPE_BENCH_LIVE").is_some() {
-        return tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-            .block_on(live(count));
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        // The same captures with no inspector (a subscriber that only reads, as the headless
+        // printer does), then with it: the inspector's cost as a ratio of one run.
+        let headless = runtime.block_on(live(count, false))?;
+        let inspector = runtime.block_on(live(count, true))?;
+        println!(
+            "live: with the inspector {:.0}/s, headless {:.0}/s: {:.2} of headless",
+            inspector,
+            headless,
+            inspector / headless
+        );
+        return Ok(());
     }
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tmp");
     std::fs::create_dir_all(&dir)?;
@@ -243,8 +251,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The live path: hub → journal → broadcast → inspector, with frames drawn as they would be.
-async fn live(count: u64) -> anyhow::Result<()> {
+/// The live path: hub → journal → broadcast → inspector, with frames drawn as they would be
+/// (or, without `inspector`, a subscriber that only reads). Returns captures per second.
+async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
     use hookscope::hub::{Hub, HubEvent};
     use hookscope::journal::{Journal, WriteOptions};
     use tokio::sync::broadcast::error::RecvError;
@@ -290,6 +299,18 @@ async fn live(count: u64) -> anyhow::Result<()> {
     let mut lagged = 0u64;
     // As `tui::run` does: whichever is ready, the broadcast or the frame clock.
     loop {
+        if !inspector {
+            // Bounded, so that the end (every producer done) is seen without another event.
+            if let Ok(Err(RecvError::Closed)) =
+                tokio::time::timeout(Duration::from_millis(50), events.recv()).await
+            {
+                break;
+            }
+            if producers.iter().all(|p| p.is_finished()) {
+                break;
+            }
+            continue;
+        }
         tokio::select! {
             received = events.recv() => match received {
                 Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
@@ -300,6 +321,7 @@ async fn live(count: u64) -> anyhow::Result<()> {
                 }
                 Err(RecvError::Closed) => break,
             },
+            () = std::future::ready(()), if app.is_catching_up() => app.catch_up(),
             _ = frame.tick() => {
                 app.journaled = Some(hub.totals().captures);
                 let drawn = Instant::now();
@@ -308,6 +330,7 @@ async fn live(count: u64) -> anyhow::Result<()> {
                 longest = longest.max(drawn.elapsed());
                 frames += 1;
                 if producers.iter().all(|p| p.is_finished())
+                    && !app.is_catching_up()
                     && app.store.len() as u64 == hub.totals().captures
                 {
                     break;
@@ -318,6 +341,13 @@ async fn live(count: u64) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     for producer in producers {
         producer.await??;
+    }
+    let rate = count as f64 / elapsed.as_secs_f64();
+    if !inspector {
+        println!("live, headless: {count} captures through hub and journal in {elapsed:.2?} ({rate:.0}/s)");
+        drop(hub);
+        journal.close().await;
+        return Ok(rate);
     }
     let (rss, peak) = memory();
     anyhow::ensure!(
@@ -348,5 +378,5 @@ async fn live(count: u64) -> anyhow::Result<()> {
     );
     drop(hub);
     journal.close().await;
-    Ok(())
+    Ok(rate)
 }

@@ -447,6 +447,11 @@ impl<R: BufRead> JournalReader<R> {
         }
     }
 
+    /// The byte offset just past what was read so far: where the next line starts.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
     /// The next record or skipped line; `Ok(None)` at the end. Blank lines are passed over.
     pub fn next_entry(&mut self) -> io::Result<Option<Result<Entry, Problem>>> {
         loop {

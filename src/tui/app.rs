@@ -151,6 +151,8 @@ pub struct App {
     pub missed: u64,
     /// Captures read back from the journal after the view fell behind the broadcast.
     pub caught_up: u64,
+    /// A catch-up with the journal is in progress.
+    catching_up: bool,
     /// What the hub has journaled in this session, when the view is live (the status bar's
     /// `captured`; the list may be a moment behind it).
     pub journaled: Option<u64>,
@@ -190,6 +192,7 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             missed: 0,
             caught_up: 0,
+            catching_up: false,
             journaled: None,
             quit: false,
             analyzer,
@@ -217,6 +220,9 @@ impl App {
     /// A capture arrived from the hub, journaled at `offset` (when known): listed, and held in
     /// memory only while the store's budget lasts. A capture listed already is passed over.
     pub fn on_journaled(&mut self, capture: Arc<Capture>, offset: Option<u64>) {
+        if self.catching_up {
+            return; // read from the journal by the catch-up, in order
+        }
         let second = capture.received_at.timestamp();
         self.roll_rate(second);
         if let Some(last) = self.rate.back_mut()
@@ -229,19 +235,35 @@ impl App {
         }
     }
 
-    /// The view fell behind the hub's broadcast and `missed` events went by: read them from
-    /// the journal, so that the list still ends up with every capture.
+    /// The view fell behind the hub's broadcast and `missed` events went by: read them back
+    /// from the journal, a slice at a time ([`App::catch_up`]), so that the list still ends up
+    /// with every capture, in journal order. Until it has, the broadcast's captures are passed
+    /// over (the catch-up reads them from the journal too).
     pub fn on_lagged(&mut self, missed: u64) {
-        match self.store.catch_up() {
-            Ok(added) => {
+        tracing::debug!(missed, "the view fell behind; catching up from the journal");
+        self.catching_up = true;
+    }
+
+    /// Whether a catch-up is in progress (call [`App::catch_up`] until it is not).
+    pub fn is_catching_up(&self) -> bool {
+        self.catching_up
+    }
+
+    /// One slice of the catch-up: at most a few thousand records, between two frames.
+    pub fn catch_up(&mut self) {
+        const SLICE: usize = 4096;
+        match self.store.catch_up(SLICE) {
+            Ok((added, done)) => {
                 self.caught_up += added.len() as u64;
                 for index in added {
                     self.show(index);
                 }
+                self.catching_up = !done;
             }
             Err(err) => {
-                self.missed += missed;
-                tracing::warn!(%err, missed, "cannot catch up with the journal");
+                tracing::warn!(%err, "cannot catch up with the journal");
+                self.missed += 1;
+                self.catching_up = false;
             }
         }
     }
@@ -416,6 +438,9 @@ impl App {
 
     /// A delivery attempt was journaled.
     pub fn on_attempt(&mut self, attempt: Arc<crate::attempt::Attempt>) {
+        if self.catching_up {
+            return; // read from the journal by the catch-up
+        }
         let id = attempt.capture;
         if self.store.add_attempt(attempt).is_none() {
             return;

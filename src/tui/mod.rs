@@ -85,6 +85,11 @@ pub async fn run(
                     }
                     dirty = true;
                 }
+                // A slice of a catch-up with the journal, between frames and keys.
+                () = std::future::ready(()), if app.is_catching_up() => {
+                    app.catch_up();
+                    dirty = true;
+                }
                 changed = relay_changed(&mut relay) => {
                     match changed {
                         Some(state) => app.context.relay = Some(state),

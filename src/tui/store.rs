@@ -192,6 +192,8 @@ pub struct Store {
     oldest_held: usize,
     /// The journal's length when the store was made: a live session's captures are after it.
     session_start: u64,
+    /// Where the catch-up in progress goes on reading, when one is.
+    catching_up_at: Option<u64>,
 }
 
 /// How many of the newest rows a catch-up looks back over: captures are published in about
@@ -214,6 +216,7 @@ impl Store {
             held: 0,
             oldest_held: 0,
             session_start: 0,
+            catching_up_at: None,
         }
     }
 
@@ -274,29 +277,52 @@ impl Store {
         Some(index)
     }
 
-    /// Lists every capture (and attempt) of this session's journal that it does not hold yet,
-    /// in journal order, reading them from the journal (from a little before the newest rows,
-    /// or the session's start): how a live view that fell behind the hub's broadcast gets back
-    /// what it missed. Returns the rows added. A line still being written (torn at the end) is
-    /// left for the broadcast, which publishes it once it is whole.
-    pub fn catch_up(&mut self) -> io::Result<Vec<usize>> {
+    /// Lists up to `limit` records of this session's journal that it does not hold yet, in
+    /// journal order, reading them from the journal: how a live view that fell behind the hub's
+    /// broadcast gets back what it missed, a slice between two frames. The first slice starts a
+    /// little before the newest rows (or at the session's start), each next one where the last
+    /// stopped. Returns the rows added and whether the end of the journal was reached (then the
+    /// next catch-up starts afresh). A line still being written (torn at the end) is left to
+    /// the broadcast, which publishes it once it is whole.
+    pub fn catch_up(&mut self, limit: usize) -> io::Result<(Vec<usize>, bool)> {
         let Some(path) = self.journal.clone() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), true));
         };
-        let from = self.rows[self.rows.len().saturating_sub(CATCH_UP_LOOKBACK)..]
-            .iter()
-            .filter_map(|row| match row.source {
-                Source::Memory(_, offset) => offset,
-                Source::Journal(offset) => Some(offset),
-                Source::Unlocated => None,
-            })
-            .min()
-            .filter(|_| self.rows.len() > CATCH_UP_LOOKBACK)
-            .unwrap_or(self.session_start);
+        let from = match self.catching_up_at {
+            Some(offset) => offset,
+            None => self.rows[self.rows.len().saturating_sub(CATCH_UP_LOOKBACK)..]
+                .iter()
+                .filter_map(|row| match row.source {
+                    Source::Memory(_, offset) => offset,
+                    Source::Journal(offset) => Some(offset),
+                    Source::Unlocated => None,
+                })
+                .min()
+                .filter(|_| self.rows.len() > CATCH_UP_LOOKBACK)
+                .unwrap_or(self.session_start),
+        };
         let mut reader = JournalReader::open_at(&path, from)?;
         let mut added = Vec::new();
-        while let Some(next) = reader.next_entry()? {
-            let Ok(entry) = next else { continue };
+        let mut read = 0;
+        let mut at = from;
+        let done = loop {
+            if read == limit {
+                break false;
+            }
+            let Some(next) = reader.next_entry()? else {
+                break true;
+            };
+            read += 1;
+            let entry = match next {
+                Ok(entry) => entry,
+                // Torn: being written now; the broadcast brings it. Corrupt: passed over.
+                Err(problem) if matches!(problem.kind, crate::journal::ProblemKind::Torn(_)) => break true,
+                Err(_) => {
+                    at = reader.offset();
+                    continue;
+                }
+            };
+            at = reader.offset();
             match entry.record {
                 Record::Capture(capture) => {
                     if !self.by_id.contains_key(&capture.id) {
@@ -313,8 +339,9 @@ impl Store {
                     }
                 }
             }
-        }
-        Ok(added)
+        };
+        self.catching_up_at = (!done).then_some(at);
+        Ok((added, done))
     }
 
     fn insert(&mut self, capture: &Capture, source: Source) -> usize {

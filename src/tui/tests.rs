@@ -609,6 +609,9 @@ async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
                 Err(TryRecvError::Lagged(missed)) => app.on_lagged(missed),
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
+            while app.is_catching_up() {
+                app.catch_up();
+            }
         }
     }
 }
