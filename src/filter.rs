@@ -392,6 +392,10 @@ fn glob(pattern: &str, text: Option<&str>) -> bool {
 
 /// Case-insensitive substring search in bytes (`needle` is already lowercase).
 fn contains(haystack: &[u8], needle: &str) -> bool {
+    if !needle.is_ascii() {
+        // `é` against `É`: letters outside ASCII are folded the slow way (needles are lowercase).
+        return String::from_utf8_lossy(haystack).to_lowercase().contains(needle);
+    }
     let needle = needle.as_bytes();
     needle.is_empty()
         || haystack
