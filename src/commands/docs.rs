@@ -33,7 +33,7 @@ pub fn man() -> anyhow::Result<()> {
             .and_then(|()| man.render_options_section(&mut page))
             .context("cannot render the manual page")?;
         writeln!(out, ".SH \"HOOKSCOPE {}\"", sub.get_name().to_uppercase())?;
-        out.extend(page.into_iter());
+        out.extend(page);
     }
     std::io::stdout()
         .write_all(&out)
