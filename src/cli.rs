@@ -103,6 +103,22 @@ pub struct RelayArgs {
     #[arg(long, default_value = "10MiB", value_name = "SIZE", value_parser = units::parse_limit)]
     pub max_body: u64,
 
+    /// How long a request's head and body may take to arrive, in all, from its first byte; past
+    /// it the sender is answered 408 and the connection closed.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = units::parse_timeout)]
+    pub read_timeout: Duration,
+
+    /// How long a connection may stay open with no request on its way; then it is closed
+    /// (websocket tunnels have their own heartbeat).
+    #[arg(long, default_value = "60s", value_name = "DURATION", value_parser = units::parse_timeout)]
+    pub idle_timeout: Duration,
+
+    /// The most connections open at once, tunnels included (default: from the open-files limit,
+    /// keeping a quarter of it, at most 256, for the rest); when full, the longest idle
+    /// connection is closed.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: Option<u32>,
+
     /// async: answer 202 once queued on disk; sync: answer with the local app's response.
     #[arg(long, value_enum, default_value = "async")]
     pub respond: crate::relay::server::Respond,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
+use crate::relay::connections::{self, Timeouts};
 use crate::relay::server::{self, Relay, RelayConfig};
 use crate::relay::{private, token};
 
@@ -51,6 +52,10 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
             )
         })?;
     }
+    let max_connections = match args.max_connections {
+        Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
+        None => connections::default_max(connections::descriptor_limit()),
+    };
     let config = RelayConfig {
         data_dir: args.store.data_dir.clone(),
         tokens: args.store.token_file(),
@@ -66,12 +71,17 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(tls_config(cert, key)?),
             _ => None,
         },
+        timeouts: Timeouts {
+            read: args.read_timeout,
+            idle: args.idle_timeout,
+        },
+        max_connections,
     };
     let relay: Arc<Relay> = Relay::open(config)?;
     let (listener, addr) = super::bind(args.addr).await?;
     let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
     eprintln!(
-        "hookscope relay listening on {scheme}://{addr}, data in {}",
+        "hookscope relay listening on {scheme}://{addr}, data in {}, at most {max_connections} connections",
         args.store.data_dir.display()
     );
     server::serve(listener, relay, crate::commands::listen::shutdown_signal()).await;

@@ -2,10 +2,12 @@
 //!
 //! [`protocol`] is the wire format, [`queue`] a channel's durable queue, [`token`] the channel
 //! tokens and [`token_file`] the live view of their file, [`private`] the modes of the relay's
-//! files, [`server`] the relay's HTTP side and [`session`] its side of one tunnel connection,
+//! files, [`server`] the relay's HTTP side, [`connections`] its connections' limits and
+//! deadlines, and [`session`] its side of one tunnel connection,
 //! [`client`] the receiving end and [`dial`] its connection to the relay.
 
 pub mod client;
+pub mod connections;
 pub mod dial;
 pub mod private;
 pub mod protocol;

@@ -5,6 +5,10 @@
 //! (or, in sync mode, the local app's answer); a full queue is a `503` with `Retry-After`, an
 //! oversized body a `413`. The tunnel endpoint checks the bearer token *before* upgrading, so a
 //! wrong token is a plain `401` and the connection closes.
+//!
+//! Connections are capped, watched and shed by [`connections`]: a request must arrive whole
+//! within `--read-timeout` of its first byte (`408`), an idle one is closed after
+//! `--idle-timeout`, and at the cap the longest idle one makes room; tunnels are never shed.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -21,17 +25,20 @@ use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, HeaderValue, RETRY_AFTER, UPGRADE};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::Instrument as _;
 
 use crate::capture::{CaptureId, Header};
+use crate::relay::connections::{
+    self, AcceptErrors, AcceptReport, Conn, Connections, Cut, Timeouts, Watched,
+};
 use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
 use crate::relay::token::{Token, valid_channel};
@@ -74,6 +81,10 @@ pub struct RelayConfig {
     pub trust_proxy: bool,
     /// Serve HTTPS with this certificate and key; plain HTTP when `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a request may take to arrive, and a connection sit idle.
+    pub timeouts: Timeouts,
+    /// The most connections open at once, tunnels included.
+    pub max_connections: usize,
 }
 
 /// A token bucket: refills `rate` per second, holds at most `rate`.
@@ -212,82 +223,232 @@ pub async fn serve(
     relay: Arc<Relay>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No header timeout of hyper's: it also runs while a keep-alive connection waits for its
+    // next request, cutting it without a word; each connection's watchdog keeps both deadlines.
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
+    builder.http2().timer(TokioTimer::new());
     let tls = relay.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
-    let mut connections = JoinSet::new();
+    let connections = Connections::new(relay.config.max_connections);
+    let (stop, stopping) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut errors = AcceptErrors::default();
     // Hits do not look at the token file; this does, so a removed token stops working (and its
     // sessions end) within about a second.
-    let mut token_check = tokio::time::interval(token_file::TICK);
-    token_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tokens = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(token_file::TICK);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                check.tick().await;
+                relay.tokens.refresh();
+            }
+        })
+    };
     tokio::pin!(shutdown);
     loop {
-        let (stream, remote) = tokio::select! {
-            _ = token_check.tick() => {
-                relay.tokens.refresh();
-                continue;
-            }
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    tracing::warn!(%err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+        let room = tokio::select! {
+            room = connections.room() => room,
             () = &mut shutdown => break,
         };
-        while connections.try_join_next().is_some() {}
-        let _ = stream.set_nodelay(true);
-        let (relay, builder, watcher, tls) =
-            (relay.clone(), builder.clone(), graceful.watcher(), tls.clone());
-        connections.spawn(
-            async move {
-                // The TLS handshake runs on the connection's task, so a slow client holds up
-                // only itself.
-                let ended = match tls {
-                    None => serve_connection(stream, remote, relay, &builder, watcher).await,
-                    Some(tls) => match tokio::time::timeout(HANDSHAKE, tls.accept(stream)).await {
-                        Ok(Ok(stream)) => serve_connection(stream, remote, relay, &builder, watcher).await,
-                        Ok(Err(err)) => return tracing::debug!(%err, "TLS handshake failed"),
-                        Err(_) => return tracing::debug!("TLS handshake timed out"),
-                    },
-                };
-                if let Err(err) = ended {
-                    tracing::debug!(%err, "connection ended with an error");
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        // Reap finished connection tasks so the set stays the size of what is open.
+        while tasks.try_join_next().is_some() {}
+        let (stream, remote) = match accepted {
+            Ok(accepted) => {
+                if let Some(AcceptReport::Ended { failures, lasted }) =
+                    errors.succeeded(tokio::time::Instant::now())
+                {
+                    tracing::warn!(failures, ?lasted, "accepting again after failures");
                 }
+                accepted
+            }
+            Err(err) => {
+                // Out of descriptors and the like: told once per burst, a pause instead of a
+                // spin, and an idle connection closed to give its descriptor back.
+                let (report, pause) = errors.failed(tokio::time::Instant::now());
+                match report {
+                    Some(AcceptReport::Began) => tracing::warn!(
+                        %err,
+                        "accept failed; pausing, closing idle connections, and counting failures until it works again"
+                    ),
+                    Some(AcceptReport::Lasting { failures }) => {
+                        tracing::warn!(%err, failures, "accept still failing (failures since the last report)");
+                    }
+                    _ => {}
+                }
+                if connections::out_of_descriptors(&err) {
+                    connections.shed_longest_idle();
+                }
+                drop(room);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => continue,
+                    () = &mut shutdown => break,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let registered = connections.opened(room);
+        let (relay, builder, tls, stopping) = (relay.clone(), builder.clone(), tls.clone(), stopping.clone());
+        tasks.spawn(
+            async move {
+                let conn = registered.conn.clone();
+                connection(stream, remote, relay, &builder, tls, conn, stopping).await;
+                drop(registered);
             }
             .instrument(tracing::debug_span!("connection", %remote)),
         );
     }
     drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
-    connections.shutdown().await;
+    tokens.abort();
+    // In-flight requests get a few seconds to finish; idle connections close at once.
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = tasks.len(),
+            "connections still open after the grace period; closing them"
+        );
+    }
+    tasks.shutdown().await;
 }
 
-/// How long a client gets to complete the TLS handshake.
+/// How long a client gets to complete the TLS handshake (at most --read-timeout).
 const HANDSHAKE: Duration = Duration::from_secs(10);
-/// How long a sender may take to deliver a request body.
-const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the relay's own last answer on a connection it closes may take to write, and an
+/// idle connection asked to close may take to do so.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+/// How long in-flight requests get when the relay stops.
+const GRACE: Duration = Duration::from_secs(5);
 
-/// Serves HTTP on one connection, plain or TLS.
+/// One accepted connection: the TLS handshake if any, then HTTP until it ends or is cut.
+async fn connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    relay: Arc<Relay>,
+    builder: &auto::Builder<TokioExecutor>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    conn: Arc<Conn>,
+    stopping: watch::Receiver<bool>,
+) {
+    let timeouts = relay.config.timeouts;
+    let Some(tls) = tls else {
+        return serve_connection(stream, remote, relay, builder, conn, stopping).await;
+    };
+    // The handshake runs on the connection's task, so a slow client holds up only itself; a
+    // connection shed or idle meanwhile is given up on.
+    let handshake = tokio::time::timeout(HANDSHAKE.min(timeouts.read), tls.accept(stream));
+    tokio::select! {
+        shaken = handshake => match shaken {
+            Ok(Ok(stream)) => serve_connection(stream, remote, relay, builder, conn, stopping).await,
+            Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+            Err(_) => tracing::debug!("TLS handshake timed out"),
+        },
+        cut = conn.watch(timeouts) => tracing::debug!(?cut, "closed during the TLS handshake"),
+    }
+}
+
+/// How serving a connection ended.
+enum Ended {
+    /// hyper is done with it (closed, upgraded, or an error).
+    Done(Result<(), Box<dyn std::error::Error + Send + Sync>>),
+    /// A head not complete within --read-timeout: hyper is dropped and the relay answers.
+    Stalled,
+}
+
+/// Serves HTTP on one connection, plain or TLS, until it ends, its watchdog cuts it, or the
+/// relay stops.
 async fn serve_connection<S>(
     stream: S,
     remote: SocketAddr,
     relay: Arc<Relay>,
     builder: &auto::Builder<TokioExecutor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    conn: Arc<Conn>,
+    mut stopping: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (tap, heads) = Tap::new(stream);
-    let service = service_fn(move |request| {
-        let (relay, heads) = (relay.clone(), heads.clone());
-        async move { Ok::<_, Infallible>(handle(&relay, request, remote, &heads).await) }
-    });
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(tap), service);
-    watcher.watch(connection.into_owned()).await
+    let timeouts = relay.config.timeouts;
+    let (watched, handed_back) = Watched::new(stream, conn.clone());
+    let (tap, heads) = Tap::new(watched);
+    let service = {
+        let conn = conn.clone();
+        service_fn(move |request| {
+            let (relay, heads, conn) = (relay.clone(), heads.clone(), conn.clone());
+            async move { Ok::<_, Infallible>(handle(&relay, request, remote, &heads, &conn).await) }
+        })
+    };
+    let mut connection = Box::pin(builder.serve_connection_with_upgrades(TokioIo::new(tap), service));
+    // Asked to close (idle, shed, or the relay stopping), hyper finishes what is in flight and
+    // closes; one that takes longer than it was given is dropped.
+    let mut closing: Option<tokio::time::Instant> = None;
+    let ended = loop {
+        let given_up = async {
+            match closing {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ended = connection.as_mut() => break Ended::Done(ended),
+            _ = stopping.changed(), if closing.is_none() => {
+                connection.as_mut().graceful_shutdown();
+                closing = Some(tokio::time::Instant::now() + GRACE);
+            }
+            cut = conn.watch(timeouts), if closing.is_none() => match cut {
+                Cut::Idle | Cut::Shed => {
+                    tracing::debug!(?cut, "closing an idle connection");
+                    connection.as_mut().graceful_shutdown();
+                    closing = Some(tokio::time::Instant::now() + LAST_WORDS);
+                }
+                Cut::HeadStalled => break Ended::Stalled,
+            },
+            () = given_up => break Ended::Done(Ok(())),
+        }
+    };
+    match ended {
+        Ended::Done(Ok(())) => {}
+        Ended::Done(Err(err)) => tracing::debug!(%err, "connection ended with an error"),
+        Ended::Stalled => {
+            // Nothing was handed to the service: dropping hyper loses nothing, and gives the
+            // stream back for the answer hyper would not write.
+            drop(connection);
+            let limit = timeouts.read;
+            tracing::debug!(?limit, "request not complete in time; answering 408");
+            if let Ok(stream) = handed_back.await
+                && !conn.is_http2()
+            {
+                let text = format!("the request did not arrive within {limit:?} of its first byte");
+                last_words(stream, StatusCode::REQUEST_TIMEOUT, &text).await;
+            }
+        }
+    }
+}
+
+/// Writes a whole response by hand and closes, within [`LAST_WORDS`].
+async fn last_words<S: AsyncWrite + Unpin>(mut stream: S, status: StatusCode, text: &str) {
+    let response = format!(
+        "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\n\r\n{text}\n",
+        status.as_str(),
+        status.canonical_reason().unwrap_or_default(),
+        text.len() + 1
+    );
+    let written = tokio::time::timeout(LAST_WORDS, async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await
+    })
+    .await;
+    if let Ok(Err(err)) = written {
+        tracing::debug!(%err, "the last answer could not be written");
+    }
 }
 
 async fn handle(
@@ -295,7 +456,12 @@ async fn handle(
     request: Request<Incoming>,
     remote: SocketAddr,
     heads: &Heads,
+    conn: &Arc<Conn>,
 ) -> Response<Full<Bytes>> {
+    // Busy (never idle, never shed) until the answer is handed over; the body must be in by
+    // --read-timeout after the head's first byte.
+    let (_serving, started) = conn.begin();
+    let deadline = started + relay.config.timeouts.read;
     // Every request's recorded head is taken, whatever the answer: left behind, it would grow
     // the connection's queue and be paired with a later request of the same method and target.
     let head = heads.next();
@@ -304,7 +470,7 @@ async fn handle(
         return plain(StatusCode::OK, "ok");
     }
     if let Some(channel) = path.strip_prefix("/tunnel/") {
-        return tunnel(relay, request, channel.to_owned());
+        return tunnel(relay, request, channel.to_owned(), conn);
     }
     if let Some(rest) = path.strip_prefix("/c/") {
         let (channel, inner) = match rest.find('/') {
@@ -313,7 +479,7 @@ async fn handle(
         };
         if valid_channel(channel) && relay.knows(channel) {
             let (channel, inner) = (channel.to_owned(), inner.to_owned());
-            return ingress(relay, request, remote, head, channel, inner).await;
+            return ingress(relay, request, remote, head, channel, inner, deadline).await;
         }
         return plain(StatusCode::NOT_FOUND, "no such channel");
     }
@@ -324,7 +490,12 @@ async fn handle(
 }
 
 /// Checks the token and upgrades to a websocket; the session runs on its own task.
-fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -> Response<Full<Bytes>> {
+fn tunnel(
+    relay: &Arc<Relay>,
+    mut request: Request<Incoming>,
+    channel: String,
+    conn: &Conn,
+) -> Response<Full<Bytes>> {
     let token = request
         .headers()
         .get(AUTHORIZATION)
@@ -363,6 +534,9 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
         }
     };
     let upgrade = hyper::upgrade::on(&mut request);
+    // From here it is a tunnel: never idle, never shed, and it keeps its place among the
+    // connections until the session ends.
+    let place = conn.upgrade();
     let access = session::Access {
         token: token.unwrap_or_else(|| Token::new("")),
         tokens: relay.tokens.subscribe(),
@@ -383,6 +557,7 @@ fn tunnel(relay: &Arc<Relay>, mut request: Request<Incoming>, channel: String) -
                     if let Err(err) = session::serve(ws, channel, heartbeat, reply, access).await {
                         tracing::info!(err = %format!("{err:#}"), "tunnel session ended");
                     }
+                    drop(place);
                 }
                 Err(err) => tracing::warn!(%err, "websocket upgrade failed"),
             }
@@ -408,6 +583,7 @@ async fn ingress(
     head: Option<RawHead>,
     channel: String,
     path: String,
+    deadline: tokio::time::Instant,
 ) -> Response<Full<Bytes>> {
     let received_at = Utc::now();
     let channel = match relay.channel(&channel) {
@@ -464,14 +640,23 @@ async fn ingress(
     if declared.is_some_and(|size| size > max) {
         return too_large();
     }
-    // A sender that stalls mid-body is cut off, as `listen` does, rather than holding its
-    // buffered body (up to --max-body) for ever.
+    // A sender that stalls mid-body is answered 408 once --read-timeout has passed since its
+    // head's first byte, rather than holding its buffered body (up to --max-body) for ever.
     let collect = Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX)).collect();
-    let body = match tokio::time::timeout(BODY_TIMEOUT, collect).await {
+    let body = match tokio::time::timeout_at(deadline, collect).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => return too_large(),
         Ok(Err(err)) => return plain(StatusCode::BAD_REQUEST, &format!("body could not be read: {err}")),
-        Err(_) => return plain(StatusCode::REQUEST_TIMEOUT, "the body took too long to arrive"),
+        Err(_) => {
+            let limit = relay.config.timeouts.read;
+            let text = format!("the request did not arrive within {limit:?} of its first byte");
+            let mut response = plain(StatusCode::REQUEST_TIMEOUT, &text);
+            // The rest of a stalled body is not waited for on this connection.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
     };
     let id = CaptureId::generate().to_string();
     let wire = WireRequest {

@@ -34,7 +34,33 @@ impl Relay {
 
     /// Starts on `addr` with `env` set (`RUST_LOG`).
     pub fn start_with_env(addr: &str, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = binary()
+        Self::spawn(binary(), addr, data_dir, extra, env)
+    }
+
+    /// Starts with its open-files limit lowered to `descriptors` (`ulimit -n`, through bash),
+    /// with `env` set.
+    pub fn start_with_descriptors(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        descriptors: u32,
+    ) -> Self {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {descriptors} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_hookscope"));
+        Self::spawn(command, "127.0.0.1:0", data_dir, extra, env)
+    }
+
+    fn spawn(
+        mut command: std::process::Command,
+        addr: &str,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut child = command
             .args(["relay", "--addr", addr, "--data-dir"])
             .arg(data_dir)
             .args(extra)
