@@ -173,6 +173,15 @@ mod tests {
     }
 
     #[test]
+    fn policies_are_written_as_they_are_typed() {
+        // Killed the mutant that made Display write nothing (mutation testing, TESTING.md).
+        for text in ["none", "fixed:3x3s", "fixed:10x200ms", "exp:5", "provider"] {
+            let policy: RetryPolicy = text.parse().expect("parses");
+            assert_eq!(policy.to_string(), text);
+        }
+    }
+
+    #[test]
     fn provider_resolves_to_the_senders_policy() {
         let provider = RetryPolicy::Provider;
         assert_eq!(provider.for_sender(Some("none")), RetryPolicy::None);
