@@ -344,3 +344,22 @@ fn completions_for_every_shell_and_a_man_page() {
         assert!(page.contains(section), "the man page lacks {section}");
     }
 }
+
+#[test]
+fn listen_will_not_append_captures_to_a_file_that_is_not_a_journal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "my notes\nkeep them\n").expect("write");
+    let output = binary()
+        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+        .arg(&notes)
+        .output()
+        .expect("run listen");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("is not a hookscope journal"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&notes).expect("read"),
+        "my notes\nkeep them\n"
+    );
+}

@@ -39,6 +39,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         Some(_) => relayed_ids(&args.out, args.channel.as_deref().unwrap_or_default())?,
         None => HashSet::new(),
     };
+    refuse_a_file_that_is_not_a_journal(&args.out)?;
     let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
@@ -333,5 +334,24 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => {}
         () = terminate => {}
+    }
+}
+
+/// `--out` names a file that exists and is something else (notes, a HAR, another tool's log):
+/// appending captures to it would damage it. A journal, an empty file, or one whose only line is
+/// torn (a crash before the first record was whole) are fine.
+fn refuse_a_file_that_is_not_a_journal(path: &std::path::Path) -> anyhow::Result<()> {
+    let Ok(mut reader) = crate::journal::JournalReader::open(path) else {
+        return Ok(()); // missing: it will be created; unreadable: opening it says so
+    };
+    // The first line decides: a journal that later took damage is still a journal.
+    match reader.next_entry() {
+        Ok(None) | Ok(Some(Ok(_))) => Ok(()),
+        Ok(Some(Err(problem))) if matches!(problem.kind, crate::journal::ProblemKind::Torn(_)) => Ok(()),
+        Ok(Some(Err(_))) | Err(_) => anyhow::bail!(
+            "{} is not a hookscope journal (its first line is not a capture or attempt record); \
+             choose another --out, or move the file away",
+            path.display()
+        ),
     }
 }
