@@ -78,7 +78,9 @@ fn hidden(c: char) -> bool {
 }
 
 /// A mask with the high bit set in (at least) the lowest byte of `word` that is one of
-/// [`LEADS`]; as [`special`], only the lowest is exact.
+/// [`LEADS`]; as [`special`], only the lowest is exact. Out of line, so that its constants stay
+/// out of the loop over ASCII words, which never call it.
+#[inline(never)]
 fn lead(word: u64) -> u64 {
     let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
     LEADS.iter().fold(0, |mask, &byte| {
@@ -86,34 +88,80 @@ fn lead(word: u64) -> u64 {
     })
 }
 
-/// The index of the first byte at or after `from` that [`string`] must look at: what
-/// [`next_special`] finds, or one of [`LEADS`].
+/// The index of the first byte at or after `from` that [`string`] escapes: what [`next_special`]
+/// finds, or the lead byte of a character [`lead_char`] names. A word of ASCII costs one test
+/// more than [`next_special`]; the other characters starting with one of [`LEADS`] are stepped
+/// over here, without returning to the caller.
 fn next_escape(bytes: &[u8], mut from: usize) -> Option<usize> {
     while let Some(word) = bytes.get(from..from + 8) {
         let mut eight = [0u8; 8];
         eight.copy_from_slice(word);
         let word = u64::from_le_bytes(eight);
-        let mask = special(word) | lead(word);
-        if mask != 0 {
-            return Some(from + (mask.trailing_zeros() / 8) as usize);
+        let mut mask = special(word);
+        if word & HIGHS == 0 {
+            if mask != 0 {
+                return Some(from + (mask.trailing_zeros() / 8) as usize);
+            }
+            from += 8;
+            continue;
         }
-        from += 8;
+        mask |= lead(word);
+        if mask == 0 {
+            from += 8;
+            continue;
+        }
+        let at = from + (mask.trailing_zeros() / 8) as usize;
+        if bytes[at] < 0x80 || lead_char(bytes, at).1.is_some() {
+            return Some(at);
+        }
+        // A 2- or 3-byte character let through: the bytes after its lead up to here are
+        // continuation bytes, none of which is a stop.
+        from = at + 2;
     }
-    let tail = bytes.get(from..)?;
-    tail.iter()
-        .position(|&byte| ESCAPE[usize::from(byte)] != 0 || LEADS.contains(&byte))
-        .map(|at| from + at)
+    while let Some(&byte) = bytes.get(from) {
+        if STOP[usize::from(byte)] && (byte < 0x80 || lead_char(bytes, from).1.is_some()) {
+            return Some(from);
+        }
+        from += 1;
+    }
+    None
 }
 
-/// The character that starts at `at`, a lead byte of [`LEADS`] in valid UTF-8.
-fn char_at(bytes: &[u8], at: usize) -> (char, usize) {
-    let lead = u32::from(bytes[at]);
-    let next = |i: usize| u32::from(bytes.get(at + i).copied().unwrap_or(0) & 0x3f);
-    let (code, len) = match lead {
-        0xc0..=0xdf => (((lead & 0x1f) << 6) | next(1), 2),
-        _ => (((lead & 0x0f) << 12) | (next(1) << 6) | next(2), 3),
-    };
-    (char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER), len)
+/// The bytes [`next_escape`] looks at: those [`ESCAPE`] names, and [`LEADS`].
+static STOP: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = ESCAPE[byte] != 0 || byte == 0xc2 || byte == 0xd8 || byte == 0xe2;
+        byte += 1;
+    }
+    table
+};
+
+/// The character that starts at `at` with a lead byte of [`LEADS`], in valid UTF-8: its length,
+/// and its code point when it is one JSON output escapes. Read from the bytes, without decoding
+/// the characters that are let through (most of what starts with `E2`: punctuation, arrows...).
+fn lead_char(bytes: &[u8], at: usize) -> (usize, Option<u32>) {
+    let next = |i: usize| bytes.get(at + i).copied().unwrap_or(0);
+    let (second, third) = (next(1), next(2));
+    match bytes[at] {
+        // C1 controls: C2 80..C2 9F are U+0080..U+009F.
+        0xc2 => (2, (second <= 0x9f).then_some(u32::from(second))),
+        // U+061C, the arabic letter mark.
+        0xd8 => (2, (second == 0x9c).then_some(0x061c)),
+        // E2 80 8E/8F (LRM, RLM), E2 80 A8..AE (separators, embeddings, overrides), E2 81 A6..A9
+        // (isolates).
+        _ => {
+            let hidden = matches!(
+                (second, third),
+                (0x80, 0x8e | 0x8f | 0xa8..=0xae) | (0x81, 0xa6..=0xa9)
+            );
+            (
+                3,
+                hidden.then(|| 0x2000 | (u32::from(second & 0x3f) << 6) | u32::from(third & 0x3f)),
+            )
+        }
+    }
 }
 
 /// Appends `\u` and the four lowercase hex digits of `code`.
@@ -123,6 +171,16 @@ fn unicode_escape(out: &mut Vec<u8>, code: u32) {
     for shift in [12, 8, 4, 0] {
         out.push(HEX[((code >> shift) & 0xf) as usize]);
     }
+}
+
+/// Appends the escape of the character at `at`, one [`next_escape`] found among those starting
+/// with one of [`LEADS`]; returns the index after it. Out of line, so that the loop over ASCII
+/// text keeps its registers.
+#[inline(never)]
+fn escape_hidden(out: &mut Vec<u8>, bytes: &[u8], at: usize) -> usize {
+    let (len, code) = lead_char(bytes, at);
+    unicode_escape(out, code.unwrap_or(u32::from(bytes[at])));
+    at + len
 }
 
 /// Appends `text` as a JSON string, quotes included.
@@ -135,12 +193,7 @@ pub(super) fn string(out: &mut Vec<u8>, text: &str) {
         out.extend_from_slice(&bytes[start..at]);
         let byte = bytes[at];
         if byte >= 0x80 {
-            let (c, len) = char_at(bytes, at);
-            match hidden(c) {
-                true => unicode_escape(out, u32::from(c)),
-                false => out.extend_from_slice(&bytes[at..at + len]),
-            }
-            start = at + len;
+            start = escape_hidden(out, bytes, at);
             continue;
         }
         match ESCAPE[usize::from(byte)] {
@@ -433,6 +486,30 @@ mod tests {
         let pretty = json_pretty(&serde_json::json!({ text: [text] })).expect("pretty");
         assert!(!pretty.chars().any(hidden), "{pretty}");
         assert!(pretty.contains(r"a\u202eb"), "{pretty}");
+    }
+
+    /// Runs of characters the scanner steps over, next to ones it escapes, in and out of whole
+    /// words: the same as the reference on seeded random mixes.
+    #[test]
+    fn mixed_text_is_escaped_as_the_reference_escapes_it() {
+        let pieces = [
+            "a", "\"", "\\", "\n", "é", "—", "“", "✓", "\u{202e}", "\u{9b}", "\u{85}", "\u{a0}", "\u{61c}",
+            "؛", "\u{2028}", "\u{2069}", "日本", "\u{7f}", "\u{1f}", "😀",
+        ];
+        let mut state = 0x853c_49e6_748f_ea9b_u64;
+        for _ in 0..3000 {
+            let len = crate::testing::pick(&mut state, &[0usize, 1, 5, 9, 17, 40]);
+            let text: String = (0..len)
+                .map(|_| crate::testing::pick(&mut state, &pieces))
+                .collect();
+            let mut ours = Vec::new();
+            string(&mut ours, &text);
+            assert_eq!(
+                String::from_utf8_lossy(&ours),
+                String::from_utf8_lossy(&reference(&text)),
+                "{text:?}"
+            );
+        }
     }
 
     /// [`LEADS`] holds the lead byte of every character [`hidden`] names.
