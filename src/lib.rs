@@ -20,6 +20,7 @@ pub mod forward;
 pub mod headless;
 pub mod hub;
 pub mod journal;
+pub(crate) mod limits;
 pub mod provider;
 pub mod relay;
 pub mod replay;

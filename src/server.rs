@@ -36,8 +36,9 @@ use tracing::Instrument;
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Via};
 use crate::hub::Hub;
+use crate::limits::{self, AcceptErrors};
 use crate::tap::{Activity, Heads, RawHead, Tap};
-use connections::{AcceptErrors, Connections};
+use connections::Connections;
 
 /// How a listener answers and what it accepts.
 #[derive(Debug, Clone)]
@@ -93,7 +94,7 @@ pub async fn serve(
 ) {
     let max = config
         .max_connections
-        .unwrap_or_else(|| connections::default_max(connections::descriptor_limit()));
+        .unwrap_or_else(|| limits::default_max(limits::descriptor_limit()));
     tracing::debug!(max, "connection limit");
     let context = Arc::new(Context {
         config,
@@ -123,22 +124,14 @@ pub async fn serve(
         while tasks.try_join_next().is_some() {}
         let (stream, remote) = match accepted {
             Ok(accepted) => {
-                if let Some(failures) = errors.succeeded(Instant::now()) {
-                    tracing::warn!(
-                        failures,
-                        "accept failed (failures since the last report); accepting again"
-                    );
-                }
+                errors.accepted();
                 accepted
             }
             Err(err) => {
-                // Out of descriptors and the like: one line per second of it, and a pause
-                // instead of a spin; an idle connection gives its descriptor back.
-                let (report, pause) = errors.failed(Instant::now());
-                if let Some(failures) = report {
-                    tracing::warn!(%err, failures, "accept failed (failures since the last report); pausing");
-                }
-                if connections::out_of_descriptors(&err) {
+                // Out of descriptors and the like: told once per burst, a pause instead of a
+                // spin, and an idle connection closed to give its descriptor back.
+                let pause = errors.refused(&err);
+                if limits::out_of_descriptors(&err) {
                     context.connections.shed_longest_idle();
                 }
                 drop(room);

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
-use crate::relay::connections::{self, Timeouts};
+use crate::limits;
+use crate::relay::connections::Timeouts;
 use crate::relay::server::{self, Relay, RelayConfig};
 use crate::relay::{private, token};
 
@@ -54,7 +55,7 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
     }
     let max_connections = match args.max_connections {
         Some(max) => usize::try_from(max).unwrap_or(usize::MAX),
-        None => connections::default_max(connections::descriptor_limit()),
+        None => limits::default_max(limits::descriptor_limit()),
     };
     let config = RelayConfig {
         data_dir: args.store.data_dir.clone(),

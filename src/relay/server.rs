@@ -36,9 +36,8 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::Instrument as _;
 
 use crate::capture::{CaptureId, Header};
-use crate::relay::connections::{
-    self, AcceptErrors, AcceptReport, Conn, Connections, Cut, Timeouts, Watched,
-};
+use crate::limits::{self, AcceptErrors};
+use crate::relay::connections::{Conn, Connections, Cut, Timeouts, Watched};
 use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
 use crate::relay::token::{Token, valid_channel};
@@ -260,28 +259,14 @@ pub async fn serve(
         while tasks.try_join_next().is_some() {}
         let (stream, remote) = match accepted {
             Ok(accepted) => {
-                if let Some(AcceptReport::Ended { failures, lasted }) =
-                    errors.succeeded(tokio::time::Instant::now())
-                {
-                    tracing::warn!(failures, ?lasted, "accepting again after failures");
-                }
+                errors.accepted();
                 accepted
             }
             Err(err) => {
                 // Out of descriptors and the like: told once per burst, a pause instead of a
                 // spin, and an idle connection closed to give its descriptor back.
-                let (report, pause) = errors.failed(tokio::time::Instant::now());
-                match report {
-                    Some(AcceptReport::Began) => tracing::warn!(
-                        %err,
-                        "accept failed; pausing, closing idle connections, and counting failures until it works again"
-                    ),
-                    Some(AcceptReport::Lasting { failures }) => {
-                        tracing::warn!(%err, failures, "accept still failing (failures since the last report)");
-                    }
-                    _ => {}
-                }
-                if connections::out_of_descriptors(&err) {
+                let pause = errors.refused(&err);
+                if limits::out_of_descriptors(&err) {
                     connections.shed_longest_idle();
                 }
                 drop(room);
