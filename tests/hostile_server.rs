@@ -274,7 +274,11 @@ async fn heads_hyper_refuses_are_answered_as_before_and_journaled_with_what_arri
             .unwrap_or_else(|err| panic!("{what:?}: an answer, not {err}"));
         assert_eq!(answer.status, *status, "{what:?}: answered as hyper answers it");
     }
-    let captures = listener.captures();
+    // A refusal is journaled just after hyper has answered it: wait for the records, then count.
+    let captures = common::wait_for("every refused request journaled", Duration::from_secs(10), || {
+        let captures = listener.captures();
+        (captures.len() >= cases.len()).then_some(captures)
+    });
     assert_eq!(
         captures.len(),
         cases.len(),
@@ -448,7 +452,11 @@ async fn pipelined_requests_are_answered_in_order_and_a_refused_one_is_journaled
             .is_some()
     );
 
-    let captures = listener.captures();
+    // The refused request is journaled just after hyper answered it.
+    let captures = common::wait_for("the refused request journaled", Duration::from_secs(10), || {
+        let captures = listener.captures();
+        captures.iter().any(|c| c.status == 400).then_some(captures)
+    });
     let bodies: Vec<(&str, &[u8])> = captures
         .iter()
         .filter(|c| c.status == 200)
@@ -617,7 +625,11 @@ async fn a_trickled_head_or_body_is_cut_at_the_read_deadline_and_journaled() {
         "cut at the deadline, not after {body_took:?}"
     );
 
-    let captures = listener.captures();
+    let captures = common::wait_for("both cut requests journaled", Duration::from_secs(10), || {
+        let captures = listener.captures();
+        let has = |path: &str| captures.iter().any(|c| c.path == path);
+        (has("/slow-head") && has("/slow-body")).then_some(captures)
+    });
     let slow_head = capture_at(&captures, "/slow-head");
     assert_eq!(slow_head.status, 408);
     assert!(note(slow_head).starts_with("head stalled"), "{}", note(slow_head));
