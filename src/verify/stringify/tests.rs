@@ -1,0 +1,252 @@
+//! The rules of `JSON.stringify`, one table each; `tests/stringify.rs` holds it all to node.
+
+use super::*;
+
+/// `stringify` as text, or `None`; every output must be UTF-8.
+fn s(body: &[u8]) -> Option<String> {
+    stringify(body).map(|out| String::from_utf8(out).expect("output is UTF-8"))
+}
+
+fn table(cases: &[(&str, &str)]) {
+    for (body, expected) in cases {
+        assert_eq!(s(body.as_bytes()).as_deref(), Some(*expected), "body {body:?}");
+    }
+}
+
+#[test]
+fn numbers_print_as_number_to_string() {
+    table(&[
+        ("2.0", "2"),
+        ("1e6", "1000000"),
+        ("1E+2", "100"),
+        ("1e-2", "0.01"),
+        ("1.5e-7", "1.5e-7"),
+        ("0.000001", "0.000001"),
+        ("0.0000012", "0.0000012"),
+        ("1e-7", "1e-7"),
+        ("1e21", "1e+21"),
+        ("1e20", "100000000000000000000"),
+        ("123456789012345678901", "123456789012345680000"),
+        ("1.5e21", "1.5e+21"),
+        ("-0.0", "0"),
+        ("-0", "0"),
+        ("0e5", "0"),
+        ("-1", "-1"),
+        ("-1.25e-9", "-1.25e-9"),
+        ("12345678901234567890", "12345678901234567000"),
+        ("123e-20", "1.23e-18"),
+        // Two shortest forms equally close (…234.25): the even one.
+        ("2204451448845234.25", "2204451448845234.2"),
+        ("9007199254740993", "9007199254740992"),
+        ("0.1", "0.1"),
+        ("0.30000000000000004", "0.30000000000000004"),
+        ("3.14159", "3.14159"),
+        ("100.5", "100.5"),
+        ("1e400", "null"),
+        ("-1e400", "null"),
+        ("1e-400", "0"),
+        ("1e99999999999999999999", "null"),
+        ("5e-324", "5e-324"),
+        ("1.7976931348623157e308", "1.7976931348623157e+308"),
+        ("123456.789e3", "123456789"),
+        ("[0.5,-0.5,1e-6,1e-5]", "[0.5,-0.5,0.000001,0.00001]"),
+    ]);
+}
+
+#[test]
+fn strings_escape_only_what_json_stringify_escapes() {
+    table(&[
+        (r#""a\/b""#, r#""a/b""#),
+        (r#""\"\\""#, r#""\"\\""#),
+        (r#""\b\f\n\r\t""#, r#""\b\f\n\r\t""#),
+        (r#""\u0000\u001F\u007f""#, "\"\\u0000\\u001f\u{7f}\""),
+        (r#""\u00e9\u00E9é""#, r#""ééé""#),
+        (r#""\ud83d\ude00""#, r#""😀""#),
+        (r#""\uD83D\uDE00""#, r#""😀""#),
+        (r#""\ud800""#, r#""\ud800""#),
+        (r#""\uDFFF\uD800""#, r#""\udfff\ud800""#),
+        (r#""\ude00\ud83d""#, r#""\ude00\ud83d""#),
+        (r#""\ud83d😀""#, r#""\ud83d😀""#),
+        (r#""\u2028\u2029""#, "\"\u{2028}\u{2029}\""),
+        ("\"\u{2028}<\u{7f}>\"", "\"\u{2028}<\u{7f}>\""),
+        (r#""\u0041bc""#, r#""Abc""#),
+    ]);
+}
+
+#[test]
+fn keys_follow_javascript_property_order() {
+    table(&[
+        (r#"{"b":1,"a":2}"#, r#"{"b":1,"a":2}"#),
+        (r#"{"b":1,"2":2,"1":3,"a":4}"#, r#"{"1":3,"2":2,"b":1,"a":4}"#),
+        (r#"{"10":1,"9":2,"0":3}"#, r#"{"0":3,"9":2,"10":1}"#),
+        (
+            r#"{"01":1,"1":2,"-1":3,"1.0":4}"#,
+            r#"{"1":2,"01":1,"-1":3,"1.0":4}"#,
+        ),
+        (
+            r#"{"4294967295":1,"4294967294":2}"#,
+            r#"{"4294967294":2,"4294967295":1}"#,
+        ),
+        (r#"{"99999999999":1,"5":2}"#, r#"{"5":2,"99999999999":1}"#),
+        (r#"{"\u0031":1,"0":2}"#, r#"{"0":2,"1":1}"#),
+        (r#"{"a":1,"b":2,"a":3}"#, r#"{"a":3,"b":2}"#),
+        (r#"{"1":1,"a":2,"1":3}"#, r#"{"1":3,"a":2}"#),
+        (r#"{"😀":1,"\ud83d\ude00":2}"#, r#"{"😀":2}"#),
+        (
+            r#"{"__proto__":1,"a":{"__proto__":[]}}"#,
+            r#"{"__proto__":1,"a":{"__proto__":[]}}"#,
+        ),
+        (r#"{"":1,"":2}"#, r#"{"":2}"#),
+    ]);
+}
+
+#[test]
+fn large_objects_dedupe_like_small_ones() {
+    // 40 keys, every fourth a repeat of an earlier one: past the linear search.
+    let mut body = String::from("{");
+    let mut expected: Vec<(String, usize)> = Vec::new();
+    for i in 0..40 {
+        let key = if i % 4 == 3 {
+            format!("k{}", i / 2)
+        } else {
+            format!("k{i}")
+        };
+        body.push_str(&format!("\"{key}\":{i},"));
+        match expected.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = i,
+            None => expected.push((key, i)),
+        }
+    }
+    body.pop();
+    body.push('}');
+    let expected: Vec<String> = expected.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+    assert_eq!(s(body.as_bytes()), Some(format!("{{{}}}", expected.join(","))));
+}
+
+#[test]
+fn whitespace_and_structure() {
+    table(&[
+        (
+            " \t\r\n[ 1 , { \"a\" : [ ] , \"b\" : { } } ,true,false,null ] \n",
+            r#"[1,{"a":[],"b":{}},true,false,null]"#,
+        ),
+        ("\u{feff}{\"a\":1}", r#"{"a":1}"#),
+        ("\"\"", "\"\""),
+    ]);
+}
+
+#[test]
+fn invalid_utf8_becomes_replacement_characters() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"\"a\xffb\"", "\"a\u{fffd}b\""),
+        (b"\"\xe2\x82\"", "\"\u{fffd}\""),
+        (b"\"\xed\xa0\x80\"", "\"\u{fffd}\u{fffd}\u{fffd}\""),
+        (b"\"\xf0\x9f\x98\"", "\"\u{fffd}\""),
+        (b"\xef\xbb\xbf\"x\"", "\"x\""),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(s(body).as_deref(), Some(*expected), "body {body:?}");
+    }
+    // Invalid bytes outside a string are a syntax error, as in node.
+    assert_eq!(s(b"[1,\xff]"), None);
+}
+
+#[test]
+fn what_json_parse_rejects_is_none() {
+    let rejected = [
+        "",
+        " ",
+        "[1,]",
+        "{\"a\":1,}",
+        "[01]",
+        "01",
+        "-",
+        "-a",
+        "1.",
+        ".5",
+        "1e",
+        "1e+",
+        "+1",
+        "0x10",
+        "NaN",
+        "Infinity",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{'a':1}",
+        "'a'",
+        "\"a",
+        "\"\\x41\"",
+        "\"\\u12\"",
+        "\"\\u12g4\"",
+        "\"a\tb\"",
+        "\"a\nb\"",
+        "tru",
+        "nul",
+        "truex",
+        "[1]]",
+        "{}{}",
+        "1 2",
+        "\u{feff}\u{feff}1",
+        "\u{a0}1",
+        "\u{c}1",
+        "[1,,2]",
+        "[,1]",
+        "{,}",
+        "{\"a\":}",
+        "\"\\\"",
+        "\"\\'\"",
+        "1e5.5",
+        "--1",
+        "-01",
+        "[",
+        "{",
+    ];
+    for body in rejected {
+        assert_eq!(s(body.as_bytes()), None, "body {body:?}");
+    }
+}
+
+#[test]
+fn nesting_is_capped_at_max_depth_within_a_small_stack() {
+    let arrays = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+    let objects = |depth: usize| "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth);
+    // Half of a tokio worker's 2 MiB: the cap leaves room to spare even unoptimized, where
+    // the deepest body uses under 512 KiB. A stack overflow aborts the whole test run.
+    let outcome = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            [
+                s(arrays(MAX_DEPTH).as_bytes()) == Some(arrays(MAX_DEPTH)),
+                s(objects(MAX_DEPTH).as_bytes()) == Some(objects(MAX_DEPTH)),
+                s(arrays(MAX_DEPTH + 1).as_bytes()).is_none(),
+                s(objects(MAX_DEPTH + 1).as_bytes()).is_none(),
+                s(arrays(100_000).as_bytes()).is_none(),
+            ]
+        })
+        .expect("spawn")
+        .join()
+        .expect("no panic");
+    assert_eq!(outcome, [true; 5]);
+}
+
+#[test]
+fn array_indices_are_canonical_and_below_the_array_length_limit() {
+    let units = |text: &str| Text::Units(text.encode_utf16().collect());
+    for (key, expected) in [
+        ("0", Some(0)),
+        ("7", Some(7)),
+        ("4294967294", Some(4_294_967_294)),
+        ("4294967295", None),
+        ("00", None),
+        ("07", None),
+        ("", None),
+        ("-0", None),
+        ("1e3", None),
+        ("12345678901", None),
+        ("١", None),
+    ] {
+        assert_eq!(array_index(&units(key)), expected, "key {key:?}");
+        assert_eq!(array_index(&Text::Literal(key)), expected, "key {key:?}");
+    }
+}
