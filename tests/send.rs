@@ -231,6 +231,35 @@ fn providers_lists_every_sender_and_their_events() {
     for profile in Catalog::builtin().profiles() {
         assert!(table.contains(&profile.name), "{} missing: {table}", profile.name);
     }
+    // Columns line up whatever the names' lengths, a user's long one included.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let own = dir.path().join("hookscope/providers");
+    std::fs::create_dir_all(&own).expect("dir");
+    std::fs::write(
+        own.join("acme.toml"),
+        "name = \"acme-media-platform-webhooks\"\ndisplay = \"Acme Media Platform, the long-named sender\"\n\
+         [signature]\nscheme = \"none\"\n[event]\ntype = \"{/type}\"\n",
+    )
+    .expect("profile");
+    let output = binary()
+        .env("XDG_CONFIG_HOME", dir.path())
+        .arg("providers")
+        .output()
+        .expect("run providers");
+    let table = stdout(&output);
+    let rows: Vec<&str> = table.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(
+        rows.iter().any(|r| r.starts_with("acme-media-platform-webhooks")),
+        "{table}"
+    );
+    let scheme_at = rows[0].find("SCHEME").expect("a SCHEME column"); // the header is ASCII
+    for row in &rows[1..] {
+        let chars: Vec<char> = row.chars().collect();
+        assert!(
+            chars.get(scheme_at - 1) == Some(&' ') && chars.get(scheme_at).is_some_and(|c| *c != ' '),
+            "SCHEME column misaligned in {row:?}:\n{table}"
+        );
+    }
     let output = binary()
         .args(["providers", "optiview"])
         .output()

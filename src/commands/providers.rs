@@ -24,23 +24,47 @@ pub fn run(args: ProvidersArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line per provider.
+/// One line per provider, each column as wide as its widest cell (a user's profile may have
+/// any name; a sender's display name may be long).
 pub fn table(catalog: &Catalog) -> String {
-    let mut out = format!(
-        "{:<18} {:<30} {:<18} {:<22} {:>6}  {}\n",
-        "NAME", "SENDER", "SCHEME", "SIGNATURE HEADER", "EVENTS", "RETRIES"
-    );
+    let header = [
+        "NAME",
+        "SENDER",
+        "SCHEME",
+        "SIGNATURE HEADER",
+        "EVENTS",
+        "RETRIES",
+    ]
+    .map(String::from);
+    let mut rows = vec![header];
     for p in catalog.profiles() {
-        let _ = writeln!(
-            out,
-            "{:<18} {:<30} {:<18} {:<22} {:>6}  {}",
-            p.name,
-            p.display,
-            p.scheme.name(),
-            p.scheme.signature_header().unwrap_or("-"),
-            p.samples.len(),
-            p.retry
-        );
+        let on = if p.retry_non_2xx { ", on any non-2xx" } else { "" };
+        rows.push([
+            crate::sanitize::line(&p.name).into_owned(),
+            crate::sanitize::line(&p.display).into_owned(),
+            p.scheme.name().to_owned(),
+            crate::sanitize::line(p.scheme.signature_header().unwrap_or("-")).into_owned(),
+            p.samples.len().to_string(),
+            format!("{}{on}", crate::sanitize::line(&p.retry)),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (column, cell) in row.iter().enumerate() {
+            let pad = " ".repeat(widths[column] - cell.chars().count());
+            match column {
+                4 => out.push_str(&format!("{pad}{cell}  ")), // counts align right
+                5 => out.push_str(cell),                      // the last column is not padded
+                _ => out.push_str(&format!("{cell}{pad}  ")),
+            }
+        }
+        out.push('\n');
     }
     out.push_str("\n`hookscope providers NAME` shows one in full.\n");
     out
