@@ -615,3 +615,25 @@ async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
         }
     }
 }
+
+#[test]
+fn empty_views_say_why_they_are_empty() {
+    // An empty journal: no "1/0".
+    let mut empty = App::new(Store::new(None), analyzer(), Context::default());
+    let screen = draw(&mut empty, 100, 20);
+    assert!(screen.contains(" Captures 0 "), "{screen}");
+    assert!(!screen.contains("1/0"), "{screen}");
+    assert!(screen.contains("This journal holds no captures."), "{screen}");
+    // Cleared with no filter: not "Nothing matches the filter.".
+    let mut app = session();
+    press(&mut app, "c");
+    let screen = draw(&mut app, 120, 30);
+    assert!(screen.contains(" Captures 0 "), "{screen}");
+    assert!(screen.contains("Cleared: new captures appear here"), "{screen}");
+    assert!(!screen.contains("Nothing matches the filter."), "{screen}");
+    // With a filter that matches nothing, that is what it says.
+    let mut app = session();
+    app.apply_filter("type:nothing.like.this".into());
+    let screen = draw(&mut app, 120, 30);
+    assert!(screen.contains("Nothing matches the filter."), "{screen}");
+}

@@ -182,11 +182,11 @@ fn pane_block(title: Line<'static>, focused: bool) -> Block<'static> {
 
 fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     let focused = app.focus == Focus::List;
-    let title = Line::from(format!(
-        " Captures {}/{} ",
-        app.selected.map_or(0, |s| s + 1),
-        app.view.len()
-    ));
+    let title = Line::from(match (app.view.len(), app.selected) {
+        (0, _) => " Captures 0 ".to_owned(),
+        (shown, Some(at)) => format!(" Captures {}/{shown} ", (at + 1).min(shown)),
+        (shown, None) => format!(" Captures {shown} "),
+    });
     let block = pane_block(title, focused);
     let height = area.height.saturating_sub(3) as usize;
     let narrow = area.width < 80;
@@ -306,6 +306,13 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
                 format!("Waiting for webhooks… try: curl -d '{{\"hello\":1}}' {addr}/hooks")
             }
             (None, true) => "This journal holds no captures.".to_owned(),
+            _ if app.filter.is_empty() && app.paused.is_some() => {
+                "Paused: new captures are journaled, and shown when you press p again.".to_owned()
+            }
+            _ if app.filter.is_empty() => {
+                "Cleared: new captures appear here as they arrive (all of them stay in the journal)."
+                    .to_owned()
+            }
             _ => "Nothing matches the filter.".to_owned(),
         };
         frame.render_widget(Paragraph::new(text).style(DIM).wrap(Wrap { trim: true }), inner);
