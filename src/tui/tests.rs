@@ -637,3 +637,13 @@ fn empty_views_say_why_they_are_empty() {
     let screen = draw(&mut app, 120, 30);
     assert!(screen.contains("Nothing matches the filter."), "{screen}");
 }
+
+#[test]
+fn a_smaller_window_still_shows_every_row_that_fits() {
+    let mut app = session();
+    draw(&mut app, 100, 20);
+    let screen = draw(&mut app, 40, 10);
+    // Reported: after 100x20 to 40x10 one row of three showed, over empty lines, until g/G.
+    let rows = screen.lines().filter(|l| l.contains("POST")).count();
+    assert_eq!(rows, 4, "every capture fits in 40x10:\n{screen}");
+}
