@@ -647,3 +647,36 @@ fn a_smaller_window_still_shows_every_row_that_fits() {
     let rows = screen.lines().filter(|l| l.contains("POST")).count();
     assert_eq!(rows, 4, "every capture fits in 40x10:\n{screen}");
 }
+
+#[test]
+fn columns_size_from_their_content_and_mark_what_they_cut() {
+    let long = "distribution.security.keys.rotated.everywhere";
+    let mut app = session();
+    app.on_capture(optiview(9, long, SECRET));
+    for width in [160, 250] {
+        let screen = draw(&mut app, width, 30);
+        assert!(
+            screen.contains(long),
+            "{width} columns: the whole event name:\n{screen}"
+        );
+        if width == 250 {
+            assert!(
+                screen.contains("Provider") && screen.contains("Signature"),
+                "{screen}"
+            );
+        }
+    }
+    for width in [40, 80, 120, 140] {
+        let screen = draw(&mut app, width, 30);
+        let list: Vec<&str> = screen.lines().filter(|l| l.contains("10:00:0")).collect();
+        assert_eq!(list.len(), 5, "{width} columns: every row:\n{screen}");
+        // Whatever is shown of the long name is whole or says it was cut.
+        if let Some(row) = list.iter().find(|l| l.contains("distribution")) {
+            assert!(row.contains(long) || row.contains('…'), "{width} columns: {row}");
+        }
+        assert!(
+            list.iter().all(|l| l.contains("/hooks") || l.contains("/upload")),
+            "{width}: the path stays:\n{screen}"
+        );
+    }
+}

@@ -189,9 +189,18 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
     });
     let block = pane_block(title, focused);
     let height = area.height.saturating_sub(3) as usize;
-    let narrow = area.width < 80;
     let store = &app.store;
-    let rows = app
+    // The visible rows' texts first: the columns are sized from them and the width.
+    struct Texts<'a> {
+        position: usize,
+        row: &'a super::store::Row,
+        method: String,
+        target: String,
+        provider: String,
+        event: String,
+        verdict: Option<&'a str>,
+    }
+    let visible: Vec<Texts<'_>> = app
         .view
         .iter()
         .enumerate()
@@ -199,7 +208,6 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
         .take(height)
         .filter_map(|(position, &index)| {
             let row = store.row(index as usize)?;
-            let verdict = row.verdict.map(|v| store.text(v));
             let mut event = row
                 .event_type
                 .map(|e| sanitize::line(store.text(e)).into_owned())
@@ -210,84 +218,93 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
             if row.marks.late {
                 event.push_str(" late");
             }
-            let delivery = match (row.marks.delivery, store.attempts(row.id).is_empty()) {
-                (Some(status), _) => Cell::from(status.to_string()).style(match status {
-                    200..=299 => Style::new().fg(Color::Green),
-                    _ => Style::new().fg(Color::Red),
-                }),
-                // Attempted, but no answer: refused, timed out, reset.
-                (None, false) => Cell::from("✗").style(Style::new().fg(Color::Red)),
-                (None, true) => Cell::from("—").style(DIM),
-            };
-            let time = row.received_at.with_timezone(&Local);
-            // A caveat (valid, but only in the form the documented receiver does not hash) is
-            // marked where the verdict is, so it is seen without opening the capture.
-            let caveat = if row.caveat { "⚠" } else { "" };
-            let signature = match verdict {
-                Some(v) if narrow => {
-                    Cell::from(format!("{}{caveat}", verdict_symbol(v))).style(verdict_style(v))
-                }
-                Some(v) => Cell::from(format!("{} {}{caveat}", verdict_symbol(v), sanitize::line(v)))
-                    .style(verdict_style(v)),
-                None => Cell::from(""),
-            };
-            let method = Cell::from(sanitize::line(store.text(row.method)).into_owned());
-            let target = Cell::from(sanitize::line(&row.target).into_owned());
-            let mut line = Row::new(match narrow {
-                true => vec![
-                    Cell::from(time.format("%H:%M:%S").to_string()),
-                    method,
-                    target,
-                    signature,
-                    delivery,
-                ],
-                false => vec![
-                    Cell::from(time.format("%H:%M:%S%.3f").to_string()),
-                    method,
-                    target,
-                    Cell::from(
-                        row.provider
-                            .map(|p| sanitize::line(store.text(p)).into_owned())
-                            .unwrap_or_default(),
-                    ),
-                    Cell::from(event),
-                    signature,
-                    delivery,
-                ],
-            });
-            if row.status >= 400 {
-                line = line.style(Style::new().fg(Color::Red));
-            }
-            if Some(position) == app.selected {
-                line = line.style(Style::new().add_modifier(Modifier::REVERSED));
-            }
-            Some(line)
-        });
-    let (header, widths) = match narrow {
-        // A small terminal keeps what tells captures apart: when, what, where, and the verdict.
-        true => (
-            Row::new(["Time", "Method", "Path", "", "App"]),
-            vec![
-                Constraint::Length(8),
-                Constraint::Length(6),
-                Constraint::Fill(1),
-                Constraint::Length(1),
-                Constraint::Length(3),
-            ],
-        ),
-        false => (
-            Row::new(["Time", "Method", "Path", "Provider", "Event", "Signature", "App"]),
-            vec![
-                Constraint::Length(12),
-                Constraint::Length(7),
-                Constraint::Fill(2),
-                Constraint::Length(10),
-                Constraint::Fill(1),
-                Constraint::Length(11),
-                Constraint::Length(4),
-            ],
-        ),
+            Some(Texts {
+                position,
+                row,
+                method: sanitize::line(store.text(row.method)).into_owned(),
+                target: sanitize::line(&row.target).into_owned(),
+                provider: row
+                    .provider
+                    .map(|p| sanitize::line(store.text(p)).into_owned())
+                    .unwrap_or_default(),
+                event,
+                verdict: row.verdict.map(|v| store.text(v)),
+            })
+        })
+        .collect();
+    let widest = |texts: &mut dyn Iterator<Item = &str>, heading: &str| {
+        texts
+            .map(|t| t.chars().count())
+            .chain([heading.chars().count()])
+            .max()
+            .unwrap_or(0)
     };
+    let verdicts: Vec<String> = visible
+        .iter()
+        .filter_map(|t| {
+            t.verdict
+                .map(|v| format!("? {v}{}", if t.row.caveat { "⚠" } else { "" }))
+        })
+        .collect();
+    let columns = Columns::fit(
+        area.width.saturating_sub(2) as usize,
+        widest(&mut visible.iter().map(|t| t.method.as_str()), "Method"),
+        widest(&mut visible.iter().map(|t| t.provider.as_str()), "Provider"),
+        widest(&mut visible.iter().map(|t| t.event.as_str()), "Event"),
+        widest(&mut verdicts.iter().map(String::as_str), "Signature"),
+    );
+    let rows = visible.iter().map(|t| {
+        let row = t.row;
+        let delivery = match (row.marks.delivery, store.attempts(row.id).is_empty()) {
+            (Some(status), _) => Cell::from(status.to_string()).style(match status {
+                200..=299 => Style::new().fg(Color::Green),
+                _ => Style::new().fg(Color::Red),
+            }),
+            // Attempted, but no answer: refused, timed out, reset.
+            (None, false) => Cell::from("✗").style(Style::new().fg(Color::Red)),
+            (None, true) => Cell::from("—").style(DIM),
+        };
+        let time = row.received_at.with_timezone(&Local);
+        // A caveat (valid, but only in the form the documented receiver does not hash) is
+        // marked where the verdict is, so it is seen without opening the capture.
+        let caveat = if row.caveat { "⚠" } else { "" };
+        let signature = match t.verdict {
+            Some(v) if columns.signature == SIGNATURE_SHORT => {
+                Cell::from(format!("{}{caveat}", verdict_symbol(v))).style(verdict_style(v))
+            }
+            Some(v) => Cell::from(fit(
+                &format!("{} {}{caveat}", verdict_symbol(v), sanitize::line(v)),
+                columns.signature,
+            ))
+            .style(verdict_style(v)),
+            None => Cell::from(""),
+        };
+        let time = match columns.time {
+            TIME_WIDE => time.format("%H:%M:%S%.3f").to_string(),
+            _ => time.format("%H:%M:%S").to_string(),
+        };
+        let mut cells = vec![
+            Cell::from(time),
+            Cell::from(fit(&t.method, columns.method)),
+            Cell::from(fit(&t.target, columns.path)),
+        ];
+        if columns.provider > 0 {
+            cells.push(Cell::from(fit(&t.provider, columns.provider)));
+        }
+        if columns.event > 0 {
+            cells.push(Cell::from(fit(&t.event, columns.event)));
+        }
+        cells.extend([signature, delivery]);
+        let mut line = Row::new(cells);
+        if row.status >= 400 {
+            line = line.style(Style::new().fg(Color::Red));
+        }
+        if Some(t.position) == app.selected {
+            line = line.style(Style::new().add_modifier(Modifier::REVERSED));
+        }
+        line
+    });
+    let (header, widths) = columns.header_and_widths();
     let header = header.style(DIM.add_modifier(Modifier::BOLD));
     let table = Table::new(rows, widths)
         .header(header)
@@ -317,6 +334,99 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
         };
         frame.render_widget(Paragraph::new(text).style(DIM).wrap(Wrap { trim: true }), inner);
     }
+}
+
+/// The widths of the list's columns: time, method, path (what is left), provider, event,
+/// signature, app. Sized from the visible rows' content; when the pane is too narrow for all,
+/// the signature is shortened to its symbol first, then the provider goes, then the time's
+/// milliseconds, then the event: the path keeps at least [`PATH_MIN`] columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Columns {
+    time: usize,
+    method: usize,
+    path: usize,
+    provider: usize,
+    event: usize,
+    signature: usize,
+    app: usize,
+}
+
+const TIME_WIDE: usize = 12;
+/// The signature as its symbol alone (and the caveat's mark).
+const SIGNATURE_SHORT: usize = 2;
+const PATH_MIN: usize = 12;
+const EVENT_MAX: usize = 48;
+
+impl Columns {
+    fn fit(width: usize, method: usize, provider: usize, event: usize, signature: usize) -> Self {
+        let mut columns = Columns {
+            time: TIME_WIDE,
+            method: method.min(7),
+            path: 0,
+            provider: provider.min(16),
+            event: event.min(EVENT_MAX),
+            signature: signature.min(20),
+            app: 3,
+        };
+        let used = |c: &Columns| {
+            let shown = [c.time, c.method, c.provider, c.event, c.signature, c.app]
+                .iter()
+                .filter(|&&w| w > 0)
+                .count();
+            // One space between columns, the path's included.
+            c.time + c.method + c.provider + c.event + c.signature + c.app + shown
+        };
+        let steps: [fn(&mut Columns); 4] = [
+            |c| c.signature = SIGNATURE_SHORT,
+            |c| c.provider = 0,
+            |c| c.time = 8,
+            |c| c.event = 0,
+        ];
+        for step in steps {
+            if width.saturating_sub(used(&columns)) >= PATH_MIN {
+                break;
+            }
+            step(&mut columns);
+        }
+        columns.path = width.saturating_sub(used(&columns)).max(1);
+        columns
+    }
+
+    fn header_and_widths(&self) -> (Row<'static>, Vec<Constraint>) {
+        let mut names = vec!["Time", "Method", "Path"];
+        let mut widths = vec![
+            Constraint::Length(self.time as u16),
+            Constraint::Length(self.method as u16),
+            Constraint::Fill(1),
+        ];
+        if self.provider > 0 {
+            names.push("Provider");
+            widths.push(Constraint::Length(self.provider as u16));
+        }
+        if self.event > 0 {
+            names.push("Event");
+            widths.push(Constraint::Length(self.event as u16));
+        }
+        names.push(if self.signature == SIGNATURE_SHORT {
+            ""
+        } else {
+            "Signature"
+        });
+        widths.push(Constraint::Length(self.signature as u16));
+        names.push("App");
+        widths.push(Constraint::Length(self.app as u16));
+        (Row::new(names), widths)
+    }
+}
+
+/// `text` in `width` columns: whole when it fits, else cut with `…` to say so.
+fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
