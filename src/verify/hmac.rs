@@ -559,10 +559,11 @@ pub(super) fn verify(
             }
         }
     }
-    let bodies = super::body_forms(scheme, request.body);
+    let mut bodies = super::body_forms(scheme, request.body);
+    let first = bodies.next();
     if explain
         && let Some((key, _)) = keys_bytes.iter().flatten().next()
-        && let Some((_, body)) = bodies.first()
+        && let Some((_, body)) = &first
     {
         explanation.expected = Some(format!(
             "{}{}",
@@ -570,14 +571,17 @@ pub(super) fn verify(
             encode(spec.encoding, &compute(key, body, timestamp))
         ));
     }
-    for (form, body) in &bodies {
+    for (form, body) in first.into_iter().chain(bodies) {
         for (index, key) in keys_bytes.iter().enumerate() {
             let Some((key, lenient)) = key else { continue };
-            if matches(&parsed, &compute(key, body, timestamp)) {
+            if matches(&parsed, &compute(key, &body, timestamp)) {
                 let which = super::which_key(index, secrets.len(), "secret");
-                explanation.matched = Some(format!("{}{which}", super::form_name(*form, bodies.len())));
-                explanation.signed_form = Some(*form);
-                explanation.caveat = super::caveat(scheme, *form, request.body);
+                explanation.matched = Some(format!(
+                    "{}{which}",
+                    super::form_name(form, matches!(body, std::borrow::Cow::Borrowed(_)))
+                ));
+                explanation.signed_form = Some(form);
+                explanation.caveat = super::caveat(scheme, form, request.body);
                 if *lenient {
                     explanation.key.push_str(LENIENT_NOTE);
                 }

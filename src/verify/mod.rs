@@ -574,19 +574,23 @@ pub enum SigningKey {
 /// The forms of the body a signature is checked against, the documented one first: each with
 /// its form and bytes. A form the body does not have (not JSON) is left out, and so is the
 /// second when it is the same bytes as the first (then the documented form is the one named).
-fn body_forms<'a>(scheme: &Scheme, body: &'a [u8]) -> Vec<(SignedForm, std::borrow::Cow<'a, [u8]>)> {
+/// The second is worked out only when asked for: a signature that matches the documented form
+/// (nearly all) never pays for the other (for raw senders, a JSON re-serialization).
+fn body_forms<'a>(
+    scheme: &Scheme,
+    body: &'a [u8],
+) -> impl Iterator<Item = (SignedForm, std::borrow::Cow<'a, [u8]>)> + 'a {
+    use std::borrow::Cow;
     let documented = scheme.documented_form();
-    let mut forms = Vec::with_capacity(2);
-    if let Some(first) = documented.of(body) {
-        forms.push((documented, first));
-    }
+    let first = documented.of(body);
+    // `of` borrows the body exactly when the form is the body's own bytes.
+    let first_is_the_body = matches!(first, Some(Cow::Borrowed(_)));
     let other = documented.other();
-    if let Some(second) = other.of(body)
-        && forms.first().is_none_or(|(_, first)| *first != second)
-    {
-        forms.push((other, second));
-    }
-    forms
+    let second = std::iter::once_with(move || other.of(body))
+        .flatten()
+        .filter(move |second| !(first_is_the_body && matches!(second, Cow::Borrowed(_))))
+        .map(move |second| (other, second));
+    first.map(|first| (documented, first)).into_iter().chain(second)
 }
 
 /// The caveat of a signature that matched `form` under `scheme`, when a receiver written from
@@ -613,12 +617,13 @@ fn caveat(scheme: &Scheme, form: SignedForm, body: &[u8]) -> Option<String> {
     })
 }
 
-/// What to say a signature matched: `the raw body`, `JSON.stringify(body)`.
-fn form_name(form: SignedForm, forms: usize) -> &'static str {
-    match (form, forms) {
+/// What to say a signature matched: `the raw body`, `JSON.stringify(body)`; `own_bytes` when
+/// the form's bytes are the body's own (borrowed from it).
+fn form_name(form: SignedForm, own_bytes: bool) -> &'static str {
+    match (form, own_bytes) {
         (SignedForm::Raw, _) => "the raw body",
-        (SignedForm::JsonStringify, 1) => "JSON.stringify(body), the same bytes as the raw body",
-        (SignedForm::JsonStringify, _) => {
+        (SignedForm::JsonStringify, true) => "JSON.stringify(body), the same bytes as the raw body",
+        (SignedForm::JsonStringify, false) => {
             "JSON.stringify(body), the body re-serialized as JavaScript writes it"
         }
     }

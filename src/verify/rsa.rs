@@ -62,13 +62,16 @@ pub(super) fn verify(request: &Request<'_>, keys: &[Key]) -> Verification {
         .iter()
         .map(|key| VerifyingKey::<Sha256>::new((*key).clone()))
         .collect();
-    for (form, body) in &bodies {
+    for (form, body) in bodies {
         for (index, verifier) in verifiers.iter().enumerate() {
-            if verifier.verify(body, &signature).is_ok() {
+            if verifier.verify(&body, &signature).is_ok() {
                 let which = super::which_key(index, public_keys.len(), "key");
-                explanation.matched = Some(format!("{}{which}", super::form_name(*form, bodies.len())));
-                explanation.signed_form = Some(*form);
-                explanation.caveat = super::caveat(&Scheme::Dyte, *form, request.body);
+                explanation.matched = Some(format!(
+                    "{}{which}",
+                    super::form_name(form, matches!(body, std::borrow::Cow::Borrowed(_)))
+                ));
+                explanation.signed_form = Some(form);
+                explanation.caveat = super::caveat(&Scheme::Dyte, form, request.body);
                 explanation.detail = "authentic: signed by the configured Dyte key".into();
                 return verdict(Verdict::Valid, explanation);
             }
