@@ -90,7 +90,8 @@ pub struct Context {
     pub listen: Option<String>,
     /// The journal's path.
     pub journal: String,
-    /// The forward target, when there is one.
+    /// The `--forward` target, when there is one: captures are delivered there as they
+    /// arrive. Never the replay prompt's answer (see [`App::replay_target`]).
     pub forward: Option<String>,
     /// The relay connection's state, when there is one.
     pub relay: Option<String>,
@@ -135,6 +136,10 @@ pub struct App {
     pub message: Option<String>,
     /// Where captures come from.
     pub context: Context,
+    /// Where `r`, `R` and `e` replay to without `--forward`: the prompt's answer, for the rest
+    /// of the session. Kept apart from [`Context::forward`], which says that every capture
+    /// is delivered.
+    pub replay_target: Option<String>,
     /// Captures per second, oldest first, the newest second last.
     pub rate: VecDeque<u64>,
     /// The second the last rate bucket stands for.
@@ -183,6 +188,7 @@ impl App {
             help: false,
             message: None,
             context,
+            replay_target: None,
             rate: VecDeque::from(vec![0; RATE_SECONDS]),
             rate_second: 0,
             detail: None,
@@ -429,7 +435,7 @@ impl App {
         let Some(capture) = self.selected_capture() else {
             return;
         };
-        match &self.context.forward {
+        match self.context.forward.as_ref().or(self.replay_target.as_ref()) {
             Some(target) => self.effects.push(Effect::Replay(capture, mode, target.clone())),
             // No --forward: ask where to, once; the answer holds for the session.
             None => self.prompt(Prompt::Target(mode), DEFAULT_TARGET.into()),
@@ -510,7 +516,7 @@ impl App {
                     self.editor = None;
                     match target.parse::<hyper::Uri>() {
                         Ok(uri) if uri.scheme_str() == Some("http") && uri.host().is_some() => {
-                            self.context.forward = Some(target);
+                            self.replay_target = Some(target);
                             self.replay(mode);
                         }
                         _ => self.message = Some(format!("not an http:// URL: {target}")),

@@ -680,3 +680,41 @@ fn columns_size_from_their_content_and_mark_what_they_cut() {
         );
     }
 }
+
+#[test]
+fn the_replay_prompts_answer_is_not_a_forward_target() {
+    let mut app = session();
+    press(&mut app, "g");
+    press(&mut app, "r");
+    app.on_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
+    press(&mut app, "http://127.0.0.1:9999");
+    app.on_key(key(KeyCode::Enter));
+    assert!(
+        matches!(&app.take_effects()[..], [Effect::Replay(_, ReplayMode::AsIs, t)] if t == "http://127.0.0.1:9999")
+    );
+    // Another capture, never delivered: nothing forwards, so there is nothing it waits for.
+    press(&mut app, "j4");
+    let screen = draw(&mut app, 100, 20);
+    assert!(!screen.contains("Not delivered to"), "{screen}");
+    assert!(!screen.contains("→ http://127.0.0.1:9999"), "{screen}");
+    snapshot!("tab_deliveries_after_a_replay_prompt", screen);
+    // The answer holds for the session.
+    press(&mut app, "R");
+    assert!(
+        matches!(&app.take_effects()[..], [Effect::Replay(_, ReplayMode::Resigned, t)] if t == "http://127.0.0.1:9999")
+    );
+    // With --forward, an undelivered capture does wait for it.
+    let context = Context {
+        listen: Some("http://127.0.0.1:8080".into()),
+        forward: Some("http://127.0.0.1:3000".into()),
+        ..Context::default()
+    };
+    let mut forwarding = App::new(Store::new(None), analyzer(), context);
+    forwarding.on_capture(optiview(1, "channel.stopped", SECRET));
+    press(&mut forwarding, "4");
+    let screen = draw(&mut forwarding, 100, 20);
+    assert!(
+        screen.contains("Not delivered to http://127.0.0.1:3000 yet."),
+        "{screen}"
+    );
+}
