@@ -11,6 +11,7 @@ pub mod body;
 pub mod detail;
 pub mod keymap;
 pub mod replayer;
+pub mod status;
 pub mod store;
 pub mod ui;
 

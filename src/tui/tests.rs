@@ -718,3 +718,92 @@ fn the_replay_prompts_answer_is_not_a_forward_target() {
         "{screen}"
     );
 }
+
+/// The status bar's scenes: a live session following, one forwarding through a relay that
+/// is paused and missed captures, and a saved journal with a long path.
+fn status_scenes() -> Vec<(&'static str, App)> {
+    let live = session();
+    let context = Context {
+        listen: Some("http://127.0.0.1:8080".into()),
+        journal: "captures.jsonl".into(),
+        forward: Some("http://127.0.0.1:3000/webhooks".into()),
+        relay: Some("reconnecting in 4s (connection refused) · wss://relay.example.com channel dev".into()),
+    };
+    let mut busy = App::new(Store::new(None), analyzer(), context);
+    for n in 1..=3 {
+        busy.on_capture(optiview(n, "channel.stopped", SECRET));
+    }
+    busy.on_tick(at(4));
+    press(&mut busy, "p");
+    busy.on_capture(optiview(4, "engine.error", SECRET));
+    busy.missed = 12;
+    busy.journaled = Some(1234);
+    let context = Context {
+        journal: "/home/dev/projects/acme-webhooks/captures-2026-11-23.jsonl".into(),
+        ..Context::default()
+    };
+    let mut saved = App::new(Store::new(None), analyzer(), context);
+    saved.on_capture(optiview(1, "channel.stopped", SECRET));
+    saved.on_capture(optiview(2, "engine.error", SECRET));
+    vec![("live", live), ("busy", busy), ("saved", saved)]
+}
+
+#[test]
+fn the_status_bar_gives_way_least_important_first() {
+    for width in [40, 80, 100] {
+        let mut lines = Vec::new();
+        for (name, mut app) in status_scenes() {
+            let screen = draw(&mut app, width, 12);
+            let status = screen.lines().next().expect("a status line").to_owned();
+            lines.push(format!("{name:<5} {status}"));
+        }
+        snapshot!(format!("status_bar_{width}"), lines.join("\n"));
+    }
+}
+
+#[test]
+fn the_status_bar_is_never_cut_mid_word_without_a_mark() {
+    for (name, app) in status_scenes() {
+        let words: std::collections::HashSet<String> = super::status::every_form(&app)
+            .iter()
+            .flat_map(|form| form.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        let shown = app.view.len();
+        let captured = app.journaled.unwrap_or(app.store.len() as u64);
+        for width in 12..=250 {
+            let line = super::status::line(&app, width);
+            let text = line.to_string();
+            assert!(line.width() <= width, "{name} at {width}: {text:?}");
+            for word in text.split_whitespace() {
+                assert!(
+                    words.contains(word) || word.ends_with('…'),
+                    "{name} at {width}: {word:?} cut without a mark in {text:?}"
+                );
+            }
+            if width >= 40 {
+                // What stays: the counts, the view's state, where captures come from.
+                assert!(
+                    text.contains(&format!("{shown}/{captured}"))
+                        || text.contains(&format!("captured {captured}  shown {shown}")),
+                    "{name} at {width}: {text:?}"
+                );
+                assert!(
+                    app.paused.is_none() || text.contains("PAUSED +1"),
+                    "{name} at {width}: {text:?}"
+                );
+                assert!(
+                    app.paused.is_some() || !app.follow || text.contains("follow"),
+                    "{name} at {width}: {text:?}"
+                );
+                assert!(
+                    app.context.listen.is_none() || text.contains("127.0.0.1:8080"),
+                    "{name} at {width}: {text:?}"
+                );
+                assert!(
+                    app.missed == 0 || width < 60 || text.contains("12 missed"),
+                    "{name} at {width}: {text:?}"
+                );
+            }
+        }
+    }
+}

@@ -12,6 +12,7 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap}
 use super::app::{App, Focus, Prompt, TABS};
 use super::detail::verdict_style;
 use super::keymap::KEYMAP;
+use super::status;
 use crate::headless::verdict_symbol;
 use crate::sanitize;
 
@@ -77,7 +78,7 @@ pub fn areas(size: Rect, app: &App) -> Areas {
 /// Draws the whole screen.
 pub fn render(frame: &mut Frame, app: &App) {
     let areas = areas(frame.area(), app);
-    render_status(frame, areas.status, app);
+    status::render(frame, areas.status, app);
     if areas.list.height > 0 {
         render_list(frame, areas.list, app);
     }
@@ -95,79 +96,8 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
 }
 
-const DIM: Style = Style::new().fg(Color::DarkGray);
-
-fn render_status(frame: &mut Frame, area: Rect, app: &App) {
-    let context = &app.context;
-    let mut spans = vec![Span::styled(
-        " hookscope ",
-        Style::new().fg(Color::Black).bg(Color::Cyan).bold(),
-    )];
-    match &context.listen {
-        Some(addr) => spans.extend([
-            Span::styled(" ● ", Style::new().fg(Color::Green)),
-            Span::raw(addr.clone()),
-        ]),
-        None => spans.extend([
-            Span::styled(" journal ", DIM),
-            Span::raw(sanitize::line(&context.journal).into_owned()),
-        ]),
-    }
-    if let Some(relay) = &context.relay {
-        spans.extend([
-            Span::styled("  relay ", DIM),
-            Span::raw(sanitize::line(relay).into_owned()),
-        ]);
-    }
-    spans.push(Span::styled("  → ", DIM));
-    spans.push(match &context.forward {
-        Some(target) => Span::raw(sanitize::line(target).into_owned()),
-        None => Span::styled("no forward", DIM),
-    });
-    spans.extend([
-        Span::styled("  captured ", DIM),
-        Span::raw(app.journaled.unwrap_or(app.store.len() as u64).to_string()),
-        Span::styled("  shown ", DIM),
-        Span::raw(app.view.len().to_string()),
-    ]);
-    if context.listen.is_some() {
-        let now = app.rate.back().copied().unwrap_or(0);
-        spans.extend([
-            Span::raw("  "),
-            Span::styled(sparkline(app), Style::new().fg(Color::Cyan)),
-            Span::raw(format!(" {now}/s")),
-        ]);
-    }
-    if app.missed > 0 {
-        spans.push(Span::styled(
-            format!("  {} missed (in the journal)", app.missed),
-            Style::new().fg(Color::Yellow),
-        ));
-    }
-    match (app.paused, app.follow) {
-        (Some(at), _) => spans.push(Span::styled(
-            format!("  PAUSED +{}", app.store.len().saturating_sub(at)),
-            Style::new().fg(Color::Black).bg(Color::Yellow),
-        )),
-        (None, true) => spans.push(Span::styled("  following", Style::new().fg(Color::Green))),
-        (None, false) => {}
-    }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-/// The last 20 seconds of the rate as block characters.
-fn sparkline(app: &App) -> String {
-    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let recent: Vec<u64> = app.rate.iter().rev().take(20).rev().copied().collect();
-    let top = recent.iter().copied().max().unwrap_or(0).max(1);
-    recent
-        .iter()
-        .map(|&n| match n {
-            0 => ' ',
-            n => BARS[((n * 7) / top) as usize],
-        })
-        .collect()
-}
+/// Labels and hints: what is read past.
+pub(super) const DIM: Style = Style::new().fg(Color::DarkGray);
 
 fn pane_block(title: Line<'static>, focused: bool) -> Block<'static> {
     let style = match focused {
@@ -233,11 +163,7 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
         })
         .collect();
     let widest = |texts: &mut dyn Iterator<Item = &str>, heading: &str| {
-        texts
-            .map(|t| t.chars().count())
-            .chain([heading.chars().count()])
-            .max()
-            .unwrap_or(0)
+        texts.map(width_of).chain([width_of(heading)]).max().unwrap_or(0)
     };
     let verdicts: Vec<String> = visible
         .iter()
@@ -420,13 +346,30 @@ impl Columns {
 }
 
 /// `text` in `width` columns: whole when it fits, else cut with `…` to say so.
-fn fit(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+pub(super) fn fit(text: &str, width: usize) -> String {
+    if width_of(text) <= width {
         return text.to_owned();
     }
-    let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-    cut.push('…');
+    let mut cut = String::new();
+    let mut room = width.saturating_sub(1);
+    for c in text.chars() {
+        let mut buffer = [0; 4];
+        let c_width = width_of(c.encode_utf8(&mut buffer));
+        if c_width > room {
+            break;
+        }
+        room -= c_width;
+        cut.push(c);
+    }
+    if width > 0 {
+        cut.push('…');
+    }
     cut
+}
+
+/// How many columns `text` takes on screen.
+pub(super) fn width_of(text: &str) -> usize {
+    Span::raw(text).width()
 }
 
 fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
