@@ -593,6 +593,8 @@ impl App {
             }
             _ => self.apply_filter(text),
         }
+        // An error pointed at takes rows from the list: the selection stays on screen.
+        self.keep_selection_visible();
     }
 
     /// Filters the view by `text`; a parse error keeps the previous filter and is shown.

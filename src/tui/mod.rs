@@ -7,6 +7,7 @@
 //! effects. Capture and journaling never wait for it.
 
 pub mod app;
+pub mod bar;
 pub mod body;
 pub mod detail;
 pub mod keymap;

@@ -807,3 +807,109 @@ fn the_status_bar_is_never_cut_mid_word_without_a_mark() {
         }
     }
 }
+
+/// Draws `app` and returns what the caret under the filter points at (the prompt's cell right
+/// above the `^`, or the arrow that says the mistake is off screen), and the screen.
+fn caret_target(app: &mut App, width: u16, height: u16) -> (Option<String>, String) {
+    app.on_resize(width, height);
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a test terminal");
+    app.before_draw();
+    terminal.draw(|frame| ui::render(frame, app)).expect("draws");
+    let buffer = terminal.backend().buffer().clone();
+    let screen = terminal.backend().to_string();
+    let bar = ui::areas(app.size, app).bar;
+    if bar.height < 2 {
+        return (None, screen);
+    }
+    let pointer = (bar.x..bar.x + bar.width)
+        .map(|x| (x, buffer[(x, bar.y + 1)].symbol()))
+        .find(|(_, symbol)| ["^", "←", "→"].contains(symbol));
+    let target = pointer.map(|(x, symbol)| match symbol {
+        "^" => buffer[(x, bar.y)].symbol().to_owned(),
+        arrow => arrow.to_owned(),
+    });
+    (target, screen)
+}
+
+#[test]
+fn a_filter_error_is_pointed_at_with_a_caret_while_typing() {
+    let mut app = session();
+    press(&mut app, "/type:channel.* sig:bogus");
+    let (target, screen) = caret_target(&mut app, 80, 20);
+    assert_eq!(target.as_deref(), Some("b"), "{screen}");
+    snapshot!("filter_error_caret_80", screen);
+    // Narrow: the message goes under the caret, broken between words.
+    let (target, screen) = caret_target(&mut app, 40, 20);
+    assert_eq!(target.as_deref(), Some("b"), "{screen}");
+    snapshot!("filter_error_caret_40", screen);
+    // Fixed: the caret and its lines go, the list has its rows back.
+    let with_error = ui::areas(app.size, &app).list.height;
+    for _ in 0.."bogus".len() {
+        app.on_key(key(KeyCode::Backspace));
+    }
+    press(&mut app, "valid");
+    let (target, screen) = caret_target(&mut app, 40, 20);
+    assert_eq!(target, None, "{screen}");
+    assert!(!screen.contains("no verdict"), "{screen}");
+    assert!(ui::areas(app.size, &app).list.height > with_error);
+}
+
+#[test]
+fn the_caret_counts_the_columns_characters_are_drawn_in() {
+    let width_of = |text: &str| ratatui::text::Span::raw(text).width();
+    // An escaped control character takes four columns, a CJK character two, and a filter
+    // longer than the bar scrolls: the caret is under the mistake each time.
+    for (typed, width) in [
+        ("body:\u{1b} sig:bogus", 80),
+        ("type:日本語 sig:bogus", 80),
+        ("type:channel.* provider:optiview path:/hooks/* sig:bogus", 40),
+    ] {
+        let mut app = session();
+        press(&mut app, "/");
+        press(&mut app, typed);
+        assert!(app.filter_error.is_some(), "{typed}");
+        let (target, screen) = caret_target(&mut app, width, 20);
+        assert_eq!(target.as_deref(), Some("b"), "{typed}:\n{screen}");
+        // The cursor back at the start: the caret follows the text when both fit, else an
+        // arrow at the edge says the mistake is further right.
+        app.on_key(key(KeyCode::Home));
+        let (target, screen) = caret_target(&mut app, width, 20);
+        let expected = match width_of(typed) < width as usize - 3 {
+            true => "b",
+            false => "→",
+        };
+        assert_eq!(
+            target.as_deref(),
+            Some(expected),
+            "{typed}, cursor home:\n{screen}"
+        );
+        // The cursor at the end of a long filter, the mistake at its start.
+        if expected == "→" {
+            let mut app = session();
+            press(&mut app, "/sig:bogus ");
+            press(&mut app, typed);
+            let (target, screen) = caret_target(&mut app, width, 20);
+            assert_eq!(target.as_deref(), Some("←"), "{screen}");
+        }
+    }
+}
+
+#[test]
+fn the_bottom_bar_fits_its_width() {
+    let mut app = session();
+    for width in [40, 80] {
+        let screen = draw(&mut app, width, 12);
+        let bar = screen.lines().last().expect("a bar").to_owned();
+        assert!(bar.contains("? help") && bar.contains("q quit"), "{bar}");
+        // Whole hints only.
+        let text = bar.trim_matches('"').trim_end();
+        assert!(text.ends_with("quit") || text.ends_with("save"), "{bar}");
+    }
+    app.message = Some(
+        "journaling to /home/dev/projects/acme-webhooks/captures.jsonl; verifying signatures: optiview"
+            .into(),
+    );
+    let screen = draw(&mut app, 40, 12);
+    let bar = screen.lines().last().expect("a bar").to_owned();
+    assert_eq!(bar, "\"journaling to /home/dev/projects/acme-w…\"");
+}

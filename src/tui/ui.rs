@@ -1,6 +1,7 @@
 //! Drawing: a pure function of the app's state. One status bar on top, the capture list and
 //! the detail pane in the middle (side by side when wide, stacked when tall, only the focused
-//! one when tiny), the filter and hint bar at the bottom, and the help overlay over all.
+//! one when tiny), the filter and hint bar at the bottom, and the help overlay over all. The
+//! bars are drawn by [`super::status`] and [`super::bar`].
 
 use chrono::Local;
 use ratatui::Frame;
@@ -9,7 +10,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Focus, Prompt, TABS};
+use super::app::{App, Focus, TABS};
+use super::bar;
 use super::detail::verdict_style;
 use super::keymap::KEYMAP;
 use super::status;
@@ -50,8 +52,14 @@ impl Areas {
 
 /// Lays out a screen of `size` for `app`.
 pub fn areas(size: Rect, app: &App) -> Areas {
-    let [status, main, bar] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(size);
+    // The bottom bar grows while a filter error is pointed at, leaving the panes a row.
+    let bar_height = bar::height(app, size.width).min(size.height.saturating_sub(2).max(1));
+    let [status, main, bar] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(bar_height),
+    ])
+    .areas(size);
     let (list, detail) = if main.height < 12 {
         // Too small for both: the focused pane only.
         match app.focus {
@@ -85,7 +93,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     if let Some(detail) = areas.detail {
         render_detail(frame, detail, app);
     }
-    render_bar(frame, areas.bar, app);
+    bar::render(frame, areas.bar, app);
     if app.help {
         render_help(frame, frame.area());
     }
@@ -419,67 +427,6 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
         .cloned()
         .collect();
     frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), body);
-}
-
-fn render_bar(frame: &mut Frame, area: Rect, app: &App) {
-    let line = if let Some(editor) = &app.editor {
-        let prefix = match editor.purpose {
-            Prompt::Filter => "/",
-            Prompt::Target(_) => "replay to: ",
-        };
-        let mut spans = vec![Span::styled(prefix, Style::new().fg(Color::Cyan).bold())];
-        let chars: Vec<char> = editor.text.chars().collect();
-        let error_at = app
-            .filter_error
-            .as_ref()
-            .map(|e| editor.text[..e.position.min(editor.text.len())].chars().count());
-        for (i, c) in chars.iter().enumerate() {
-            let mut style = Style::new();
-            if Some(i) == error_at {
-                style = style.fg(Color::Red).add_modifier(Modifier::UNDERLINED);
-            }
-            if i == editor.cursor {
-                style = style.add_modifier(Modifier::REVERSED);
-            }
-            spans.push(Span::styled(sanitize::line(&c.to_string()).into_owned(), style));
-        }
-        if editor.cursor >= chars.len() {
-            spans.push(Span::styled(" ", Style::new().add_modifier(Modifier::REVERSED)));
-        }
-        match (&app.filter_error, &app.message) {
-            _ if editor.purpose != Prompt::Filter => {
-                spans.push(Span::styled("  Enter sends, Esc cancels", DIM));
-            }
-            (Some(err), _) => spans.push(Span::styled(format!("  {err}"), Style::new().fg(Color::Red))),
-            (None, Some(pending)) if editor.text != app.filter_text => spans.push(Span::styled(
-                format!("  {}", sanitize::line(pending)),
-                Style::new().fg(Color::Yellow),
-            )),
-            (None, _) => spans.push(Span::styled(format!("  {} match", app.view.len()), DIM)),
-        }
-        Line::from(spans)
-    } else if let Some(message) = &app.message {
-        Line::from(Span::styled(
-            sanitize::line(message).into_owned(),
-            Style::new().fg(Color::Yellow),
-        ))
-    } else {
-        let mut spans = Vec::new();
-        if !app.filter_text.is_empty() {
-            spans.push(Span::styled("filter ", DIM));
-            spans.push(Span::styled(
-                sanitize::line(&app.filter_text).into_owned(),
-                Style::new().fg(Color::Cyan),
-            ));
-            spans.push(Span::raw("  "));
-        }
-        spans.push(Span::styled(
-            "? help  / filter  Tab panes  f follow  p pause  y curl  s save  q quit",
-            DIM,
-        ));
-        Line::from(spans)
-    };
-    frame.render_widget(Paragraph::new(line), area);
 }
 
 fn render_help(frame: &mut Frame, screen: Rect) {
