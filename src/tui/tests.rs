@@ -679,6 +679,26 @@ fn columns_size_from_their_content_and_mark_what_they_cut() {
             "{width}: the path stays:\n{screen}"
         );
     }
+    // A long name is cut before its column is dropped: at 80 columns (and in the list of a
+    // 140-column split) every row still says what event it is.
+    for width in [80, 140] {
+        let screen = draw(&mut app, width, 30);
+        // The list's part of a row: the split puts the detail's beside it.
+        let row = screen
+            .lines()
+            .filter_map(|l| l.split('│').nth(1))
+            .find(|l| l.contains("10:00:0") && l.contains("distribution"))
+            .unwrap_or_else(|| panic!("{width}: the long event is shown:\n{screen}"));
+        let shown = row
+            .split_whitespace()
+            .find(|w| w.starts_with("distribution"))
+            .unwrap_or_else(|| panic!("{width}: {row}"));
+        assert!(
+            shown.ends_with('…') && shown.chars().count() >= 16,
+            "{width}: {row}"
+        );
+        assert!(screen.contains("channel.stopped"), "{width}:\n{screen}");
+    }
 }
 
 #[test]

@@ -272,8 +272,9 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The widths of the list's columns: time, method, path (what is left), provider, event,
 /// signature, app. Sized from the visible rows' content; when the pane is too narrow for all,
-/// the signature is shortened to its symbol first, then the provider goes, then the time's
-/// milliseconds, then the event: the path keeps at least [`PATH_MIN`] columns.
+/// the signature is shortened to its symbol first, then a long event is cut (with `…`) down to
+/// [`EVENT_MIN`] columns, then the provider goes, then the time's milliseconds, then the
+/// event: the path keeps at least [`PATH_MIN`] columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Columns {
     time: usize,
@@ -290,6 +291,8 @@ const TIME_WIDE: usize = 12;
 const SIGNATURE_SHORT: usize = 2;
 const PATH_MIN: usize = 12;
 const EVENT_MAX: usize = 48;
+/// The narrowest a long event is cut to before its column goes (`distribution.s…`).
+const EVENT_MIN: usize = 16;
 
 impl Columns {
     fn fit(width: usize, method: usize, provider: usize, event: usize, signature: usize) -> Self {
@@ -310,17 +313,20 @@ impl Columns {
             // One space between columns, the path's included.
             c.time + c.method + c.provider + c.event + c.signature + c.app + shown
         };
-        let steps: [fn(&mut Columns); 4] = [
-            |c| c.signature = SIGNATURE_SHORT,
-            |c| c.provider = 0,
-            |c| c.time = 8,
-            |c| c.event = 0,
+        // Each step is given how many columns the path lacks.
+        let steps: [fn(&mut Columns, usize); 5] = [
+            |c, _| c.signature = SIGNATURE_SHORT,
+            |c, lacking| c.event = c.event.saturating_sub(lacking).max(EVENT_MIN.min(c.event)),
+            |c, _| c.provider = 0,
+            |c, _| c.time = 8,
+            |c, _| c.event = 0,
         ];
         for step in steps {
-            if width.saturating_sub(used(&columns)) >= PATH_MIN {
+            let lacking = PATH_MIN.saturating_sub(width.saturating_sub(used(&columns)));
+            if lacking == 0 {
                 break;
             }
-            step(&mut columns);
+            step(&mut columns, lacking);
         }
         columns.path = width.saturating_sub(used(&columns)).max(1);
         columns
