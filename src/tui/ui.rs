@@ -67,8 +67,10 @@ pub fn areas(size: Rect, app: &App) -> Areas {
             Focus::Detail => (Rect::new(main.x, main.y, main.width, 0), Some(main)),
         }
     } else if main.width >= 140 {
+        // The list's columns want about 95 (a 45-character event whole beside the provider,
+        // the signature's symbol and a path); the detail reads well from 56.
         let [list, detail] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(main);
+            Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(main);
         (list, Some(detail))
     } else {
         let [list, detail] =
@@ -272,9 +274,9 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
 
 /// The widths of the list's columns: time, method, path (what is left), provider, event,
 /// signature, app. Sized from the visible rows' content; when the pane is too narrow for all,
-/// the signature is shortened to its symbol first, then a long event is cut (with `…`) down to
-/// [`EVENT_MIN`] columns, then the provider goes, then the time's milliseconds, then the
-/// event: the path keeps at least [`PATH_MIN`] columns.
+/// the signature is shortened to its symbol first, then the time's milliseconds go (an event's
+/// name says more), then a long event is cut (with `…`) down to [`EVENT_MIN`] columns, then
+/// the provider goes, then the event: the path keeps at least [`PATH_MIN`] columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Columns {
     time: usize,
@@ -316,9 +318,9 @@ impl Columns {
         // Each step is given how many columns the path lacks.
         let steps: [fn(&mut Columns, usize); 5] = [
             |c, _| c.signature = SIGNATURE_SHORT,
+            |c, _| c.time = 8,
             |c, lacking| c.event = c.event.saturating_sub(lacking).max(EVENT_MIN.min(c.event)),
             |c, _| c.provider = 0,
-            |c, _| c.time = 8,
             |c, _| c.event = 0,
         ];
         for step in steps {
