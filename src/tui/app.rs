@@ -485,7 +485,7 @@ impl App {
             }
             MouseEventKind::Down(_) if in_detail => {
                 self.focus = Focus::Detail;
-                if let Some(tab) = areas.tab_at(mouse.column, mouse.row) {
+                if let Some(tab) = areas.tab_at(mouse.column, mouse.row, self.tab) {
                     self.tab = tab;
                     self.scroll = 0;
                 }

@@ -942,3 +942,24 @@ fn the_bottom_bar_fits_its_width() {
     let bar = screen.lines().last().expect("a bar").to_owned();
     assert_eq!(bar, "\"journaling to /home/dev/projects/acme-w…\"");
 }
+
+#[test]
+fn narrow_tabs_are_shortened_and_still_clicked_where_they_are_drawn() {
+    for (width, shown, clicked) in [(40, "4 Deliv", "Deliv"), (32, " 1 Body  2  3  4 ", " 4 ")] {
+        let mut app = session();
+        let screen = draw(&mut app, width, 24);
+        assert!(screen.contains(shown), "{width}:\n{screen}");
+        let detail = ui::areas(app.size, &app).detail.expect("a detail pane");
+        let tabs = screen.lines().nth(detail.y as usize + 1).expect("the tab line");
+        let column = tabs.find(clicked).expect("the tab") + clicked.len() / 2;
+        // The line is quoted: one column less, and the border before the tabs counts.
+        let column = tabs[..column].chars().count() as u16 - 1;
+        app.on_mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row: detail.y + 1,
+            modifiers: KeyModifiers::NONE,
+        });
+        assert_eq!((app.focus, app.tab), (Focus::Detail, 3), "{width}: {tabs}");
+    }
+}

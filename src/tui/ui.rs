@@ -32,21 +32,49 @@ pub struct Areas {
 }
 
 impl Areas {
-    /// The detail tab whose title is at this cell, if any.
-    pub fn tab_at(&self, column: u16, row: u16) -> Option<usize> {
+    /// The detail tab whose title is at this cell, if any, when tab `selected` is shown.
+    pub fn tab_at(&self, column: u16, row: u16, selected: usize) -> Option<usize> {
         let detail = self.detail?;
         if row != detail.y + 1 {
             return None;
         }
         let mut x = detail.x + 1;
-        for (i, title) in TABS.iter().enumerate() {
-            let width = title.len() as u16 + 4;
+        let titles = tab_titles(detail.width.saturating_sub(2) as usize, selected);
+        for (i, title) in titles.iter().enumerate() {
+            let width = tab_label(i, title).chars().count() as u16;
             if (x..x + width).contains(&column) {
                 return Some(i);
             }
             x += width;
         }
         None
+    }
+}
+
+/// The tabs' titles in `width` columns: whole, else shortened, else only the selected tab's
+/// title beside the others' numbers.
+fn tab_titles(width: usize, selected: usize) -> [&'static str; 4] {
+    const SHORT: [&str; 4] = ["Body", "Headers", "Sig", "Deliv"];
+    let fits = |titles: &[&str; 4]| {
+        let labels = titles.iter().enumerate().map(|(i, t)| tab_label(i, t));
+        labels.map(|l| l.chars().count()).sum::<usize>() <= width
+    };
+    if fits(&TABS) {
+        return TABS;
+    }
+    if fits(&SHORT) {
+        return SHORT;
+    }
+    let mut titles = [""; 4];
+    titles[selected.min(3)] = SHORT[selected.min(3)];
+    titles
+}
+
+/// How tab `i` is labelled: its key and its title.
+fn tab_label(i: usize, title: &str) -> String {
+    match title {
+        "" => format!(" {} ", i + 1),
+        title => format!(" {} {title} ", i + 1),
     }
 }
 
@@ -397,9 +425,10 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
         .unwrap_or_default();
     let title = match app.detail.as_ref().and_then(|d| d.capture.as_ref()) {
         // The summary names the sender's Content-Type.
-        Some(capture) => Line::from(format!(" {} · {} ", capture.id, sanitize::line(&summary))),
-        None => Line::from(" Detail "),
+        Some(capture) => format!(" {} · {} ", capture.id, sanitize::line(&summary)),
+        None => " Detail ".to_owned(),
     };
+    let title = Line::from(fit(&title, area.width.saturating_sub(2) as usize));
     let block = pane_block(title, focused);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -407,14 +436,14 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
         return;
     }
     let mut tabs = Vec::new();
-    for (i, title) in TABS.iter().enumerate() {
+    for (i, title) in tab_titles(inner.width as usize, app.tab).iter().enumerate() {
         let style = match i == app.tab {
             true => Style::new()
                 .fg(Color::Black)
                 .bg(if focused { Color::Cyan } else { Color::Gray }),
             false => DIM,
         };
-        tabs.push(Span::styled(format!(" {} {title} ", i + 1), style));
+        tabs.push(Span::styled(tab_label(i, title), style));
     }
     let [tab_line, body] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     frame.render_widget(Paragraph::new(Line::from(tabs)), tab_line);
