@@ -196,6 +196,21 @@ pub struct Store {
     catching_up_at: Option<u64>,
 }
 
+/// How far [`Store::open_with_progress`] has read a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loading {
+    /// Captures listed so far.
+    pub captures: usize,
+    /// Bytes of the journal read so far.
+    pub read: u64,
+    /// Lines skipped so far (corrupt or torn).
+    pub skipped: usize,
+}
+
+/// How many records [`Store::open_with_progress`] reads between two reports of its progress: a
+/// few milliseconds' reading, and no clock read per record.
+pub const LOADING_REPORT: u64 = 1024;
+
 /// How many of the newest rows a catch-up looks back over: captures are published in about
 /// the order they were journaled, but not exactly (the appenders of one group commit wake in
 /// any order), so the missed ones can sit a little before the newest one seen.
@@ -236,9 +251,19 @@ impl Store {
 
     /// Reads a whole journal into rows; bodies stay on disk. Returns the skipped lines too.
     pub fn open(path: &Path) -> io::Result<(Self, Vec<Problem>)> {
+        Self::open_with_progress(path, |_| {})
+    }
+
+    /// [`Store::open`], telling `progress` how far it has read every [`LOADING_REPORT`]
+    /// records: a journal of a million captures takes seconds to read.
+    pub fn open_with_progress(
+        path: &Path,
+        mut progress: impl FnMut(Loading),
+    ) -> io::Result<(Self, Vec<Problem>)> {
         let mut store = Self::new(Some(path.to_owned()));
         let mut reader = JournalReader::open(path)?;
         let mut problems = Vec::new();
+        let mut records: u64 = 0;
         while let Some(next) = reader.next_entry()? {
             match next {
                 Ok(entry) => match entry.record {
@@ -250,6 +275,14 @@ impl Store {
                     }
                 },
                 Err(problem) => problems.push(problem),
+            }
+            records += 1;
+            if records.is_multiple_of(LOADING_REPORT) {
+                progress(Loading {
+                    captures: store.rows.len(),
+                    read: reader.offset(),
+                    skipped: problems.len(),
+                });
             }
         }
         Ok((store, problems))
@@ -720,5 +753,33 @@ mod tests {
         let again = store.capture(1).expect("read back");
         assert_eq!(store.push_journaled(again, Some(0)), None);
         assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn opening_tells_its_progress_every_so_many_records_damaged_lines_counted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        let mut journal = Vec::new();
+        let records = 2 * LOADING_REPORT as usize + 10;
+        for n in 0..records {
+            if n == 100 {
+                journal.extend_from_slice(b"{\"v\":1,\"kind\":\"capture\",\"id\":\"broken\n");
+                continue;
+            }
+            let mut capture = capture(n);
+            capture.id = CaptureId::generate();
+            journal.extend(codec::encode_capture(&capture));
+        }
+        std::fs::write(&path, &journal).expect("journal");
+        let mut told = Vec::new();
+        let (store, problems) = Store::open_with_progress(&path, |at| told.push(at)).expect("open");
+        assert_eq!(store.len(), records - 1);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(told.len(), 2, "{told:?}");
+        // Told after the 1024th record, one of them the damaged line.
+        assert_eq!(told[0].captures, LOADING_REPORT as usize - 1);
+        assert_eq!(told[0].skipped, 1);
+        assert!(told[0].read < told[1].read && told[1].read < journal.len() as u64);
+        assert_eq!(told[1].captures, 2 * LOADING_REPORT as usize - 1);
     }
 }
