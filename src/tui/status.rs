@@ -52,14 +52,15 @@ const STATE: usize = 7;
 /// then the long forms of the addresses and counts, then whole parts; the counts, the state
 /// and the source are the last to shrink, and the source is cut with `…` only when nothing
 /// else is left to give.
-const STEPS: [(usize, usize); 15] = [
-    (RATE, 1),    // the sparkline; the rate in figures stays
+const STEPS: [(usize, usize); 16] = [
+    (RATE, 1),    // the sparkline's last 10 seconds
+    (RATE, 2),    // the rate in figures only
     (BRAND, 1),   // " hookscope "
     (FORWARD, 1), // "no forward" goes; a target loses its http://
     (SOURCE, 1),  // the listen address without http://, the journal's file name
     (RELAY, 1),   // the relay's state without its URL
     (COUNTS, 1),  // "captured 9  shown 4" as "shown 4/9"
-    (RATE, 2),
+    (RATE, 3),
     (FORWARD, 2), // the target cut with …
     (RELAY, 2),   // the state cut with …
     (MISSED, 1),  // "3 missed (in the journal)" as "3 missed"
@@ -217,14 +218,13 @@ fn parts(app: &App) -> Vec<Part> {
     let rate = match context.listen {
         Some(_) => {
             let now = app.rate.back().copied().unwrap_or(0);
-            vec![
+            let spark = |seconds| {
                 vec![
-                    Span::styled(sparkline(app), Style::new().fg(Color::Cyan)),
+                    Span::styled(sparkline(app, seconds), Style::new().fg(Color::Cyan)),
                     Span::raw(format!(" {now}/s")),
-                ],
-                vec![Span::raw(format!("{now}/s"))],
-                vec![],
-            ]
+                ]
+            };
+            vec![spark(20), spark(10), vec![Span::raw(format!("{now}/s"))], vec![]]
         }
         None => vec![],
     };
@@ -273,10 +273,10 @@ fn parts(app: &App) -> Vec<Part> {
     parts
 }
 
-/// The last 20 seconds of the rate as block characters.
-fn sparkline(app: &App) -> String {
+/// The last `seconds` of the rate as block characters.
+fn sparkline(app: &App, seconds: usize) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-    let recent: Vec<u64> = app.rate.iter().rev().take(20).rev().copied().collect();
+    let recent: Vec<u64> = app.rate.iter().rev().take(seconds).rev().copied().collect();
     let top = recent.iter().copied().max().unwrap_or(0).max(1);
     recent
         .iter()
