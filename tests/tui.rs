@@ -464,3 +464,165 @@ fn r_re_signs_what_the_docs_receiver_recomputes() {
         }
     }
 }
+
+/// An event name of 45 characters: more than the Event column gets below 160 columns.
+const LONG_EVENT: &str = "distribution.security.keys.rotated.everywhere";
+/// A path longer than the Path column gets when narrow.
+const LONG_PATH: &str = "/webhooks/acme/production/eu-west-1/deliveries";
+
+/// A journal of three captures: a sender hookscope does not know with the long event name in
+/// `type` on a long path, OptiView signed with the same long name, and OptiView with a short one.
+fn journal_of_long_names(dir: &Path) -> std::path::PathBuf {
+    let journal = dir.join("widths.jsonl");
+    let mut listener = common::Listener::start_with_journal(
+        &journal,
+        &["--headless", "--secret", "optiview=dolby_sec_test"],
+    );
+    let body = format!(r#"{{"type":"{LONG_EVENT}","id":"evt_1","data":{{"key":"k1"}}}}"#);
+    let request = common::post(
+        LONG_PATH,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime
+        .block_on(common::send_raw(listener.addr, &request))
+        .expect("send the unknown sender's request");
+    let url = format!("http://{}/hooks", listener.addr);
+    let set = format!("/type={LONG_EVENT}");
+    for extra in [vec!["--set", set.as_str()], vec![]] {
+        let status = common::binary()
+            .args(["send", "optiview", "channel.stopped", "--to", &url])
+            .args(["--secret", "dolby_sec_test"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run hookscope send");
+        assert!(status.success());
+    }
+    listener.stop();
+    assert_eq!(common::captures_in(&journal).len(), 3);
+    journal
+}
+
+/// The inspector over those captures in a real terminal of each width the issue names, 24
+/// rows: the event name whole where it fits, `…` where anything is cut, nothing drawn past
+/// the right edge, and a status bar that reads whole.
+#[test]
+fn the_inspector_fits_long_event_names_at_every_width() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    journal_of_long_names(dir.path());
+    for cols in [40u16, 80, 120, 160, 250] {
+        let mut term = Terminal::start(
+            &["open", "widths.jsonl", "--secret", "optiview=dolby_sec_test"],
+            dir.path(),
+            cols,
+            24,
+        );
+        // The list's title, then the hints on the last row: the first frame is all there.
+        term.wait_for("the first frame", |s| {
+            s.contains("Captures 1/3") && s.lines().last().is_some_and(|l| l.contains("q quit"))
+        });
+        let (screen, rows, wrapped, edges) = {
+            let parser = term.screen.lock().expect("screen lock");
+            let screen = parser.screen();
+            let rows: Vec<String> = screen.rows(0, cols).collect();
+            let wrapped: Vec<u16> = (0..24).filter(|&r| screen.row_wrapped(r)).collect();
+            let cell = |row, col| screen.cell(row, col).map(|c| c.contents().to_owned());
+            let edges: Vec<(Option<String>, Option<String>)> =
+                (1..23).map(|row| (cell(row, 0), cell(row, cols - 1))).collect();
+            (screen.contents(), rows, wrapped, edges)
+        };
+        // Nothing wider than the terminal: no row ran on into the next, and every row of the
+        // panes has its borders at both edges, where they belong.
+        assert!(wrapped.is_empty(), "{cols}: rows {wrapped:?} wrapped:\n{screen}");
+        for (row, (left, right)) in edges.iter().enumerate() {
+            let (left, right) = (left.as_deref().unwrap_or(""), right.as_deref().unwrap_or(""));
+            assert!(
+                ["┌", "│", "└"].contains(&left) && ["┐", "│", "┘"].contains(&right),
+                "{cols}: row {} has {left:?} … {right:?}:\n{screen}",
+                row + 1
+            );
+        }
+        // The list's rows start with their time; at 160 and more the detail pane is beside
+        // them, and only the list's part of the row is looked at.
+        let list: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.split('│').nth(1))
+            .filter(|r| r.chars().nth(2) == Some(':'))
+            .collect();
+        assert_eq!(list.len(), 3, "{cols}: three captures listed:\n{screen}");
+        for row in &list {
+            // Whatever shows of the long name is whole or ends with … to say it was cut.
+            for word in row.split_whitespace() {
+                if word.len() >= 6 && LONG_EVENT.starts_with(word.trim_end_matches('…')) {
+                    assert!(word == LONG_EVENT || word.ends_with('…'), "{cols}: {row}");
+                }
+                if word.len() >= 6 && LONG_PATH.starts_with(word.trim_end_matches('…')) {
+                    assert!(word == LONG_PATH || word.ends_with('…'), "{cols}: {row}");
+                }
+            }
+        }
+        if cols >= 160 {
+            let whole = list.iter().filter(|r| r.contains(LONG_EVENT)).count();
+            assert_eq!(whole, 2, "{cols}: the whole name on both rows:\n{screen}");
+            // The signature as its symbol at 160, in words at 250.
+            let signature = if cols >= 250 { "✓ valid" } else { "✓" };
+            assert!(
+                list.iter()
+                    .any(|r| r.contains("optiview") && r.contains(LONG_EVENT) && r.contains(signature)),
+                "{cols}: the provider and the signature beside it:\n{screen}"
+            );
+        } else {
+            assert!(
+                list.iter().any(|r| r.contains('…')),
+                "{cols}: something is cut, and says so:\n{screen}"
+            );
+        }
+        // The status bar: its words whole, the journal and the counts on it.
+        let status = &rows[0];
+        for word in status.split_whitespace() {
+            assert!(
+                [
+                    "hookscope",
+                    "journal",
+                    "widths.jsonl",
+                    "→",
+                    "no",
+                    "forward",
+                    "captured",
+                    "shown",
+                    "3",
+                    "3/3"
+                ]
+                .contains(&word)
+                    || word.ends_with('…'),
+                "{cols}: {word:?} in the status bar {status:?}"
+            );
+        }
+        assert!(
+            status.contains("widths.jsonl")
+                && (status.contains("shown 3/3") || status.contains("captured 3  shown 3")),
+            "{cols}: {status:?}"
+        );
+        insta::with_settings!({
+            filters => vec![
+                (r"\d\d:\d\d:\d\d\.\d{3}", "hh:mm:ss.mmm"),
+                (r"\b\d\d:\d\d:\d\d\b", "hh:mm:ss"),
+                (r"\b[0-9A-HJKMNP-TV-Z]{26}\b", "[ULID....................]"),
+                (r"127\.0\.0\.1:\d+", "127.0.0.1:PORT"),
+            ],
+            snapshot_path => "../src/tui/snapshots",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!(format!("pty_long_events_{cols}"), screen);
+        });
+        term.type_keys("q");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while term.child.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "{cols}: hookscope did not quit");
+            thread::sleep(Duration::from_millis(25));
+        }
+    }
+}
