@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use ratatui::crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind};
 use ratatui::crossterm::execute;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::sync::mpsc;
 
 use crate::hub::HubEvent;
@@ -34,6 +34,10 @@ pub use replayer::Replayer;
 
 /// At most this often the screen is drawn (captures arriving faster are drawn in batches).
 const FRAME: Duration = Duration::from_millis(16);
+
+/// How often the hub's new captures are taken into the list: 20 times a second is live to the
+/// eye, and bounds the frames drawn for captures (keys still draw at the next frame).
+const INTAKE: Duration = Duration::from_millis(50);
 
 /// Runs the inspector over the hub's `events` until the user quits or `stop` completes;
 /// `replayer` carries out replays; `relay`, when given, is the tunnel's state for the status bar.
@@ -63,6 +67,8 @@ pub async fn run(
         let mut frame = tokio::time::interval(FRAME);
         frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut clock = tokio::time::interval(Duration::from_secs(1));
+        let mut intake = tokio::time::interval(INTAKE);
+        intake.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut dirty = true;
         tokio::pin!(stop);
         loop {
@@ -77,15 +83,18 @@ pub async fn run(
                     }
                     dirty = true;
                 }
-                received = next_event(&mut events) => {
-                    match received {
-                        Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
-                        Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
-                        Err(RecvError::Lagged(missed)) => app.on_lagged(missed),
-                        // The hub is gone: capture has stopped; the view stays until `q`.
-                        Err(RecvError::Closed) => events = None,
+                // The hub's captures are taken in a batch a frame, not one wake-up each: under
+                // load, waking this thread for every capture cost the capture path more than
+                // listing them (futex wake-ups on the recording tasks' threads).
+                _ = intake.tick(), if events.is_some() => {
+                    if let Some(receiver) = events.as_mut() {
+                        let (taken, open) = take_batch(receiver, &mut app);
+                        if !open {
+                            // The hub is gone: capture has stopped; the view stays until `q`.
+                            events = None;
+                        }
+                        dirty |= taken > 0 || !open;
                     }
-                    dirty = true;
                 }
                 // A slice of a catch-up with the journal, between frames and keys.
                 () = std::future::ready(()), if app.is_catching_up() => {
@@ -175,11 +184,25 @@ pub fn log_file() -> Option<std::fs::File> {
         .ok()
 }
 
-async fn next_event(events: &mut Option<broadcast::Receiver<HubEvent>>) -> Result<HubEvent, RecvError> {
-    match events {
-        Some(receiver) => receiver.recv().await,
-        None => std::future::pending().await,
+/// At most this many of the hub's events are taken in one batch, so that keys and frames are
+/// not held up behind a long backlog (the rest waits for the next batch, or for a catch-up).
+const BATCH: usize = 16_384;
+
+/// Takes what the hub published since the last batch, without waiting. Returns how many
+/// events were taken and whether the hub is still there.
+fn take_batch(receiver: &mut broadcast::Receiver<HubEvent>, app: &mut App) -> (usize, bool) {
+    let mut taken = 0;
+    while taken < BATCH {
+        match receiver.try_recv() {
+            Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
+            Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
+            Err(TryRecvError::Lagged(missed)) => app.on_lagged(missed),
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Closed) => return (taken, false),
+        }
+        taken += 1;
     }
+    (taken, true)
 }
 
 /// Reads terminal events on a thread of its own (crossterm's reads block).

@@ -154,7 +154,12 @@ impl Subject for RowRef<'_> {
 /// How many bytes of live captures (bodies, headers and the rest, as [`footprint`] estimates
 /// them) stay in memory before the oldest are left to the journal, to be read back by offset.
 /// The index grows by a row per capture; whole captures beyond this do not.
-pub const MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+///
+/// Small on purpose: a capture let go soon after it arrived is freed while its memory is still
+/// in the cache. With 32 MiB, freeing captures that had gone cold was a third of the
+/// inspector's time under load (`benches/ingest.rs --inspector`), and the journal reads a
+/// capture back in microseconds when it is shown.
+pub const MEMORY_BUDGET: u64 = 4 * 1024 * 1024;
 
 /// About how many bytes of memory a capture takes: its bytes, and the allocations around them.
 pub fn footprint(capture: &Capture) -> u64 {
