@@ -122,10 +122,12 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         ));
         // The server stops when the inspector quits or a signal arrives, whichever is first.
         let (quit, quitting) = tokio::sync::watch::channel(());
+        let signalled = shutdown_signal();
+        let inspector_signalled = shutdown_signal();
         let server = tokio::spawn(server::serve(listener, config, hub.clone(), async move {
             let mut quitting = quitting;
             tokio::select! {
-                () = shutdown_signal() => {}
+                () = signalled => {}
                 _ = quitting.changed() => {}
             }
         }));
@@ -139,7 +141,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             Some(hub.subscribe()),
             Some(replayer),
             relay_states,
-            shutdown_signal(),
+            inspector_signalled,
         )
         .await;
         drop(quit);
@@ -150,6 +152,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             true => Format::Json,
             false => Format::Human,
         };
+        let signalled = shutdown_signal();
         eprintln!(
             "hookscope listening on http://{addr}, journaling to {}",
             args.out.display()
@@ -165,7 +168,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
                 .context("cannot start the printer")?,
         );
-        server::serve(listener, config, hub.clone(), shutdown_signal()).await;
+        server::serve(listener, config, hub.clone(), signalled).await;
     }
 
     if let Some(tunnel) = tunnel {
@@ -308,32 +311,40 @@ fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
+/// Completes at the first Ctrl-C or SIGTERM. The handlers are installed when this is called, not
+/// when the future is first polled: a server that says where it listens and only then starts
+/// watching would die of a SIGTERM sent in between (status 143, no summary, nothing flushed
+/// beyond the journal).
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        async fn wait(signal: std::io::Result<Signal>, name: &str) {
+            match signal {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "cannot watch for {name}");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                () = wait(interrupt, "Ctrl-C") => {}
+                () = wait(terminate, "SIGTERM") => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(%err, "cannot watch for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(%err, "cannot watch for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }
 

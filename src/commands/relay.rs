@@ -81,11 +81,12 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
     let relay: Arc<Relay> = Relay::open(config)?;
     let (listener, addr) = super::bind(args.addr).await?;
     let scheme = if args.tls_cert.is_some() { "https" } else { "http" };
+    let signalled = crate::commands::listen::shutdown_signal();
     eprintln!(
         "hookscope relay listening on {scheme}://{addr}, data in {}, at most {max_connections} connections",
         args.store.data_dir.display()
     );
-    server::serve(listener, relay, crate::commands::listen::shutdown_signal()).await;
+    server::serve(listener, relay, signalled).await;
     eprintln!("relay stopped");
     Ok(())
 }
