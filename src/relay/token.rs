@@ -271,4 +271,93 @@ mod tests {
         assert!(tokens.grants("alpha", &first) && tokens.grants("beta", &second));
         assert!(tokens.malformed().is_empty());
     }
+
+    #[test]
+    fn a_token_exposes_its_secret_and_a_generated_one_is_hst_and_64_hex() {
+        assert_eq!(Token::new("s3cret").expose(), "s3cret");
+        let token = Token::generate();
+        let hex = token.expose().strip_prefix("hst_").expect("hst_ prefix");
+        assert!(
+            hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{hex}"
+        );
+        assert_ne!(Token::generate(), token);
+    }
+
+    #[test]
+    fn a_missing_token_file_grants_nothing_and_an_unreadable_one_is_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let missing = Tokens::load(&dir.path().join("missing")).expect("missing is empty");
+        assert!(missing.entries.is_empty() && missing.malformed().is_empty());
+        // A directory where the file should be cannot be read: an error, not an empty set that
+        // would refuse every client (or, on a reload, revoke every token) without a word.
+        assert!(Tokens::load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn within_says_whether_a_reload_revokes_and_union_keeps_both_sides_grants() {
+        let (alpha, beta) = (Token::new("a"), Token::new("b"));
+        let line = |channel: &str, token: &Token| format!("{channel} {}\n", hex::encode(token.hash()));
+        let old = Tokens::parse(&line("alpha", &alpha));
+        let both = Tokens::parse(&(line("alpha", &alpha) + &line("beta", &beta)));
+        let other = Tokens::parse(&line("beta", &beta));
+        assert!(old.within(&both) && old.within(&old) && Tokens::default().within(&old));
+        assert!(!old.within(&other) && !both.within(&old));
+        let union = old.union(&other);
+        assert!(union.grants("alpha", &alpha) && union.grants("beta", &beta));
+        assert_eq!(union.entries.len(), 2);
+        assert_eq!(old.union(&both).entries, both.entries, "no grant twice");
+    }
+
+    #[test]
+    fn create_makes_missing_directories_and_writes_one_line_per_token() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("etc/hookscope/tokens");
+        let alpha = create(&path, "alpha").expect("create in missing directories");
+        let beta = create(&path, "beta").expect("create");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("alpha {}", hex::encode(alpha.hash())),
+                format!("beta {}", hex::encode(beta.hash()))
+            ],
+            "{text:?}"
+        );
+        assert!(text.ends_with('\n'));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir.path().join("etc/hookscope")), 0o700);
+        }
+    }
+
+    /// Only root can give a file away, so only as root (as CI and the mutation runs are) can this
+    /// see a new file take its directory's owner; as anyone else it checks nothing and says so.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_token_file_takes_its_directorys_owner_and_an_existing_one_keeps_its_own() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().expect("dir");
+        let owner = |p: &Path| {
+            let meta = std::fs::metadata(p).expect("meta");
+            (meta.uid(), meta.gid())
+        };
+        if owner(dir.path()).0 != 0 {
+            eprintln!("not root: cannot give a file away, ownership not checked");
+            return;
+        }
+        let service = dir.path().join("service");
+        private::create_dir(&service).expect("dir");
+        std::os::unix::fs::chown(&service, Some(4242), Some(4343)).expect("chown");
+        let path = service.join("tokens");
+        create(&path, "alpha").expect("create");
+        assert_eq!(owner(&path), (4242, 4343), "a new file is the directory owner's");
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).expect("chown");
+        create(&path, "beta").expect("create");
+        assert_eq!(owner(&path), (0, 0), "an existing file keeps its owner");
+    }
 }
