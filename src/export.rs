@@ -400,37 +400,4 @@ pub fn http_file(captures: &[Capture], bodies_dir: &str) -> (String, Vec<(String
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn har_responses_are_the_last_delivery_where_there_is_one() {
-        let delivered = crate::codec::tests::sample_capture();
-        let undelivered = crate::codec::tests::sample_capture();
-        let mut attempt = crate::codec::attempt::tests::sample_attempt();
-        attempt.capture = delivered.id;
-        let mut failed = attempt.clone();
-        failed.outcome = Outcome::Failed("connection refused".into());
-        let mut deliveries = HashMap::from([(delivered.id, attempt)]);
-        let har = har(&[delivered.clone(), undelivered], &deliveries);
-        let entries = &har["log"]["entries"];
-        assert_eq!(entries[0]["response"]["status"], 503);
-        assert_eq!(entries[0]["response"]["content"]["text"], "{\"ok\":false}");
-        assert_eq!(entries[0]["time"], 12.345);
-        assert_eq!(entries[1]["response"]["status"], 200, "hookscope's own answer");
-
-        deliveries.insert(delivered.id, failed);
-        let har = super::har(&[delivered], &deliveries);
-        let response = &har["log"]["entries"][0]["response"];
-        assert_eq!(response["status"], 0);
-        assert_eq!(response["_error"], "connection refused");
-    }
-
-    #[test]
-    fn hop_by_hop_headers_are_not_replayed() {
-        for name in ["Host", "content-length", "Transfer-Encoding", "Connection", "TE"] {
-            assert!(is_hop_by_hop(name), "{name}");
-        }
-        assert!(!is_hop_by_hop("Dolby-Signature"));
-    }
-}
+mod tests;

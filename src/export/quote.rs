@@ -220,6 +220,8 @@ mod tests {
             Some("$'\\xc3\\xa9\\x1b'")
         );
         assert_eq!(shell_word(b"!!").as_deref(), Some("$'\\x21\\x21'"));
+        // Tab and CR read as the letters a person knows, as newline does, not as `\x09`, `\x0d`.
+        assert_eq!(shell_word(b"a\tb\r\n").as_deref(), Some("$'a\\tb\\r\\n'"));
         assert_eq!(shell_word(b"a\0b"), None);
     }
 
