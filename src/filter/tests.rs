@@ -198,6 +198,48 @@ fn only_dup_and_late_need_the_tracker() {
 }
 
 #[test]
+fn a_filter_keeps_its_text_and_says_what_it_reads() {
+    let text = " type:a  body:\"x y\" ";
+    assert_eq!(Filter::parse(text).expect("parses").text(), text);
+    for (text, empty, deliveries, request) in [
+        ("", true, false, false),
+        ("   ", true, false, false),
+        (
+            "type:a provider:b method:post path:/x via:direct sig:valid form:raw caveat dup late",
+            false,
+            false,
+            false,
+        ),
+        ("status:5xx", false, true, false),
+        ("!status:none", false, true, false),
+        ("header:x-a=1", false, false, true),
+        ("body:x", false, false, true),
+        ("!json:/a", false, false, true),
+        ("word", false, false, true),
+    ] {
+        let filter = Filter::parse(text).expect("parses");
+        assert_eq!(filter.is_empty(), empty, "{text}");
+        assert_eq!(filter.reads_deliveries(), deliveries, "{text}");
+        assert_eq!(filter.needs_request(), request, "{text}");
+    }
+}
+
+#[test]
+fn letters_outside_ascii_match_in_either_case() {
+    let mut c = capture();
+    c.body = Bytes::from_static("{\"city\":\"ZÜRICH\"}".as_bytes());
+    for (text, expected) in [
+        ("body:zürich", true),
+        ("zÜrich", true),
+        ("body:ZÜRICH", true),
+        ("body:zurich", false),
+    ] {
+        let filter = Filter::parse(text).expect("parses");
+        assert_eq!(filter.matches(&c, &Marks::default()), expected, "{text}");
+    }
+}
+
+#[test]
 fn quoted_values_keep_their_spaces() {
     let mut c = capture();
     c.body = Bytes::from_static(b"the stream \"ended\" now");
@@ -239,6 +281,20 @@ fn the_tracker_marks_duplicates_and_late_events() {
         .map(|t| t - chrono::Duration::seconds(30));
     let marks = tracker.observe(&older);
     assert!(marks.late && !marks.dup);
+    // Late is against the newest seen, not the first: between the first and the newer, late;
+    // at the newest's own time, not.
+    let mut between = older.clone();
+    between.body = Bytes::from_static(br#"{"type":"engine.paused"}"#);
+    between.derived.event_type = Some("engine.paused".into());
+    between.derived.event_time = first
+        .derived
+        .event_time
+        .map(|t| t + chrono::Duration::seconds(10));
+    assert!(tracker.observe(&between).late);
+    let mut tied = newer.clone();
+    tied.body = Bytes::from_static(br#"{"type":"engine.stopped"}"#);
+    tied.derived.event_type = Some("engine.stopped".into());
+    assert_eq!(tracker.observe(&tied), Marks::default());
     // Idempotency keys decide when there is one, whatever the body.
     let mut keyed = capture();
     keyed.derived.event_id = Some("evt_1".into());
