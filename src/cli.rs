@@ -521,6 +521,12 @@ pub struct ListenArgs {
     #[arg(long, value_name = "PEM", requires = "relay")]
     pub relay_ca: Option<PathBuf>,
 
+    /// Also make the listener public through a quick tunnel: cloudflared (no account) or ngrok.
+    /// hookscope runs the tool, shows its URL and stops it on exit; for development only (the
+    /// URL changes each start; nothing is queued while hookscope is not running).
+    #[arg(long, value_enum, value_name = "TOOL")]
+    pub public: Option<crate::public::Tool>,
+
     /// The channel's token (`hookscope relay token create`).
     #[arg(
         long,

@@ -22,6 +22,7 @@ pub mod hub;
 pub mod journal;
 pub(crate) mod limits;
 pub mod provider;
+pub mod public;
 pub mod relay;
 pub mod replay;
 pub mod sample;

@@ -49,6 +49,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         );
     }
     let (listener, addr) = super::bind(args.addr).await?;
+    // A quick tunnel's child process (#16); dropped on an error exit, it is killed.
+    let public = args
+        .public
+        .map(|tool| crate::public::start(tool, addr))
+        .transpose()?;
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
     let forwarding_to = forwarder.as_ref().map(|f| {
@@ -108,6 +113,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
             relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
+            public: public.iter().map(crate::public::status_line).collect(),
         };
         let relay_states = match (&tunnel, &relay_label) {
             (Some(tunnel), Some(label)) => Some(relay_status(tunnel.state.clone(), label.clone())),
@@ -161,6 +167,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         if let Some(line) = &forwarding_to {
             eprintln!("{line}");
         }
+        if let Some(public) = &public {
+            crate::public::print_states(public, format!("http://{addr}"));
+        }
         if let (Some(tunnel), Some(label)) = (&tunnel, &relay_label) {
             print_tunnel_states(tunnel.state.clone(), label.clone());
         }
@@ -173,6 +182,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
 
     if let Some(tunnel) = tunnel {
         tunnel.stop().await;
+    }
+    if let Some(public) = public {
+        public.stop().await;
     }
     // Deliveries in progress get a moment to finish and journal their attempts.
     let forwarded = match forwarding {

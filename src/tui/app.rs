@@ -95,6 +95,9 @@ pub struct Context {
     pub forward: Option<String>,
     /// The relay connection's state, when there is one.
     pub relay: Option<String>,
+    /// The other ways in (`--public`'s URL, `--smee`'s channel), each a line its task keeps
+    /// current, read when the bar is drawn (the clock redraws it every second).
+    pub public: Vec<tokio::sync::watch::Receiver<String>>,
 }
 
 /// How many seconds the rate sparkline covers.

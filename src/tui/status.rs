@@ -46,13 +46,14 @@ const COUNTS: usize = 4;
 const RATE: usize = 5;
 const MISSED: usize = 6;
 const STATE: usize = 7;
+const PUBLIC: usize = 8;
 
 /// What gives way when the bar is too wide, in order: a part and the form it is brought down
 /// to (a part with fewer forms is left out at its last). The sparkline and the name go first,
 /// then the long forms of the addresses and counts, then whole parts; the counts, the state
 /// and the source are the last to shrink, and the source is cut with `…` only when nothing
 /// else is left to give.
-const STEPS: [(usize, usize); 16] = [
+const STEPS: [(usize, usize); 18] = [
     (RATE, 1),    // the sparkline's last 10 seconds
     (RATE, 2),    // the rate in figures only
     (BRAND, 1),   // " hookscope "
@@ -66,9 +67,11 @@ const STEPS: [(usize, usize); 16] = [
     (MISSED, 1),  // "3 missed (in the journal)" as "3 missed"
     (FORWARD, 3),
     (RELAY, 3),
+    (PUBLIC, 1), // the public URL or smee state cut with …
     (STATE, 1),  // "following" as "follow"
     (COUNTS, 2), // "4/9"
     (MISSED, 2),
+    (PUBLIC, 2),
 ];
 
 /// The columns between two parts.
@@ -251,6 +254,23 @@ fn parts(app: &App) -> Vec<Part> {
         }
         (None, false) => vec![],
     };
+    let public = match context.public.is_empty() {
+        true => vec![],
+        false => {
+            let text = context
+                .public
+                .iter()
+                .map(|line| sanitize::line(&line.borrow()).into_owned())
+                .collect::<Vec<_>>()
+                .join("  ");
+            let style = Style::new().fg(Color::Magenta);
+            vec![
+                vec![Span::styled(text.clone(), style)],
+                vec![Span::styled(fit(&text, 32), style)],
+                vec![],
+            ]
+        }
+    };
     let mut parts: Vec<Part> = [
         vec![vec![brand], vec![]],
         source,
@@ -260,6 +280,7 @@ fn parts(app: &App) -> Vec<Part> {
         rate,
         missed,
         state,
+        public,
     ]
     .into_iter()
     .map(Part::new)

@@ -757,6 +757,7 @@ fn status_scenes() -> Vec<(&'static str, App)> {
         journal: "captures.jsonl".into(),
         forward: Some("http://127.0.0.1:3000/webhooks".into()),
         relay: Some("reconnecting in 4s (connection refused) · wss://relay.example.com channel dev".into()),
+        ..Context::default()
     };
     let mut busy = App::new(Store::new(None), analyzer(), context);
     for n in 1..=3 {
