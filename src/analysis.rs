@@ -90,6 +90,9 @@ impl Analyzer {
                 other.0, other.1
             ));
         }
+        if let crate::capture::Via::Smee(_) = capture.via {
+            through_smee(&profile.scheme, &mut verification);
+        }
         let derived = Derived {
             provider: Some(profile.name.clone()),
             event_type: facts.event_type,
@@ -119,6 +122,22 @@ impl Analyzer {
                     .header(header)
                     .map(|_| (header.to_owned(), p.name.clone()))
             })
+    }
+}
+
+/// Says why a signature over the raw bytes may fail through smee.io: smee delivers
+/// `JSON.stringify(body)` of the JSON it parsed, not the bytes the sender signed (#16). A scheme
+/// documented to sign that form (OptiView, Dyte) is not hurt by it, and a match needs no excuse.
+fn through_smee(scheme: &verify::Scheme, verification: &mut Verification) {
+    if matches!(verification.verdict, Verdict::Invalid(_))
+        && scheme.documented_form() == verify::SignedForm::Raw
+    {
+        verification.explanation.detail.push_str(
+            "; it came through smee.io, which delivers JSON.stringify(body) of the JSON it parsed, \
+             not the bytes the sender signed: a signature over the raw bytes matches only when the \
+             sender wrote its JSON as JavaScript does (compact, same number and escape forms); \
+             use --public or the relay to check signatures on the sender's own bytes",
+        );
     }
 }
 

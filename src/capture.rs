@@ -100,6 +100,8 @@ pub enum Via {
     Direct,
     /// Through a relay tunnel, on the named channel.
     Relay(String),
+    /// From a smee.io channel (its name), which re-serializes JSON bodies.
+    Smee(String),
 }
 
 impl fmt::Display for Via {
@@ -107,6 +109,7 @@ impl fmt::Display for Via {
         match self {
             Via::Direct => f.write_str("direct"),
             Via::Relay(channel) => write!(f, "relay:{channel}"),
+            Via::Smee(channel) => write!(f, "smee:{channel}"),
         }
     }
 }
@@ -118,7 +121,10 @@ impl std::str::FromStr for Via {
         match s.split_once(':') {
             None if s == "direct" => Ok(Via::Direct),
             Some(("relay", channel)) if !channel.is_empty() => Ok(Via::Relay(channel.to_owned())),
-            _ => Err(format!("expected `direct` or `relay:CHANNEL`, got {s:?}")),
+            Some(("smee", channel)) if !channel.is_empty() => Ok(Via::Smee(channel.to_owned())),
+            _ => Err(format!(
+                "expected `direct`, `relay:CHANNEL` or `smee:CHANNEL`, got {s:?}"
+            )),
         }
     }
 }

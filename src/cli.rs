@@ -527,6 +527,11 @@ pub struct ListenArgs {
     #[arg(long, value_enum, value_name = "TOOL")]
     pub public: Option<crate::public::Tool>,
 
+    /// Also receive a smee.io channel (`https://smee.io/CHANNEL`); `new` creates one and prints
+    /// it. smee re-serializes JSON bodies: raw-bytes signatures may not match.
+    #[arg(long, value_name = "URL|new")]
+    pub smee: Option<String>,
+
     /// The channel's token (`hookscope relay token create`).
     #[arg(
         long,

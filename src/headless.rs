@@ -98,7 +98,7 @@ pub fn human_line(capture: &Capture) -> String {
     if let Some(note) = &capture.note {
         let _ = write!(line, "  [{}: {}]", capture.status, sanitize::line(note));
     }
-    if let crate::capture::Via::Relay(_) = capture.via {
+    if capture.via != crate::capture::Via::Direct {
         let _ = write!(line, "  via {}", sanitize::line(&capture.via.to_string()));
     }
     line

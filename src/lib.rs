@@ -28,6 +28,7 @@ pub mod replay;
 pub mod sample;
 pub mod sanitize;
 pub mod server;
+pub mod smee;
 pub mod tap;
 pub mod tui;
 pub mod units;

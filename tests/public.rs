@@ -199,6 +199,39 @@ fn ngrok_url_is_shown_and_the_child_ends_with_sigterm() {
 }
 
 #[test]
+fn the_child_ends_when_hookscope_exits_with_an_error() {
+    // hookscope starts the tunnel, then fails to create a smee channel: an error exit. The
+    // smee server answers only once the stand-in is running, so the child surely started.
+    let standins = Standins::new();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let new_url = format!("http://{}/new", server.local_addr().expect("addr"));
+    let dir = standins.path().to_owned();
+    let answering = std::thread::spawn(move || {
+        let (mut stream, _) = server.accept().expect("hookscope asks for a channel");
+        wait_for("cloudflared to start", Duration::from_secs(20), || {
+            dir.join("cloudflared.pid").exists().then_some(())
+        });
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let answer = b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n";
+        std::io::Write::write_all(&mut stream, answer).expect("answer");
+    });
+    let output = standins
+        .command(&["--public", "cloudflared", "--smee", &new_url], &[])
+        .output()
+        .expect("run hookscope");
+    answering.join().expect("the smee stand-in");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot create a smee channel"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let pid = standins.pid("cloudflared");
+    wait_for("the tunnel to be gone", Duration::from_secs(10), || {
+        gone(pid).then_some(())
+    });
+}
+
+#[test]
 fn a_dying_child_is_reported_with_its_last_lines_and_listening_goes_on() {
     let standins = Standins::new();
     let mut child = standins

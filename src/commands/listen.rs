@@ -56,6 +56,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .transpose()?;
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
+    let smee = match &args.smee {
+        Some(arg) => Some(start_smee(arg, &args, hub.clone()).await?),
+        None => None,
+    };
     let forwarding_to = forwarder.as_ref().map(|f| {
         let config = f.config();
         format!(
@@ -113,7 +117,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
             relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
-            public: public.iter().map(crate::public::status_line).collect(),
+            public: ways_in_status(&public, &smee),
         };
         let relay_states = match (&tunnel, &relay_label) {
             (Some(tunnel), Some(label)) => Some(relay_status(tunnel.state.clone(), label.clone())),
@@ -170,6 +174,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         if let Some(public) = &public {
             crate::public::print_states(public, format!("http://{addr}"));
         }
+        if let Some(smee) = &smee {
+            crate::smee::print_status(smee, smee.url.clone());
+        }
         if let (Some(tunnel), Some(label)) = (&tunnel, &relay_label) {
             print_tunnel_states(tunnel.state.clone(), label.clone());
         }
@@ -185,6 +192,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     }
     if let Some(public) = public {
         public.stop().await;
+    }
+    if let Some(smee) = smee {
+        smee.stop().await;
     }
     // Deliveries in progress get a moment to finish and journal their attempts.
     let forwarded = match forwarding {
@@ -377,4 +387,36 @@ fn refuse_a_file_that_is_not_a_journal(path: &std::path::Path) -> anyhow::Result
             path.display()
         ),
     }
+}
+
+/// Starts receiving `--smee`'s channel, creating it first for `new` (its URL is printed).
+async fn start_smee(arg: &str, args: &ListenArgs, hub: Hub) -> anyhow::Result<crate::smee::Smee> {
+    let url = match crate::smee::new_channel_url(arg) {
+        Some(new) => {
+            let url = crate::smee::create_channel(&new).await?;
+            eprintln!("smee channel: {url} (send your webhooks there; --smee {url} receives it again)");
+            url
+        }
+        None => arg.to_owned(),
+    };
+    let limit = usize::try_from(args.max_body)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(2)
+        .saturating_add(1 << 20);
+    crate::smee::spawn(crate::smee::SmeeConfig::new(&url, limit), hub)
+}
+
+/// The status bar's lines for `--public` and `--smee`.
+fn ways_in_status(
+    public: &Option<crate::public::Public>,
+    smee: &Option<crate::smee::Smee>,
+) -> Vec<tokio::sync::watch::Receiver<String>> {
+    let mut lines = Vec::new();
+    if let Some(public) = public {
+        lines.push(crate::public::status_line(public));
+    }
+    if let Some(smee) = smee {
+        lines.push(crate::smee::status_line(smee, smee.url.clone()));
+    }
+    lines
 }
