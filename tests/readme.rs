@@ -73,6 +73,22 @@ const NOT_RUN: &[(&str, &str)] = &[
         "RUSTC_BOOTSTRAP=1 cargo fuzz run output_escaping -- -max_total_time=60",
         "needs cargo-fuzz and a minute; the same harnesses run over crafted inputs in cargo test",
     ),
+    (
+        "hookscope listen --public cloudflared",
+        "needs cloudflared and the internet; tests/public.rs runs it with a stand-in that prints cloudflared's log",
+    ),
+    (
+        "hookscope listen --public ngrok",
+        "needs ngrok, an account and the internet; tests/public.rs runs it with a stand-in that prints ngrok's JSON log",
+    ),
+    (
+        "hookscope listen --smee https://smee.io/AbC123xyz",
+        "needs smee.io (the internet); tests/smee.rs runs it against a local server speaking smee's protocol",
+    ),
+    (
+        "hookscope listen --smee new",
+        "asks smee.io for a channel (the internet); tests/smee.rs creates one on a local stand-in",
+    ),
 ];
 
 /// The README, as it is now.

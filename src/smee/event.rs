@@ -242,6 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_filter_finds_smee_captures() {
+        use crate::filter::{Filter, Marks};
+        let capture = capture(r#"{"body":{}}"#, "AbC123xyz", "smee.io:443", now()).expect("a capture");
+        let marks = Marks::default();
+        assert!(
+            Filter::parse("via:smee:*")
+                .expect("parses")
+                .matches(&capture, &marks)
+        );
+        assert!(
+            Filter::parse("via:smee:AbC123xyz")
+                .expect("parses")
+                .matches(&capture, &marks)
+        );
+        assert!(
+            !Filter::parse("via:relay:*")
+                .expect("parses")
+                .matches(&capture, &marks)
+        );
+    }
+
+    #[test]
     fn a_timestamp_far_from_now_is_not_believed() {
         assert_eq!(timestamp("1", now()), now());
         assert_eq!(timestamp("99999999999999999999", now()), now());
