@@ -9,8 +9,9 @@
 //!
 //! Live mode drives what `hookscope listen` runs behind its server: captures recorded through
 //! the real [`Hub`] (analysis, the journal's group commit, the broadcast) by 32 concurrent
-//! tasks, and the real inspector [`App`] taking the broadcast as `tui::run` does (catching up
-//! from the journal when it falls behind) and drawing a 200×50 `TestBackend` frame every 16 ms.
+//! tasks, and the real inspector [`App`] taking the broadcast in batches as `tui::run` does
+//! (catching up from the journal when it falls behind) and drawing a 200×50 `TestBackend` frame
+//! when something changed, at most every 16 ms.
 //! It reports the capture rate, the frames drawn and the longest, the peak resident memory, and
 //! checks that every capture ends up listed, in journal order.
 //!
@@ -42,6 +43,11 @@ use hookscope::tui::ui;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// The allocator `hookscope` itself runs with (src/main.rs): the live path frees captures on
+/// another thread than the one that made them, which costs glibc's malloc far more.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TYPES: [&str; 8] = [
     "engine.playing",
@@ -122,6 +128,10 @@ fn main() -> anyhow::Result<()> {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         // The same captures with no inspector (a subscriber that only reads, as the headless
         // printer does), then with it: the inspector's cost as a ratio of one run.
+        inspector_alone(count.min(200_000))?;
+        if std::env::var_os("HOOKSCOPE_BENCH_ALONE").is_some() {
+            return Ok(());
+        }
         let headless = runtime.block_on(live(count, false))?;
         let inspector = runtime.block_on(live(count, true))?;
         println!(
@@ -251,10 +261,40 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The inspector's own cost per capture, on one thread with nothing else running: captures
+/// made and analyzed beforehand, then listed one by one as the broadcast hands them over.
+fn inspector_alone(count: u64) -> anyhow::Result<()> {
+    let catalog = Catalog::builtin();
+    let keys = Keys::load(&catalog, &[], None).map_err(anyhow::Error::msg)?;
+    let analyzer = Arc::new(Analyzer::new(catalog, keys));
+    let captures: Vec<Arc<Capture>> = (0..count)
+        .map(|n| {
+            let mut one = capture(n);
+            one.id = CaptureId::generate();
+            one.derived = analyzer.derive(&one);
+            Arc::new(one)
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("alone.jsonl");
+    let mut app = App::new(Store::live(&path), analyzer, Context::default());
+    app.on_resize(200, 50);
+    let started = Instant::now();
+    for (n, capture) in captures.into_iter().enumerate() {
+        app.on_journaled(capture, Some(n as u64 * 1100));
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "inspector alone: {count} captures listed in {elapsed:.2?} ({:.2} µs a capture, dropping the ones past the memory budget included)",
+        elapsed.as_secs_f64() * 1e6 / count as f64
+    );
+    Ok(())
+}
+
 /// The live path: hub → journal → broadcast → inspector, with frames drawn as they would be
 /// (or, without `inspector`, a subscriber that only reads). Returns captures per second.
 async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
-    use hookscope::hub::{Hub, HubEvent};
+    use hookscope::hub::Hub;
     use hookscope::journal::{Journal, WriteOptions};
     use tokio::sync::broadcast::error::RecvError;
 
@@ -296,8 +336,13 @@ async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
     let (mut frames, mut longest) = (0u64, Duration::ZERO);
     let mut frame = tokio::time::interval(Duration::from_millis(16));
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut lagged = 0u64;
-    // As `tui::run` does: whichever is ready, the broadcast or the frame clock.
+    let mut intake = tokio::time::interval(hookscope::tui::INTAKE);
+    intake.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    // Time the inspector spent taking captures, catching up and drawing.
+    let mut busy = Duration::ZERO;
+    // As `tui::run` does: the broadcast taken in a batch at each intake tick, a slice of a
+    // catch-up when one is under way, a frame when something changed.
     loop {
         if !inspector {
             // Bounded, so that the end (every producer done) is seen without another event.
@@ -312,23 +357,29 @@ async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
             continue;
         }
         tokio::select! {
-            received = events.recv() => match received {
-                Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
-                Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
-                Err(RecvError::Lagged(missed)) => {
-                    lagged += 1;
-                    app.on_lagged(missed);
-                }
-                Err(RecvError::Closed) => break,
-            },
-            () = std::future::ready(()), if app.is_catching_up() => app.catch_up(),
+            _ = intake.tick() => {
+                let start = Instant::now();
+                let (taken, _) = hookscope::tui::take_batch(&mut events, &mut app);
+                busy += start.elapsed();
+                dirty |= taken > 0;
+            }
+            () = std::future::ready(()), if app.is_catching_up() => {
+                let start = Instant::now();
+                app.catch_up();
+                busy += start.elapsed();
+                dirty = true;
+            }
             _ = frame.tick() => {
-                app.journaled = Some(hub.totals().captures);
-                let drawn = Instant::now();
-                app.before_draw();
-                terminal.draw(|f| ui::render(f, &app))?;
-                longest = longest.max(drawn.elapsed());
-                frames += 1;
+                if dirty {
+                    app.journaled = Some(hub.totals().captures);
+                    let drawn = Instant::now();
+                    app.before_draw();
+                    terminal.draw(|f| ui::render(f, &app))?;
+                    longest = longest.max(drawn.elapsed());
+                    busy += drawn.elapsed();
+                    frames += 1;
+                    dirty = false;
+                }
                 if producers.iter().all(|p| p.is_finished())
                     && !app.is_catching_up()
                     && app.store.len() as u64 == hub.totals().captures
@@ -367,9 +418,14 @@ async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
     }
     anyhow::ensure!(index == count, "the journal holds {index}");
     println!(
-        "live: {count} captures through hub, journal and inspector in {elapsed:.2?} ({:.0}/s); {frames} frames, longest {longest:.2?}; fell behind {lagged} times, caught up {} from the journal, none missed",
+        "live: {count} captures through hub, journal and inspector in {elapsed:.2?} ({:.0}/s); {frames} frames, longest {longest:.2?}; fell behind {} times, caught up {} from the journal, none missed",
         count as f64 / elapsed.as_secs_f64(),
+        app.fell_behind,
         app.caught_up
+    );
+    println!(
+        "live: the inspector was busy {busy:.2?} of {elapsed:.2?} ({:.1} µs a capture)",
+        busy.as_secs_f64() * 1e6 / count as f64
     );
     println!(
         "live: resident {rss} MiB at the end ({} MiB over the {rss_before} MiB before), peak {peak} MiB: {:.0} MiB per million captures",

@@ -159,6 +159,8 @@ pub struct App {
     pub missed: u64,
     /// Captures read back from the journal after the view fell behind the broadcast.
     pub caught_up: u64,
+    /// How many times the view fell behind the broadcast.
+    pub fell_behind: u64,
     /// A catch-up with the journal is in progress.
     catching_up: bool,
     /// What the hub has journaled in this session, when the view is live (the status bar's
@@ -201,6 +203,7 @@ impl App {
             size: Rect::new(0, 0, 80, 24),
             missed: 0,
             caught_up: 0,
+            fell_behind: 0,
             catching_up: false,
             journaled: None,
             quit: false,
@@ -250,6 +253,7 @@ impl App {
     /// over (the catch-up reads them from the journal too).
     pub fn on_lagged(&mut self, missed: u64) {
         tracing::debug!(missed, "the view fell behind; catching up from the journal");
+        self.fell_behind += 1;
         self.catching_up = true;
     }
 

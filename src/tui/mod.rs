@@ -37,7 +37,7 @@ const FRAME: Duration = Duration::from_millis(16);
 
 /// How often the hub's new captures are taken into the list: 20 times a second is live to the
 /// eye, and bounds the frames drawn for captures (keys still draw at the next frame).
-const INTAKE: Duration = Duration::from_millis(50);
+pub const INTAKE: Duration = Duration::from_millis(50);
 
 /// Runs the inspector over the hub's `events` until the user quits or `stop` completes;
 /// `replayer` carries out replays; `relay`, when given, is the tunnel's state for the status bar.
@@ -190,7 +190,7 @@ const BATCH: usize = 16_384;
 
 /// Takes what the hub published since the last batch, without waiting. Returns how many
 /// events were taken and whether the hub is still there.
-fn take_batch(receiver: &mut broadcast::Receiver<HubEvent>, app: &mut App) -> (usize, bool) {
+pub fn take_batch(receiver: &mut broadcast::Receiver<HubEvent>, app: &mut App) -> (usize, bool) {
     let mut taken = 0;
     while taken < BATCH {
         match receiver.try_recv() {

@@ -27,10 +27,13 @@ use crate::journal::{JournalReader, Problem};
 pub struct Sym(NonZeroU32);
 
 /// The table of interned strings.
+///
+/// The store's maps hash with foldhash (seeded afresh in each process: the strings and ids come
+/// from senders) rather than SipHash: they are looked up several times for every capture.
 #[derive(Debug, Default)]
 pub struct Symbols {
     names: Vec<Arc<str>>,
-    index: HashMap<Arc<str>, Sym>,
+    index: HashMap<Arc<str>, Sym, foldhash::fast::RandomState>,
 }
 
 impl Symbols {
@@ -181,9 +184,9 @@ pub fn footprint(capture: &Capture) -> u64 {
 pub struct Store {
     rows: Vec<Row>,
     /// Index of each id's row.
-    by_id: HashMap<CaptureId, u32>,
+    by_id: HashMap<CaptureId, u32, foldhash::fast::RandomState>,
     /// Deliveries to the local app, by capture.
-    attempts: HashMap<CaptureId, Vec<Arc<Attempt>>>,
+    attempts: HashMap<CaptureId, Vec<Arc<Attempt>>, foldhash::fast::RandomState>,
     symbols: Symbols,
     tracker: Tracker,
     /// The journal the rows come from, for reading whole captures back.
@@ -226,8 +229,8 @@ impl Store {
     pub fn new(journal: Option<PathBuf>) -> Self {
         Self {
             rows: Vec::new(),
-            by_id: HashMap::new(),
-            attempts: HashMap::new(),
+            by_id: HashMap::default(),
+            attempts: HashMap::default(),
             symbols: Symbols::default(),
             tracker: Tracker::default(),
             journal,
