@@ -39,7 +39,7 @@ impl Analyzer {
 
     /// The profile that applies to `capture`: its route, else its headers.
     pub fn profile_for(&self, capture: &Capture) -> Option<&Profile> {
-        match self.keys.route(&capture.path) {
+        match self.keys.route(capture) {
             Some(name) => self.catalog.get(name),
             None => self.catalog.detect(capture),
         }
@@ -198,10 +198,7 @@ mod tests {
     #[test]
     fn routes_win_over_headers_and_other_signatures_are_named() {
         let mut keys = Keys::default();
-        keys.routes.push(Route {
-            path: "/stripe/*".into(),
-            provider: "stripe".into(),
-        });
+        keys.routes.push(Route::by_path("/stripe/*", "stripe"));
         let analyzer = Analyzer::new(Catalog::builtin(), keys);
         // Routed to stripe, but signed the GitHub way.
         let github_signed = vec![Header::new("X-Hub-Signature-256", "sha256=00")];

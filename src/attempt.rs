@@ -33,6 +33,9 @@ pub struct Attempt {
     /// The signature headers sent in place of the captured ones (a re-signed or edited
     /// delivery), so the journal shows what the app was asked to accept; empty otherwise.
     pub signed_headers: Vec<Header>,
+    /// The route that sent it (its name, or its match), for a routed delivery; `None` for
+    /// `--forward` alone, a replay, and journals from before routes.
+    pub route: Option<String>,
 }
 
 /// Why a capture was delivered.

@@ -420,7 +420,8 @@ Examples:
   hookscope listen --json | jq .path        one JSON record per capture on stdout
   hookscope listen --respond-status 202 --respond-body '' --respond-header 'X-Env: dev'
   hookscope listen --forward http://127.0.0.1:3000/api   deliver each capture to the local app
-  hookscope listen --forward http://127.0.0.1:3000 --retry fixed:3x3s --forward-timeout 5s";
+  hookscope listen --forward http://127.0.0.1:3000 --retry fixed:3x3s --forward-timeout 5s
+  hookscope listen --route 'provider:dyte => http://127.0.0.1:5000' --forward http://127.0.0.1:3000";
 
 /// Options of `hookscope listen`.
 #[derive(Debug, Args)]
@@ -508,6 +509,11 @@ pub struct ListenArgs {
     /// How much of each response body is journaled.
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = units::parse_size)]
     pub forward_body_limit: u64,
+
+    /// Deliver the captures that match to these local apps instead of --forward:
+    /// 'MATCH => URL[, URL...]' (repeatable; tried in order, before hookscope.toml's routes).
+    #[arg(long = "route", value_name = "'MATCH => URL'", value_parser = crate::routes::parse_cli_route)]
+    pub routes: Vec<crate::routes::Route>,
 
     /// Also receive through this relay (`https://relay.example.com`), on --channel.
     #[arg(long, value_name = "URL", requires_all = ["channel", "token"])]

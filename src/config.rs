@@ -14,9 +14,11 @@
 //! dyte = "file:dyte-public.pem"
 //!
 //! [[routes]]
-//! path = "/hooks/aioz/*"       # glob on the request path
+//! path = "/hooks/aioz/*"       # glob on the request path (or `match = "path:/hooks/aioz/*"`)
 //! provider = "aioz"
 //! ```
+//!
+//! Routes do more (forward targets, what the sender hears): see [`crate::routes`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,14 +31,7 @@ use crate::verify::{self, Key, Scheme, Secret, SigningKey};
 /// The configuration file looked for in the working directory.
 pub const CONFIG_FILE: &str = "hookscope.toml";
 
-/// A route: requests whose path matches `path` come from `provider`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    /// A glob over the path: `*` matches any run of characters.
-    pub path: String,
-    /// The provider's name.
-    pub provider: String,
-}
+pub use crate::routes::Route;
 
 /// Every configured key, by provider, and the routes.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +40,7 @@ pub struct Keys {
     /// Keys to sign with when re-signing, for senders that sign with a private key (Dyte):
     /// `--key`, then `[keys]` in `hookscope.toml`.
     signing: HashMap<String, SigningKey>,
-    /// Path routes, in file order.
+    /// The file's routes, in order.
     pub routes: Vec<Route>,
 }
 
@@ -54,18 +49,12 @@ pub struct Keys {
 struct File {
     #[serde(default)]
     secrets: HashMap<String, OneOrMany>,
+    /// Checked one by one, so an error names the route ([`Route::from_toml`]).
     #[serde(default)]
-    routes: Vec<RawRoute>,
+    routes: Vec<toml::Value>,
     /// Signing keys by provider: `dyte = "file:dyte-private.pem"`.
     #[serde(default)]
     keys: HashMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRoute {
-    path: String,
-    provider: String,
 }
 
 /// Splits a `--secret PROVIDER=VALUE` flag.
@@ -131,17 +120,11 @@ impl Keys {
                 .map_err(|e| format!("{provider} signing key from {CONFIG_FILE} [keys]: {e}"))?;
             keys.signing.insert(provider, key);
         }
-        for route in file.routes {
-            if catalog.get(&route.provider).is_none() {
-                return Err(format!(
-                    "route {:?}: unknown provider {:?}",
-                    route.path, route.provider
-                ));
-            }
-            keys.routes.push(Route {
-                path: route.path,
-                provider: route.provider,
-            });
+        for (index, route) in file.routes.into_iter().enumerate() {
+            let source = path.unwrap_or(Path::new(CONFIG_FILE));
+            let route = Route::from_toml(index + 1, route, catalog)
+                .map_err(|e| format!("{}: {e}", source.display()))?;
+            keys.routes.push(route);
         }
         Ok(keys)
     }
@@ -213,12 +196,14 @@ impl Keys {
         text
     }
 
-    /// The provider a route assigns to `path`.
-    pub fn route(&self, path: &str) -> Option<&str> {
+    /// The provider the first route naming one that matches `capture` (as it arrived, before
+    /// analysis) assigns to it.
+    pub fn route(&self, capture: &crate::capture::Capture) -> Option<&str> {
         self.routes
             .iter()
-            .find(|r| glob_match(&r.path, path))
-            .map(|r| r.provider.as_str())
+            .filter_map(|r| Some((r, r.provider.as_deref()?)))
+            .find(|(r, _)| r.matcher.holds(capture))
+            .map(|(_, provider)| provider)
     }
 }
 
@@ -355,13 +340,17 @@ mod tests {
         let optiview: Vec<String> = keys.for_provider("optiview").iter().map(secret).collect();
         assert_eq!(optiview, ["from-flag"], "flags win over the file");
         assert_eq!(keys.for_provider("millicast").len(), 2, "rotated secrets");
-        assert_eq!(keys.route("/aioz/encoding"), Some("aioz"));
+        let at = |path: &str| crate::capture::Capture {
+            path: path.into(),
+            ..crate::codec::tests::sample_capture()
+        };
+        assert_eq!(keys.route(&at("/aioz/encoding")), Some("aioz"));
         assert_eq!(
             keys.summary(),
             "secrets for millicast (2 keys), optiview; 1 route"
         );
         assert!(!keys.summary().contains("from-flag"));
-        assert_eq!(keys.route("/other"), None);
+        assert_eq!(keys.route(&at("/other")), None);
 
         let flags = vec![("dyte".to_owned(), "not-a-pem-SECRETVALUE".to_owned())];
         let err = Keys::load(&catalog, &flags, Some(&config)).expect_err("not a key");

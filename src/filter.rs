@@ -167,6 +167,22 @@ impl Filter {
         })
     }
 
+    /// Whether any term reads what analysis derives (provider, event type, verdict, signed
+    /// form, caveat), which a request does not carry as it arrives (routes that name a
+    /// provider are matched before analysis).
+    pub fn reads_analysis(&self) -> bool {
+        self.terms.iter().any(|t| {
+            matches!(
+                t.predicate,
+                Predicate::Type(_)
+                    | Predicate::Provider(_)
+                    | Predicate::Sig(_)
+                    | Predicate::Form(_)
+                    | Predicate::Caveat
+            )
+        })
+    }
+
     /// Whether `capture` (with its `marks`) satisfies every term.
     pub fn matches(&self, capture: &impl Subject, marks: &Marks) -> bool {
         self.terms

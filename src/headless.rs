@@ -106,7 +106,8 @@ pub fn human_line(capture: &Capture) -> String {
 
 /// The one human line for a delivery attempt, sanitized:
 ///
-/// `  → 200 12ms http://127.0.0.1:3000/hooks` or `  ✗ connection refused http://127.0.0.1:3000/hooks`
+/// `  → 200 12ms http://127.0.0.1:3000/hooks` or `  ✗ connection refused http://127.0.0.1:3000/hooks`,
+/// with ` [route NAME]` after a routed delivery.
 pub fn attempt_line(attempt: &Attempt) -> String {
     let retry = match (attempt.number, attempt.kind) {
         (1, AttemptKind::Forward) => String::new(),
@@ -115,11 +116,18 @@ pub fn attempt_line(attempt: &Attempt) -> String {
         (n, kind) => format!(" ({}, try {n})", kind.name()),
     };
     let target = sanitize::line(&attempt.target);
+    let route = match &attempt.route {
+        Some(route) => format!(" [route {}]", sanitize::line(route)),
+        None => String::new(),
+    };
     match &attempt.outcome {
         Outcome::Response { status, .. } => {
-            format!("  → {status} {}ms {target}{retry}", attempt.latency.as_millis())
+            format!(
+                "  → {status} {}ms {target}{retry}{route}",
+                attempt.latency.as_millis()
+            )
         }
-        Outcome::Failed(error) => format!("  ✗ {} {target}{retry}", sanitize::line(error)),
+        Outcome::Failed(error) => format!("  ✗ {} {target}{retry}{route}", sanitize::line(error)),
     }
 }
 
@@ -296,6 +304,7 @@ mod tests {
             latency: std::time::Duration::from_millis(12),
             outcome: Outcome::Failed("reset \x1b[2J\u{9b}31m".into()),
             signed_headers: Vec::new(),
+            route: None,
         };
         let line = attempt_line(&attempt);
         assert!(

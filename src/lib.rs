@@ -25,6 +25,7 @@ pub mod provider;
 pub mod public;
 pub mod relay;
 pub mod replay;
+pub mod routes;
 pub mod sample;
 pub mod sanitize;
 pub mod server;

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub max_connections: Option<usize>,
     /// How long in-flight requests get to finish at shutdown.
     pub grace: Duration,
+    /// The routes, when they decide some answers (else every sender hears `status`, `body`
+    /// and `headers`).
+    pub routes: Option<Arc<crate::routes::Router>>,
 }
 
 impl Default for ServerConfig {
@@ -73,6 +76,7 @@ impl Default for ServerConfig {
             idle_timeout: Duration::from_secs(60),
             max_connections: None,
             grace: Duration::from_secs(5),
+            routes: None,
         }
     }
 }
@@ -356,8 +360,17 @@ impl Context {
             note: note.clone(),
             derived: Derived::default(),
         };
+        // Registered before the capture is journaled, so the app's answer cannot come first.
+        let waiter = self.config.routes.as_ref().and_then(|routes| routes.expect(id));
         match self.hub.record(capture).await {
-            Ok(_) if status == self.config.status => self.answer(),
+            // A route's answer too comes only once the capture is journaled.
+            Ok(capture) if status == self.config.status => match &self.config.routes {
+                Some(routes) => routes
+                    .answer(&capture, waiter)
+                    .await
+                    .unwrap_or_else(|| self.answer()),
+                None => self.answer(),
+            },
             Ok(_) => plain(status, note.as_deref().unwrap_or_default()),
             Err(err) => {
                 tracing::error!(%err, %id, "capture not journaled; answering 503");

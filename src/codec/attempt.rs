@@ -8,7 +8,8 @@
 //! ```
 //!
 //! A failed attempt has `"error":"connection refused"` instead of the response fields. A re-signed
-//! or edited delivery also has `signed_headers`: the signature headers it was sent with. Headers
+//! or edited delivery also has `signed_headers`: the signature headers it was sent with; a routed
+//! one has `route`, the route's name (or match). Headers
 //! and bodies use the capture's encodings (text where UTF-8, base64 otherwise). The attempt's own
 //! kind is `mode`, because `kind` already says which record this is.
 
@@ -44,6 +45,7 @@ pub fn encode_attempt(attempt: &Attempt) -> Vec<u8> {
             true => None,
             false => Some(attempt.signed_headers.iter().map(HeaderOut).collect()),
         },
+        route: attempt.route.as_deref(),
     };
     match &attempt.outcome {
         Outcome::Response {
@@ -97,6 +99,8 @@ struct AttemptOut<'a> {
     error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     signed_headers: Option<Vec<HeaderOut<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +126,9 @@ pub(super) struct AttemptIn {
     error: Option<String>,
     #[serde(default)]
     signed_headers: Vec<(String, HeaderValueIn)>,
+    /// Absent in journals from before routes.
+    #[serde(default)]
+    route: Option<String>,
 }
 
 impl AttemptIn {
@@ -155,6 +162,7 @@ impl AttemptIn {
             latency: std::time::Duration::from_micros(self.latency_us),
             outcome,
             signed_headers: headers_in(self.signed_headers)?,
+            route: self.route,
         })
     }
 }
@@ -187,6 +195,7 @@ pub(crate) mod tests {
                 truncated: true,
             },
             signed_headers: Vec::new(),
+            route: None,
         }
     }
 
@@ -223,6 +232,18 @@ pub(crate) mod tests {
             "{line}"
         );
         assert!(!String::from_utf8_lossy(&encode_attempt(&sample_attempt())).contains("signed_headers"));
+    }
+
+    #[test]
+    fn the_route_of_a_routed_attempt_round_trips_and_old_lines_have_none() {
+        let mut attempt = sample_attempt();
+        attempt.route = Some("provider:optiview".into());
+        assert_eq!(round_trip(&attempt), attempt);
+        let line = String::from_utf8(encode_attempt(&attempt)).expect("utf-8");
+        assert!(line.contains(r#""route":"provider:optiview""#), "{line}");
+        let old = String::from_utf8(encode_attempt(&sample_attempt())).expect("utf-8");
+        assert!(!old.contains("route"), "{old}");
+        assert_eq!(round_trip(&sample_attempt()).route, None);
     }
 
     #[test]

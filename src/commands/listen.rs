@@ -27,13 +27,15 @@ use crate::units::format_size;
 
 /// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
-    let config = server_config(&args)?;
+    let mut config = server_config(&args)?;
     let (analyzer, configured) = args.keys.analyzer()?;
     let analyzer = Arc::new(analyzer);
     let forwarder = match &args.forward {
         Some(target) => Some(Forwarder::new(forward_config(&args, target), analyzer.catalog())?),
         None => None,
     };
+    let router = router(&args, &analyzer, forwarder.clone())?;
+    config.routes = router.clone();
     // Ids already journaled from the relay channel: a redelivery of one of them is a duplicate.
     let relayed = match &args.relay {
         Some(_) => relayed_ids(&args.out, args.channel.as_deref().unwrap_or_default())?,
@@ -67,6 +69,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             config.target, config.retry, config.timeout
         )
     });
+    // Then a line per route: `route 1: provider:dyte → http://127.0.0.1:5000`.
+    let forwarding_to = crate::routes::start_up_lines(forwarding_to, router.as_deref());
     let answer = match forwarder.is_some() {
         true => Answer::Forwarded,
         false => Answer::Fixed {
@@ -79,7 +83,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             body: config.body.clone(),
         },
     };
-    let forwarding = forwarder.map(|f| forward::task::spawn(f, hub.clone()));
+    let forwarding = match (&router, forwarder) {
+        (Some(router), _) => Some(forward::task::spawn_dispatch(router.clone(), hub.clone())),
+        (None, forwarder) => forwarder.map(|f| forward::task::spawn(f, hub.clone())),
+    };
     let tunnel = match (&args.relay, &args.channel, &args.token) {
         (Some(relay), Some(channel), Some(token)) => {
             anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");
@@ -126,6 +133,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let app_analyzer = analyzer.clone();
         let mut app = App::new(Store::live(&args.out), analyzer, context);
         app.apply_filter(args.filter.text().to_owned());
+        app.routes = crate::routes::start_up_lines(None, router.as_deref())
+            .map(|lines| lines.lines().map(str::to_owned).collect())
+            .unwrap_or_default();
         app.message = Some(format!(
             "journaling to {}; verifying signatures: {configured}",
             args.out.display()
@@ -308,6 +318,35 @@ fn forward_config(args: &ListenArgs, target: &str) -> ForwardConfig {
         body_limit: usize::try_from(args.forward_body_limit).unwrap_or(usize::MAX),
         ..ForwardConfig::new(target)
     }
+}
+
+/// The routes of `--route` and the configuration file, when any decides deliveries or answers
+/// (routes that only name a provider are the analyzer's alone).
+fn router(
+    args: &ListenArgs,
+    analyzer: &crate::analysis::Analyzer,
+    default: Option<Forwarder>,
+) -> anyhow::Result<Option<Arc<crate::routes::Router>>> {
+    let flags = args
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(index, route)| crate::routes::Route {
+            origin: format!("--route {}", index + 1),
+            ..route.clone()
+        });
+    let routes: Vec<_> = flags.chain(analyzer.keys().routes.iter().cloned()).collect();
+    if !routes.iter().any(crate::routes::Route::decides) {
+        return Ok(None);
+    }
+    let router = crate::routes::Router::new(
+        routes,
+        default,
+        |target| forward_config(args, target),
+        analyzer.catalog(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(Arc::new(router)))
 }
 
 fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {

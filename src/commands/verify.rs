@@ -21,13 +21,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         if catalog.get(provider).is_none() {
             bail!("unknown provider {provider:?} (see `hookscope providers`)");
         }
-        keys.routes.insert(
-            0,
-            Route {
-                path: "*".into(),
-                provider: provider.clone(),
-            },
-        );
+        keys.routes.insert(0, Route::by_path("*", provider));
     }
     let analyzer = Analyzer::new(catalog, keys);
     let path = &args.file;

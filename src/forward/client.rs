@@ -36,6 +36,7 @@ impl Exchange {
             latency: self.latency,
             outcome: self.outcome,
             signed_headers: Vec::new(),
+            route: None,
         }
     }
 }

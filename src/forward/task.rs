@@ -6,6 +6,7 @@
 //! journal, and can be replayed). On shutdown it gives deliveries in progress a grace period to
 //! finish and journal their attempts, then abandons the rest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -13,8 +14,42 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::Forwarder;
-use crate::attempt::AttemptKind;
+use crate::attempt::{Attempt, AttemptKind};
+use crate::capture::Capture;
 use crate::hub::{Hub, HubEvent};
+
+/// Where each capture is delivered: one forwarder (`--forward`), or the routes' targets.
+pub trait Dispatch: Send + Sync + 'static {
+    /// The deliveries to make of `capture` (none, one, or a fan-out).
+    fn deliveries(&self, capture: &Capture) -> Vec<Delivery>;
+}
+
+/// One delivery of a capture: to one target, with its own attempts.
+pub struct Delivery {
+    /// Delivers it, under its retry policy.
+    pub forwarder: Forwarder,
+    /// The route that sends it, recorded in each attempt.
+    pub route: Option<Arc<str>>,
+    /// Given the first attempt, before it is journaled (a sender waiting for the app's answer).
+    pub first: Option<oneshot::Sender<Attempt>>,
+}
+
+impl Delivery {
+    /// A delivery by `forwarder` for `route`.
+    pub fn new(forwarder: Forwarder, route: Option<Arc<str>>) -> Self {
+        Self {
+            forwarder,
+            route,
+            first: None,
+        }
+    }
+}
+
+impl Dispatch for Forwarder {
+    fn deliveries(&self, _: &Capture) -> Vec<Delivery> {
+        vec![Delivery::new(self.clone(), None)]
+    }
+}
 
 /// A running forwarding task; [`Forwarding::finish`] stops it.
 pub struct Forwarding {
@@ -35,10 +70,15 @@ pub struct Summary {
 
 /// Starts forwarding every capture recorded on `hub` from now on.
 pub fn spawn(forwarder: Forwarder, hub: Hub) -> Forwarding {
+    spawn_dispatch(Arc::new(forwarder), hub)
+}
+
+/// Like [`spawn`], delivering each capture where `dispatch` says.
+pub fn spawn_dispatch(dispatch: Arc<dyn Dispatch>, hub: Hub) -> Forwarding {
     let (stop, stopped) = oneshot::channel();
     // Subscribe now, not when the task first runs: a capture recorded in between would be missed.
     let events = hub.subscribe();
-    let task = tokio::spawn(run(forwarder, hub, events, stopped));
+    let task = tokio::spawn(run(dispatch, hub, events, stopped));
     Forwarding { stop, task }
 }
 
@@ -58,28 +98,42 @@ impl Forwarding {
 }
 
 async fn run(
-    forwarder: Forwarder,
+    dispatch: Arc<dyn Dispatch>,
     hub: Hub,
     mut events: broadcast::Receiver<HubEvent>,
     mut stopped: oneshot::Receiver<Duration>,
 ) -> Summary {
     let mut deliveries = JoinSet::new();
     let mut summary = Summary::default();
-    let start = |deliveries: &mut JoinSet<()>, capture: std::sync::Arc<crate::capture::Capture>| {
-        let forwarder = forwarder.clone();
-        let hub = hub.clone();
-        deliveries.spawn(async move {
-            forwarder
-                .deliver(&capture, AttemptKind::Forward, |attempt| {
-                    let hub = hub.clone();
-                    async move {
-                        if let Err(err) = hub.record_attempt(attempt).await {
-                            tracing::warn!(%err, "delivery attempt not journaled");
+    // Whether any delivery of the capture started (a route may forward it nowhere).
+    let start = |deliveries: &mut JoinSet<()>, capture: Arc<Capture>| -> bool {
+        let planned = dispatch.deliveries(&capture);
+        let started = !planned.is_empty();
+        for delivery in planned {
+            let (hub, capture) = (hub.clone(), capture.clone());
+            let Delivery {
+                forwarder,
+                route,
+                mut first,
+            } = delivery;
+            deliveries.spawn(async move {
+                forwarder
+                    .deliver(&capture, AttemptKind::Forward, |mut attempt| {
+                        attempt.route = route.as_deref().map(str::to_owned);
+                        if let Some(first) = first.take() {
+                            let _ = first.send(attempt.clone());
                         }
-                    }
-                })
-                .await;
-        });
+                        let hub = hub.clone();
+                        async move {
+                            if let Err(err) = hub.record_attempt(attempt).await {
+                                tracing::warn!(%err, "delivery attempt not journaled");
+                            }
+                        }
+                    })
+                    .await;
+            });
+        }
+        started
     };
     let grace = loop {
         // Reap finished deliveries so the set holds only running ones.
@@ -93,8 +147,7 @@ async fn run(
                     tracing::info!(id = %capture.id, "incomplete capture not forwarded");
                 }
                 Ok(HubEvent::Capture(capture, _)) => {
-                    summary.deliveries += 1;
-                    start(&mut deliveries, capture);
+                    summary.deliveries += u64::from(start(&mut deliveries, capture));
                 }
                 Ok(HubEvent::Attempt(_)) => {}
                 Err(RecvError::Lagged(missed)) => {
@@ -110,8 +163,7 @@ async fn run(
         if let HubEvent::Capture(capture, _) = event
             && capture.note.is_none()
         {
-            summary.deliveries += 1;
-            start(&mut deliveries, capture);
+            summary.deliveries += u64::from(start(&mut deliveries, capture));
         }
     }
     drop(events);

@@ -135,6 +135,9 @@ pub struct App {
     pub editor: Option<Editor>,
     /// The help overlay is up.
     pub help: bool,
+    /// The listener's routes, a line each (`route 1: provider:dyte → http://127.0.0.1:5000`),
+    /// which the help overlay lists.
+    pub routes: Vec<String>,
     /// A one-line message for the user (until the next key).
     pub message: Option<String>,
     /// Where captures come from.
@@ -191,6 +194,7 @@ impl App {
             filter_error: None,
             editor: None,
             help: false,
+            routes: Vec::new(),
             message: None,
             context,
             replay_target: None,

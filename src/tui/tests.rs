@@ -232,6 +232,27 @@ fn help_overlay_lists_every_key() {
 }
 
 #[test]
+fn help_overlay_lists_the_routes() {
+    let mut app = session();
+    app.routes = vec![
+        "route 1: optiview (provider:optiview) → http://127.0.0.1:3000".into(),
+        "--route 1: type:engine.* → http://127.0.0.1:4000".into(),
+    ];
+    press(&mut app, "?");
+    let screen = draw(&mut app, 120, 40);
+    assert!(
+        screen.contains("routes, the first that matches decides:"),
+        "{screen}"
+    );
+    for route in &app.routes {
+        assert!(screen.contains(route.as_str()), "{route} missing from\n{screen}");
+    }
+    // Without routes, the overlay is as it was.
+    app.routes.clear();
+    assert!(!draw(&mut app, 120, 40).contains("routes,"));
+}
+
+#[test]
 fn a_tiny_terminal_still_works() {
     let mut app = session();
     snapshot!("tiny_list", draw(&mut app, 40, 10));
@@ -366,6 +387,7 @@ fn attempt(capture: &Capture, kind: AttemptKind, outcome: Outcome) -> Arc<Attemp
         latency: std::time::Duration::from_millis(12),
         outcome,
         signed_headers: Vec::new(),
+        route: None,
     })
 }
 

@@ -125,7 +125,7 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
     bar::render(frame, areas.bar, app);
     if app.help {
-        render_help(frame, frame.area());
+        render_help(frame, frame.area(), &app.routes);
     }
     if app.no_color {
         for cell in &mut frame.buffer_mut().content {
@@ -466,9 +466,14 @@ fn render_detail(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(shown).wrap(Wrap { trim: false }), body);
 }
 
-fn render_help(frame: &mut Frame, screen: Rect) {
-    let width = 56.min(screen.width);
-    let height = (KEYMAP.len() as u16 + 4).min(screen.height);
+fn render_help(frame: &mut Frame, screen: Rect, routes: &[String]) {
+    // The routes under the keys, one line each, cut at the border.
+    let (wide, below) = match routes.len() {
+        0 => (56, 0),
+        n => (96, n as u16 + 1),
+    };
+    let width = wide.min(screen.width);
+    let height = (KEYMAP.len() as u16 + 4).saturating_add(below).min(screen.height);
     let area = Rect::new(
         screen.x + (screen.width - width) / 2,
         screen.y + (screen.height - height) / 2,
@@ -485,6 +490,10 @@ fn render_help(frame: &mut Frame, screen: Rect) {
         })
         .collect();
     lines.push(Line::styled(" mouse: click selects, the wheel scrolls", DIM));
+    if !routes.is_empty() {
+        lines.push(Line::styled(" routes, the first that matches decides:", DIM));
+        lines.extend(routes.iter().map(|route| Line::raw(format!(" {route}"))));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(Style::new().fg(Color::Cyan))
