@@ -417,3 +417,56 @@ fn configuration_mistakes_stop_listen_naming_the_route_and_the_key() {
     let stderr = refused(&["--route", "path:/a/* http://127.0.0.1:1"]);
     assert!(stderr.contains("expected 'MATCH => URL"), "{stderr}");
 }
+
+/// The README's `hookscope.toml` for OptiView, Millicast and Dyte at once is one `listen` takes,
+/// with the routes it says.
+#[test]
+fn the_readmes_configuration_starts_with_the_routes_it_describes() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme.split("\n## Routes\n").nth(1).expect("a Routes section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("a toml block");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("hookscope.toml"), toml).expect("write");
+    let keygen = binary()
+        .args(["keygen", "dyte", "--out", "dyte.pem"])
+        .current_dir(dir.path())
+        .output()
+        .expect("keygen");
+    assert!(keygen.status.success(), "{keygen:?}");
+    std::fs::rename(
+        dir.path().join("dyte.pub.pem"),
+        dir.path().join("dyte-public.pem"),
+    )
+    .expect("rename");
+    let mut child = binary()
+        .args(["listen", "--addr", "127.0.0.1:0", "--headless"])
+        .current_dir(dir.path())
+        .env("OPTIVIEW_SECRET", "dolby_sec_readme")
+        .env("MILLICAST_SECRET", "c2VjcmV0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("listen");
+    let (_, stderr) = common::announced_address(&mut child);
+    let expected = [
+        "route 1: millicast-down (provider:millicast path:/down/*) → not forwarded · answers 503 \"busy\" after 400ms",
+        "route 2: optiview (provider:optiview) → http://127.0.0.1:3000/optiview, http://127.0.0.1:4000/audit (retry exp:3) · fails the first 2 deliveries of each event with 500",
+        "route 3: millicast (provider:millicast) → http://127.0.0.1:3001/millicast",
+        "route 4: dyte (provider:dyte) → http://127.0.0.1:3002/dyte · answers app (else 202 after 5s)",
+        // Naming a provider only, it decides nothing else.
+        "route 5: path = \"/hooks/aioz/*\" · provider aioz",
+    ];
+    let lines = wait_for("the route lines", PATIENCE, || {
+        let lines = stderr.lock().expect("lock").clone();
+        lines.iter().any(|l| l.starts_with("route 5")).then_some(lines)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in expected {
+        assert!(lines.iter().any(|l| l == line), "{line:?} not in {lines:#?}");
+    }
+}

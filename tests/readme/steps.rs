@@ -236,6 +236,30 @@ pub const RUN: &[Step] = &[
             assert!(gap >= Duration::from_millis(950), "retried 1 s later: {gap:?}");
         },
     ),
+    // Routes: a route on the command line, the rest to --forward.
+    (
+        "hookscope listen --route 'provider:millicast => http://127.0.0.1:3000/millicast' --forward http://127.0.0.1:3000/rest",
+        |s, example| {
+            let server = s.serve(example);
+            s.send_sample(&server, "millicast", "feeds.started");
+            post(server.addr, "/hooks", &[], b"{}");
+            let mut seen: Vec<String> = s.app_wait(2, &server).into_iter().map(|r| r.target).collect();
+            let out = server.stop();
+            seen.sort();
+            assert_eq!(seen, ["/millicast/hooks", "/rest/hooks"]);
+            let line = format!("--route 1: provider:millicast → {}/millicast", s.app.url());
+            assert!(
+                out.stderr.lines().any(|l| l == line),
+                "{line:?} not in {}",
+                out.stderr
+            );
+            assert!(
+                out.stdout.contains("/millicast/hooks [route provider:millicast]"),
+                "{}",
+                out.stdout
+            );
+        },
+    ),
     // Relay: a relay with a certificate made here, a token, and a listener behind it.
     (
         "hookscope relay token create --channel myapp --data-dir /var/lib/hookscope-relay",
