@@ -43,8 +43,16 @@ impl Tool {
         }
     }
 
-    /// The arguments that open a tunnel to `addr`.
-    pub fn args(self, addr: SocketAddr) -> Vec<String> {
+    /// The arguments that open a tunnel to the listener at `addr` (a listener on every
+    /// interface, `0.0.0.0` or `::`, is reached on loopback: not every system connects to an
+    /// unspecified address).
+    pub fn args(self, mut addr: SocketAddr) -> Vec<String> {
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
         match self {
             Tool::Cloudflared => vec![
                 "tunnel".into(),
@@ -474,6 +482,16 @@ mod tests {
                 .as_deref(),
             Some("https://1a2b-3c.ngrok-free.app")
         );
+    }
+
+    #[test]
+    fn a_listener_on_every_interface_is_reached_on_loopback() {
+        let args = |addr: &str| Tool::Cloudflared.args(addr.parse().expect("an address"))[2].clone();
+        assert_eq!(args("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(args("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(args("192.0.2.7:9000"), "http://192.0.2.7:9000");
+        let ngrok = Tool::Ngrok.args("0.0.0.0:8080".parse().expect("an address"));
+        assert_eq!(ngrok[1], "127.0.0.1:8080");
     }
 
     #[test]
