@@ -58,6 +58,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .transpose()?;
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
+    // Taken before any source starts: the printer or the inspector sees every capture, even
+    // one a smee or relay client records before they are set up.
+    let events = hub.subscribe();
     let smee = match &args.smee {
         Some(arg) => Some(start_smee(arg, &args, hub.clone()).await?),
         None => None,
@@ -158,7 +161,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured);
         let shown = tui::run(
             app,
-            Some(hub.subscribe()),
+            Some(events),
             Some(replayer),
             relay_states,
             inspector_signalled,
@@ -191,7 +194,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             print_tunnel_states(tunnel.state.clone(), label.clone());
         }
         printer = Some(
-            headless::spawn_printer(hub.subscribe(), format, args.filter.clone())
+            headless::spawn_printer(events, format, args.filter.clone())
                 .context("cannot start the printer")?,
         );
         server::serve(listener, config, hub.clone(), signalled).await;
