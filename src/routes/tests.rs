@@ -333,3 +333,72 @@ fail_first = 1"#,
         "path:/fail/* → --forward · answers 503 \"busy\" after 400ms"
     );
 }
+
+#[test]
+fn deliveries_follow_the_first_deciding_route_and_only_the_first_target_answers_the_sender() {
+    use crate::forward::task::Dispatch;
+    use crate::forward::{ForwardConfig, Forwarder};
+    let catalog = Catalog::builtin();
+    let routes = vec![
+        route("match = \"path:/p/*\"\nprovider = \"aioz\"").expect("valid"),
+        route(
+            "name = \"app\"\nmatch = \"path:/*\"\nforward = [\"http://127.0.0.1:1/a\", \"http://127.0.0.1:2/b\"]\nrespond = \"app\"",
+        )
+        .expect("valid"),
+        route("match = \"path:/none/*\"\nforward = []").expect("valid"),
+        route("match = \"path:/quiet/*\"\nrespond = { status = 204 }").expect("valid"),
+    ];
+    // The last two alone first; then the first two, where the catch-all second decides.
+    let (first, rest) = routes.split_at(2);
+    let default = Forwarder::new(ForwardConfig::new("http://127.0.0.1:9"), &catalog).expect("valid");
+    let config = |target: &str| ForwardConfig::new(target);
+    let router = Router::new(rest.to_vec(), Some(default.clone()), config, &catalog).expect("valid");
+    let targets = |router: &Router, path: &str| -> Vec<(String, Option<String>)> {
+        router
+            .deliveries(&capture(path, None, None))
+            .iter()
+            .map(|d| {
+                (
+                    d.forwarder.config().target.clone(),
+                    d.route.as_deref().map(str::to_owned),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(targets(&router, "/none/x"), []);
+    let default_only = vec![("http://127.0.0.1:9".to_owned(), None)];
+    assert_eq!(
+        targets(&router, "/quiet/x"),
+        default_only,
+        "no forward: --forward"
+    );
+    assert_eq!(
+        targets(&router, "/elsewhere"),
+        default_only,
+        "no route: --forward"
+    );
+    assert!(
+        router.expect(crate::capture::CaptureId::generate()).is_none(),
+        "no app route"
+    );
+
+    let router = Router::new(first.to_vec(), Some(default), config, &catalog).expect("valid");
+    let app = |to: &str| (to.to_owned(), Some("app".to_owned()));
+    assert_eq!(
+        targets(&router, "/p/x"),
+        [app("http://127.0.0.1:1/a"), app("http://127.0.0.1:2/b")],
+        "a route naming only a provider decides nothing"
+    );
+    let request = capture("/x", None, None);
+    let waiter = router.expect(request.id).expect("an app route");
+    let deliveries = router.deliveries(&request);
+    assert!(
+        deliveries[0].first.is_some(),
+        "the first target answers the sender"
+    );
+    assert!(deliveries[1].first.is_none());
+    drop((deliveries, waiter));
+    // A sender that stopped waiting leaves nothing behind for a later delivery.
+    drop(router.expect(request.id));
+    assert!(router.deliveries(&request)[0].first.is_none());
+}
