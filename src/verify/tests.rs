@@ -632,6 +632,8 @@ fn secrets_never_print() {
     assert!(!format!("{v:?}").contains("topsecret"));
 }
 
+mod explained;
+
 mod dyte {
     use super::*;
 
