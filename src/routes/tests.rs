@@ -339,7 +339,7 @@ fn deliveries_follow_the_first_deciding_route_and_only_the_first_target_answers_
     use crate::forward::task::Dispatch;
     use crate::forward::{ForwardConfig, Forwarder};
     let catalog = Catalog::builtin();
-    let routes = vec![
+    let routes = [
         route("match = \"path:/p/*\"\nprovider = \"aioz\"").expect("valid"),
         route(
             "name = \"app\"\nmatch = \"path:/*\"\nforward = [\"http://127.0.0.1:1/a\", \"http://127.0.0.1:2/b\"]\nrespond = \"app\"",
