@@ -173,12 +173,13 @@ fn the_inspector_shows_visible_escapes() {
         screens.push('\n');
     }
     assert_clean("the inspector", &screens);
-    // The title (content type), the list, the request line, the headers and the event type.
+    // The headers (the content type whole, as sent: the pane's title cuts it with … since the
+    // list got the wider share), the list, the request line and the event type.
     assert_shows(
         "the inspector",
         &screens,
         &[
-            r"text/plain\u{202e}\u{2066}\x9b\x9d\u{200e}\x1b[2j\x1b]52",
+            r"text/plain\u{202e}\u{2066}\x9b\x9d\u{200e}\x1b[2J\x1b]52",
             r"/hooks/a\x1b]52;c;aGk=\x07-\x1b]2;owned\x07",
             r"HTTP/1.1\u{202e}\x9b",
         ],
