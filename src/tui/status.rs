@@ -317,3 +317,45 @@ pub(super) fn every_form(app: &App) -> Vec<String> {
         .map(|form| form.iter().map(|s| s.content.as_ref()).collect())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::analysis::Analyzer;
+    use crate::config::Keys;
+    use crate::provider::Catalog;
+    use crate::tui::app::Context;
+    use crate::tui::store::Store;
+
+    /// `--public` and `--smee`'s part (#16): whole when there is room, cut with … or left out
+    /// when not, never past the width, and what the child printed is shown escaped.
+    #[test]
+    fn the_public_url_fits_or_gives_way() {
+        let url = "https://seasonal-deck-organisms-sf.trycloudflare.com";
+        let (_tunnel, public) = tokio::sync::watch::channel(format!("public {url}"));
+        let (smee_state, smee) = tokio::sync::watch::channel(
+            "smee reconnecting in 0.3s (cannot reach smee.io:443) · https://smee.io/AbC".to_owned(),
+        );
+        let context = Context {
+            listen: Some("http://127.0.0.1:8080".into()),
+            journal: "captures.jsonl".into(),
+            public: vec![public, smee],
+            ..Context::default()
+        };
+        let analyzer = Arc::new(Analyzer::new(Catalog::builtin(), Keys::default()));
+        let app = App::new(Store::new(None), analyzer, context);
+        for width in 12..=250 {
+            let text = line(&app, width).to_string();
+            assert!(line(&app, width).width() <= width, "at {width}: {text:?}");
+            if width >= 60 {
+                assert!(text.contains("127.0.0.1:8080"), "at {width}: {text:?}");
+            }
+        }
+        assert!(line(&app, 250).to_string().contains(url));
+        smee_state.send_replace("smee https://smee.io/AbC · 1 skipped (last: \u{1b}[2J)".into());
+        let text = line(&app, 250).to_string();
+        assert!(text.contains("\\x1b[2J") && !text.contains('\u{1b}'), "{text:?}");
+    }
+}
