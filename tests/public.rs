@@ -1,7 +1,9 @@
 //! `listen --public cloudflared|ngrok` with stand-ins for the tools on `PATH`: small shell scripts
 //! written here that print what the real tools print (cloudflared's quick-tunnel banner on
 //! stderr, ngrok's `"started tunnel"` JSON line on stdout), record their arguments and process
-//! id, and stay alive until killed. Nothing here reaches the internet.
+//! id, and stay alive until killed. Nothing here reaches the internet. Linux only: whether the
+//! child is gone is read from `/proc`.
+#![cfg(target_os = "linux")]
 
 mod common;
 
