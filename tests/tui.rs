@@ -174,7 +174,11 @@ fn listen_shows_captures_live_and_filters_as_you_type() {
     assert!(screen.contains("/evil"), "the screen was not cleared: {screen}");
 
     term.type_keys("/sig:invalid\r");
-    let screen = term.wait_for("the filter to apply", |s| s.contains("shown 1"));
+    // The filter applies as it is typed: `shown 1` can be drawn while the prompt is still open,
+    // before Enter puts the filter in the status bar. Wait for both.
+    let screen = term.wait_for("the filter to apply", |s| {
+        s.contains("shown 1") && s.contains("filter sig:invalid")
+    });
     assert!(screen.contains("engine.error"), "{screen}");
     assert!(!screen.contains("channel.stopped"), "{screen}");
     assert!(screen.contains("filter sig:invalid"), "{screen}");
