@@ -164,6 +164,9 @@ impl Route {
                 ));
             }
         }
+        if let Match::Filter(filter) = &matcher {
+            known_providers(filter, catalog).map_err(|e| format!("{}: {e}", at("match")))?;
+        }
         let forward = spec.forward.map(OneOrMany::into_vec);
         for target in forward.iter().flatten() {
             check_target(target).map_err(|e| format!("{}: {e}", at("forward")))?;
@@ -200,7 +203,7 @@ impl Route {
             return Err(format!("{}: one line of 1 to 64 characters", at("name")));
         }
         let label = spec.name.unwrap_or_else(|| matcher.text());
-        Ok(Route {
+        let route = Route {
             label,
             origin,
             matcher,
@@ -209,7 +212,14 @@ impl Route {
             retry,
             answer,
             failing,
-        })
+        };
+        if route.provider.is_none() && !route.decides() {
+            return Err(format!(
+                "{}: does nothing when it matches: give it `provider`, `forward`, `respond` or `fail_first`",
+                route.origin
+            ));
+        }
+        Ok(route)
     }
 
     /// Whether the route decides deliveries and answers (rather than only naming a provider).
@@ -270,7 +280,8 @@ pub fn start_up_lines(forward: Option<String>, router: Option<&Router>) -> Optio
 /// assert!(hookscope::routes::parse_cli_route("provider:dyte").is_err());
 /// ```
 pub fn parse_cli_route(text: &str) -> Result<Route, String> {
-    let (matches, targets) = text.split_once("=>").ok_or_else(|| {
+    // The last `=>`: a URL has no `>`, a match may (`json:/a=>b`).
+    let (matches, targets) = text.rsplit_once("=>").ok_or_else(|| {
         "expected 'MATCH => URL[, URL...]', e.g. 'provider:dyte => http://127.0.0.1:5000'".to_owned()
     })?;
     let matches = matches.trim();
@@ -303,6 +314,26 @@ fn parse_match(text: &str) -> Result<Filter, String> {
     if filter.is_empty() {
         return Err("the match is empty (`path:*` matches everything)".into());
     }
+    // A bare word searches the path, the type and the body, which the sender writes: `/hooks/*`
+    // would send any request whose body says "/hooks/" down this route, and `or` is a word too.
+    if let Some(word) = terms(text).into_iter().find_map(|term| {
+        let term = term.strip_prefix('!').unwrap_or(&term).to_owned();
+        (!term.contains(':') && !["dup", "late", "caveat"].contains(&term.as_str())).then_some(term)
+    }) {
+        let hint = match word.to_lowercase().as_str() {
+            "or" | "and" | "not" | "||" | "&&" | "(" | ")" => {
+                "every term must hold, and there is no `or`: give each alternative a route of its own"
+                    .to_owned()
+            }
+            _ if word.starts_with('/') => format!("a path is `path:{word}`"),
+            _ => format!("name the field, e.g. `body:{word}` or `type:{word}`"),
+        };
+        return Err(format!(
+            "{text:?}: `{word}` alone would search the path, the event type and the body (what \
+             the sender writes); {hint}",
+            word = crate::sanitize::line(&word)
+        ));
+    }
     if filter.needs_tracker() || filter.reads_deliveries() {
         return Err(format!(
             "{text:?}: a route matches each capture alone, so `dup`, `late` and `status:` (which \
@@ -312,8 +343,60 @@ fn parse_match(text: &str) -> Result<Filter, String> {
     Ok(filter)
 }
 
+/// The terms of a match that parsed, unquoted (as the filter reads them).
+fn terms(text: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    let mut chars = text.chars();
+    let mut term = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => terms.extend((!term.is_empty()).then(|| std::mem::take(&mut term))),
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => term.extend(chars.next()),
+                        c => term.push(c),
+                    }
+                }
+            }
+            c => term.push(c),
+        }
+    }
+    terms.extend((!term.is_empty()).then_some(term));
+    terms
+}
+
+/// Refuses a `provider:NAME` term no provider answers to: a typo would never match, silently.
+fn known_providers(filter: &Filter, catalog: &Catalog) -> Result<(), String> {
+    for term in terms(filter.text()) {
+        let Some(pattern) = term.strip_prefix('!').unwrap_or(&term).strip_prefix("provider:") else {
+            continue;
+        };
+        let pattern = pattern.to_lowercase();
+        if !catalog
+            .profiles()
+            .iter()
+            .any(|p| glob_match(&pattern, &p.name.to_lowercase()))
+        {
+            let names: Vec<&str> = catalog.profiles().iter().map(|p| p.name.as_str()).collect();
+            return Err(format!(
+                "`provider:{}`: no provider is named that; they are {} (`hookscope providers`)",
+                crate::sanitize::line(&pattern),
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A forward target: an absolute `http://` (or `https://`) URL with a host.
 fn check_target(target: &str) -> Result<(), String> {
+    if target.contains(char::is_whitespace) {
+        return Err(format!(
+            "{target:?} is not a URL (several targets are separated by commas)"
+        ));
+    }
     let uri: hyper::Uri = target
         .parse()
         .map_err(|e| format!("{target:?} is not a URL: {e}"))?;

@@ -389,7 +389,7 @@ fn refused(args: &[&str]) -> String {
 fn configuration_mistakes_stop_listen_naming_the_route_and_the_key() {
     for (text, expected) in [
         (
-            "[[routes]]\nmatch = \"path:/a\"\n\n[[routes]]\nmatch = \"path:/b\"\nrespond = { stauts = 500 }\n",
+            "[[routes]]\nmatch = \"path:/a\"\nforward = []\n\n[[routes]]\nmatch = \"path:/b\"\nrespond = { stauts = 500 }\n",
             "route 2, `respond`: unknown field `stauts`",
         ),
         (

@@ -178,7 +178,10 @@ pub(super) fn answer(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             )],
-            body: Bytes::from(format!("hookscope: the app did not answer within {timeout:?}\n")),
+            body: Bytes::from(format!(
+                "hookscope: no answer from the app to pass on within {timeout:?} (too slow, \
+                 unreachable, or a body past --forward-body-limit; its attempt says which)\n"
+            )),
             delay: Duration::ZERO,
         },
     };

@@ -83,6 +83,11 @@ impl Router {
     ) -> Result<Self, String> {
         let mut active = Vec::with_capacity(routes.len());
         for route in routes {
+            // `--route` is parsed before the catalog is loaded: its provider names are checked here.
+            if let super::Match::Filter(filter) = &route.matcher {
+                super::known_providers(filter, catalog)
+                    .map_err(|e| format!("{} ({}), `match`: {e}", route.origin, route.label))?;
+            }
             let mut targets = Vec::new();
             for target in route.forward.iter().flatten() {
                 let mut config = config(target);
@@ -204,7 +209,8 @@ fn respond(reply: &Reply) -> Response<Full<Bytes>> {
 }
 
 /// The app's answer as the sender's: its status, headers (minus those of its connection) and
-/// body. `None` when there was no answer, or only part of its body was kept.
+/// body. `None` when there was no answer, only part of its body was kept, or it is not a final
+/// answer (a `101` would switch the sender's connection to a protocol nobody speaks on it).
 fn from_app(attempt: &Attempt) -> Option<Response<Full<Bytes>>> {
     let Outcome::Response {
         status,
@@ -216,7 +222,9 @@ fn from_app(attempt: &Attempt) -> Option<Response<Full<Bytes>>> {
         return None;
     };
     let mut response = Response::new(Full::new(body.clone()));
-    *response.status_mut() = hyper::StatusCode::from_u16(*status).ok()?;
+    *response.status_mut() = hyper::StatusCode::from_u16(*status)
+        .ok()
+        .filter(|status| !status.is_informational())?;
     for header in headers {
         if crate::export::is_hop_by_hop(&header.name) {
             continue;

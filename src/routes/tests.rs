@@ -275,6 +275,35 @@ fn every_mistake_names_the_route_and_the_key() {
             "route 2, `name`: one line of 1 to 64 characters",
         ),
         ("name = \" \"\nmatch = \"path:/a\"", "route 2, `name`: one line"),
+        // A first-time user's guesses, each told what to write instead.
+        (
+            "match = \"/optiview/*\"\nforward = \"http://127.0.0.1:1\"",
+            "route 2, `match`: \"/optiview/*\": `/optiview/*` alone would search the path, the event type and the body (what the sender writes); a path is `path:/optiview/*`",
+        ),
+        (
+            "match = \"provider:dyte or provider:zoom\"\nforward = []",
+            "`or` alone would search the path, the event type and the body (what the sender writes); every term must hold, and there is no `or`",
+        ),
+        (
+            "match = \"!engine\"\nforward = []",
+            "name the field, e.g. `body:engine` or `type:engine`",
+        ),
+        (
+            "match = \"provider:dyet\"\nforward = \"http://127.0.0.1:1\"",
+            "route 2, `match`: `provider:dyet`: no provider is named that; they are ",
+        ),
+        (
+            "match = \"path:/a !provider:\\\"opti*vue\\\"\"\nforward = []",
+            "`provider:opti*vue`: no provider is named that",
+        ),
+        (
+            "match = \"provider:dyte\"",
+            "route 2: does nothing when it matches: give it `provider`, `forward`, `respond` or `fail_first`",
+        ),
+        (
+            "match = \"path:/a\"\nforward = \"http://127.0.0.1:1 http://127.0.0.1:2\"",
+            "is not a URL (several targets are separated by commas)",
+        ),
     ] {
         let err = route(text).expect_err(text);
         assert!(
@@ -304,10 +333,44 @@ fn cli_routes() {
         ("path:/a => http://127.0.0.1:1,", "expected one URL or several"),
         ("path:/a => ftp://x", "expected an http:// URL"),
         ("late => http://127.0.0.1:1", "a route matches each capture alone"),
+        (
+            "path:/a => http://127.0.0.1:1 http://127.0.0.1:2",
+            "several targets are separated by commas",
+        ),
+        ("/a/* => http://127.0.0.1:1", "a path is `path:/a/*`"),
     ] {
         let err = parse_cli_route(bad).expect_err(bad);
         assert!(err.contains(expected), "{bad:?} gave {err}");
     }
+    // A match may hold `=>` (a JSON value); a URL cannot.
+    let r = parse_cli_route("json:/a=>b => http://127.0.0.1:5000").expect("valid");
+    assert_eq!(r.label, "json:/a=>b");
+    // Globs and known names pass; the catalog is only there when the router is built, and a
+    // provider no profile has is refused then, naming the flag.
+    for good in ["provider:dyte", "provider:Opti*", "!provider:aioz path:/x"] {
+        let routes = vec![parse_cli_route(&format!("{good} => http://127.0.0.1:1")).expect(good)];
+        let catalog = Catalog::builtin();
+        Router::new(
+            routes,
+            None,
+            |t: &str| crate::forward::ForwardConfig::new(t),
+            &catalog,
+        )
+        .expect(good);
+    }
+    let mut typo = parse_cli_route("provider:dyet => http://127.0.0.1:1").expect("parses");
+    typo.origin = "--route 1".into();
+    let err = Router::new(
+        vec![typo],
+        None,
+        |t: &str| crate::forward::ForwardConfig::new(t),
+        &Catalog::builtin(),
+    )
+    .expect_err("unknown provider");
+    assert!(
+        err.starts_with("--route 1 (provider:dyet), `match`: `provider:dyet`: no provider is named that"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -401,4 +464,61 @@ fn deliveries_follow_the_first_deciding_route_and_only_the_first_target_answers_
     // A sender that stopped waiting leaves nothing behind for a later delivery.
     drop(router.expect(request.id));
     assert!(router.deliveries(&request)[0].first.is_none());
+}
+
+#[tokio::test]
+async fn an_informational_answer_from_the_app_is_not_passed_on() {
+    use crate::attempt::Outcome;
+    use crate::forward::task::Dispatch;
+    let catalog = Catalog::builtin();
+    let app =
+        route("match = \"path:/*\"\nforward = \"http://127.0.0.1:1\"\nrespond = \"app\"").expect("valid");
+    let router = Router::new(
+        vec![app],
+        None,
+        |t: &str| crate::forward::ForwardConfig::new(t),
+        &catalog,
+    )
+    .expect("valid");
+    for (status, heard) in [(101, 504), (200, 200), (503, 503)] {
+        let request = capture("/x", None, None);
+        let waiter = router.expect(request.id);
+        let first = router
+            .deliveries(&request)
+            .remove(0)
+            .first
+            .expect("the sender waits");
+        let mut attempt = crate::codec::attempt::tests::sample_attempt();
+        attempt.outcome = Outcome::Response {
+            status,
+            headers: vec![],
+            body: bytes::Bytes::new(),
+            truncated: false,
+        };
+        first.send(attempt).expect("still waiting");
+        let answer = router.answer(&request, waiter).await.expect("the route answers");
+        // A 101 would switch the sender's connection to a protocol nobody speaks on it.
+        assert_eq!(answer.status().as_u16(), heard, "the app said {status}");
+    }
+    // An app that cannot be reached is not called slow.
+    let request = capture("/x", None, None);
+    let waiter = router.expect(request.id);
+    let first = router
+        .deliveries(&request)
+        .remove(0)
+        .first
+        .expect("the sender waits");
+    let mut refused = crate::codec::attempt::tests::sample_attempt();
+    refused.outcome = Outcome::Failed("connection refused".into());
+    first.send(refused).expect("still waiting");
+    let answer = router.answer(&request, waiter).await.expect("the fallback");
+    let body = http_body_util::BodyExt::collect(answer.into_body())
+        .await
+        .expect("a body")
+        .to_bytes();
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "hookscope: no answer from the app to pass on within 10s (too slow, unreachable, or a body \
+         past --forward-body-limit; its attempt says which)\n"
+    );
 }
