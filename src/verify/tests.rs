@@ -633,6 +633,8 @@ fn secrets_never_print() {
 }
 
 mod explained;
+mod named;
+mod resigned;
 
 mod dyte {
     use super::*;

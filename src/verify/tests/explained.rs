@@ -115,3 +115,45 @@ fn a_signature_over_seconds_sent_with_milliseconds_is_diagnosed() {
         Verdict::Invalid(Invalid::Mismatch)
     );
 }
+
+#[test]
+fn the_explanation_reads_as_labelled_lines_in_order() {
+    let body = b"{}";
+    let mut h = signed(&Scheme::Github, body, "s", NOW);
+    h[0].name = "x-hub-signature-256".into();
+    let v = check(&Scheme::Github, &h, body, &["s"], NOW);
+    let labels: Vec<&str> = v.explanation.lines().iter().map(|(label, _)| *label).collect();
+    assert_eq!(
+        labels,
+        [
+            "scheme",
+            "header",
+            "signed",
+            "algorithm",
+            "key",
+            "expected",
+            "received",
+            "matched",
+            "form",
+            "why"
+        ]
+    );
+    // The header line as it was received, lowercase name included.
+    assert_eq!(
+        v.explanation.header.as_deref(),
+        Some(format!("x-hub-signature-256: {}", String::from_utf8_lossy(&h[0].value)).as_str())
+    );
+    let none = check(&Scheme::None, &[], body, &[], NOW);
+    assert_eq!(
+        none.explanation.lines(),
+        [
+            ("scheme", "none".to_owned()),
+            (
+                "why",
+                "no signature documented: the sender's documentation names no signature scheme, \
+                 so nothing proves where this came from"
+                    .to_owned()
+            )
+        ]
+    );
+}
