@@ -632,6 +632,7 @@ fn secrets_never_print() {
     assert!(!format!("{v:?}").contains("topsecret"));
 }
 
+mod dyte_keys;
 mod explained;
 mod named;
 mod resigned;
