@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
+use common::pty::Terminal;
 use common::{binary, captures_in, wait_for};
 use hookscope::capture::{Capture, CaptureId, Derived, Header, Via};
 use hookscope::provider::Catalog;
@@ -157,75 +156,13 @@ fn a_lowercase_non_ascii_body_search_finds_the_uppercase_text() {
     assert_eq!(found(&file, "body:Été"), ["/summer"]);
 }
 
-/// `hookscope listen` in its inspector on a pseudo-terminal (the screen is read through a
-/// terminal emulator only to learn the address), with `env`.
-struct Inspector {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Inspector {
-    fn start(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Self {
-        let pair = portable_pty::native_pty_system()
-            .openpty(portable_pty::PtySize {
-                rows: 30,
-                cols: 120,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("a pty");
-        let mut command = portable_pty::CommandBuilder::new(env!("CARGO_BIN_EXE_hookscope"));
-        command.args(args);
-        command.cwd(dir);
-        command.env("TERM", "xterm-256color");
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = pair.slave.spawn_command(command).expect("spawn on the pty");
-        drop(pair.slave);
-        let size = |n: u16| std::num::NonZeroU16::new(n).expect("non-zero");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(size(30), size(120), 0)));
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("pty writer")));
-        let (parser, answer) = (screen.clone(), writer.clone());
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                parser.lock().expect("screen").process(&buffer[..n]);
-                // Answer a cursor position query as a terminal does (crossterm asks).
-                if buffer[..n].windows(4).any(|w| w == b"\x1b[6n") {
-                    let _ = answer.lock().expect("writer").write_all(b"\x1b[1;1R");
-                }
-            }
-        });
-        Self {
-            child,
-            screen,
-            writer,
-            _master: pair.master,
-        }
-    }
-
-    /// The address on the status bar.
-    fn address(&self) -> String {
-        wait_for("the status bar", Duration::from_secs(30), || {
-            let contents = self.screen.lock().expect("screen").screen().contents();
-            let rest = contents.split("● http://").nth(1)?;
-            Some(rest.split_whitespace().next()?.to_owned())
-        })
-    }
-}
-
-impl Drop for Inspector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The address on the inspector's status bar.
+fn address(inspector: &Terminal) -> String {
+    wait_for("the status bar", Duration::from_secs(30), || {
+        let contents = inspector.contents();
+        let rest = contents.split("● http://").nth(1)?;
+        Some(rest.split_whitespace().next()?.to_owned())
+    })
 }
 
 #[test]
@@ -236,7 +173,7 @@ fn secrets_are_not_in_the_inspectors_log_file_even_at_trace() {
     let journal = dir.path().join("captures.jsonl");
     let journal_arg = journal.to_str().expect("utf-8");
     let secret_flag = format!("optiview={SECRET}");
-    let mut inspector = Inspector::start(
+    let inspector = Terminal::start_with(
         &[
             "listen",
             "--addr",
@@ -247,12 +184,14 @@ fn secrets_are_not_in_the_inspectors_log_file_even_at_trace() {
             &secret_flag,
         ],
         dir.path(),
+        120,
+        30,
         &[
             ("RUST_LOG", "trace"),
             ("XDG_STATE_HOME", state.to_str().expect("utf-8")),
         ],
     );
-    let url = format!("http://{}/hooks", inspector.address());
+    let url = format!("http://{}/hooks", address(&inspector));
     for secret in [SECRET, "a-wrong-secret"] {
         let status = binary()
             .args([
@@ -279,17 +218,7 @@ fn secrets_are_not_in_the_inspectors_log_file_even_at_trace() {
         [Some("valid".to_owned()), Some("invalid".to_owned())],
         "the secret was in use"
     );
-    inspector
-        .writer
-        .lock()
-        .expect("writer")
-        .write_all(b"q")
-        .expect("type q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while inspector.child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "q did not quit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    inspector.quit();
     let log = std::fs::read_to_string(state.join("hookscope/hookscope.log")).expect("the log file");
     assert!(log.contains("TRACE"), "trace logging went to the file: {log}");
     let leak = log.lines().find(|line| line.contains(SECRET));

@@ -294,65 +294,23 @@ fn a_missing_tool_is_one_line_with_where_to_get_it() {
 /// The inspector's status bar shows the URL (the screen read through vt100 from a pty).
 #[test]
 fn the_status_bar_shows_the_public_url() {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
     let standins = Standins::new();
-    let pair = native_pty_system()
-        .openpty(PtySize {
-            rows: 24,
-            cols: 160,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("a pty");
-    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_hookscope"));
-    command.args(["listen", "--addr", "127.0.0.1:0", "--public", "cloudflared"]);
-    command.cwd(standins.path());
-    command.env("TERM", "xterm-256color");
-    command.env("XDG_STATE_HOME", standins.path());
-    command.env("STANDIN_DIR", standins.path());
-    command.env(
-        "PATH",
-        format!(
-            "{}:{}",
-            standins.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        ),
+    let dir = standins.path().to_string_lossy().into_owned();
+    let path = format!("{dir}:{}", std::env::var("PATH").unwrap_or_default());
+    let mut term = common::pty::Terminal::start_with(
+        &["listen", "--addr", "127.0.0.1:0", "--public", "cloudflared"],
+        standins.path(),
+        160,
+        24,
+        &[("STANDIN_DIR", dir.as_str()), ("PATH", path.as_str())],
     );
-    let mut child = pair.slave.spawn_command(command).expect("spawn on the pty");
-    drop(pair.slave);
-    let screen = Arc::new(Mutex::new(vt100::Parser::new(
-        std::num::NonZeroU16::new(24).expect("rows"),
-        std::num::NonZeroU16::new(160).expect("cols"),
-        0,
-    )));
-    let mut reader = pair.master.try_clone_reader().expect("reader");
-    let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("writer")));
-    let (parser, answer) = (screen.clone(), writer.clone());
-    std::thread::spawn(move || {
-        let mut buffer = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buffer) {
-            if n == 0 {
-                break;
-            }
-            let mut screen = parser.lock().expect("screen");
-            screen.process(&buffer[..n]);
-            if buffer[..n].windows(4).any(|w| w == b"\x1b[6n") {
-                let (row, col) = screen.screen().cursor_position();
-                let reply = format!("\x1b[{};{}R", row + 1, col + 1);
-                let _ = std::io::Write::write_all(&mut *answer.lock().expect("writer"), reply.as_bytes());
-            }
-        }
-    });
     let pid = standins.pid("cloudflared");
-    wait_for("the URL in the status bar", Duration::from_secs(20), || {
-        let contents = screen.lock().expect("screen").screen().contents();
-        contents
-            .contains(&format!("public {CLOUDFLARED_URL}"))
-            .then_some(())
+    term.wait_for("the URL in the status bar", |s| {
+        s.contains(&format!("public {CLOUDFLARED_URL}"))
     });
-    std::io::Write::write_all(&mut *writer.lock().expect("writer"), b"q").expect("press q");
+    term.type_keys("q");
     wait_for("the inspector to quit", Duration::from_secs(20), || {
-        child.try_wait().ok().flatten()
+        term.child.try_wait().ok().flatten()
     });
     wait_for("the tunnel to be gone", Duration::from_secs(10), || {
         gone(pid).then_some(())

@@ -4,105 +4,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
-
-/// A program running on a pty, with the screen it draws.
-struct Terminal {
-    screen: Arc<Mutex<vt100::Parser>>,
-    writer: Arc<Mutex<Box<dyn Write + Send>>>,
-    child: Box<dyn Child + Send + Sync>,
-    _master: Box<dyn MasterPty + Send>,
-}
-
-impl Terminal {
-    fn start(args: &[&str], dir: &Path, cols: u16, rows: u16) -> Self {
-        Self::start_with(args, dir, cols, rows, &[])
-    }
-
-    fn start_with(args: &[&str], dir: &Path, cols: u16, rows: u16, env: &[(&str, &str)]) -> Self {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows,
-                cols,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .expect("a pty");
-        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_hookscope"));
-        command.args(args);
-        command.cwd(dir);
-        command.env("TERM", "xterm-256color");
-        command.env("XDG_STATE_HOME", dir); // the inspector's log file goes here
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = pair
-            .slave
-            .spawn_command(command)
-            .expect("spawn hookscope on the pty");
-        drop(pair.slave);
-        let size = |n: u16| std::num::NonZeroU16::new(n).expect("a non-zero size");
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(size(rows), size(cols), 0)));
-        let mut reader = pair.master.try_clone_reader().expect("pty reader");
-        let writer = Arc::new(Mutex::new(pair.master.take_writer().expect("pty writer")));
-        let parser = screen.clone();
-        let answer = writer.clone();
-        thread::spawn(move || {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                let mut screen = parser.lock().expect("screen lock");
-                screen.process(&buffer[..n]);
-                // Answer a cursor position query as a real terminal does (crossterm asks).
-                if buffer[..n].windows(4).any(|w| w == b"\x1b[6n") {
-                    let (row, col) = screen.screen().cursor_position();
-                    let reply = format!("\x1b[{};{}R", row + 1, col + 1);
-                    let _ = answer.lock().expect("writer lock").write_all(reply.as_bytes());
-                }
-            }
-        });
-        Self {
-            screen,
-            writer,
-            child,
-            _master: pair.master,
-        }
-    }
-
-    fn contents(&self) -> String {
-        self.screen.lock().expect("screen lock").screen().contents()
-    }
-
-    /// Waits until the screen satisfies `ready`, and returns it.
-    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let screen = self.contents();
-            if ready(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; the screen:\n{screen}"
-            );
-            thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn type_keys(&mut self, keys: &str) {
-        let mut writer = self.writer.lock().expect("writer lock");
-        writer.write_all(keys.as_bytes()).expect("type");
-        writer.flush().expect("flush");
-    }
-}
+use common::pty::Terminal;
 
 fn send(url: &str, provider: &str, event: &str, secret: &str) {
     let status = common::binary()
@@ -527,16 +435,14 @@ fn the_inspector_fits_long_event_names_at_every_width() {
         term.wait_for("the first frame", |s| {
             s.contains("Captures 1/3") && s.lines().last().is_some_and(|l| l.contains("q quit"))
         });
-        let (screen, rows, wrapped, edges) = {
-            let parser = term.screen.lock().expect("screen lock");
-            let screen = parser.screen();
+        let (screen, rows, wrapped, edges) = term.with_screen(|screen| {
             let rows: Vec<String> = screen.rows(0, cols).collect();
             let wrapped: Vec<u16> = (0..24).filter(|&r| screen.row_wrapped(r)).collect();
             let cell = |row, col| screen.cell(row, col).map(|c| c.contents().to_owned());
             let edges: Vec<(Option<String>, Option<String>)> =
                 (1..23).map(|row| (cell(row, 0), cell(row, cols - 1))).collect();
             (screen.contents(), rows, wrapped, edges)
-        };
+        });
         // Nothing wider than the terminal: no row ran on into the next, and every row of the
         // panes has its borders at both edges, where they belong.
         assert!(wrapped.is_empty(), "{cols}: rows {wrapped:?} wrapped:\n{screen}");

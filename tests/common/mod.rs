@@ -1,6 +1,8 @@
 //! Test harness: runs the real `hookscope` binary and talks raw HTTP/1.1 to it over loopback.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod pty;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
