@@ -103,7 +103,7 @@ struct Spec {
     forward: Option<OneOrMany>,
     retry: Option<String>,
     respond: Option<toml::Value>,
-    respond_timeout: Option<String>,
+    respond_timeout: Option<toml::Value>,
     fallback: Option<toml::Value>,
     fail_first: Option<u32>,
     fail_rate: Option<f64>,
@@ -178,12 +178,7 @@ impl Route {
             ),
             None => None,
         };
-        let answer = respond::answer(
-            spec.respond,
-            spec.respond_timeout.as_deref(),
-            spec.fallback,
-            &origin,
-        )?;
+        let answer = respond::answer(spec.respond, spec.respond_timeout, spec.fallback, &origin)?;
         if matches!(answer, Some(Answer::App { .. })) && forward.as_ref().is_none_or(Vec::is_empty) {
             return Err(format!(
                 "{}: \"app\" answers with the first forward target's response; the route has no `forward`",

@@ -86,7 +86,7 @@ struct ReplySpec {
     body: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
-    delay: Option<String>,
+    delay: Option<toml::Value>,
 }
 
 impl Answer {
@@ -127,6 +127,9 @@ impl Failing {
         if self.rate > 0.0 {
             parts.push(format!("{}% of the rest", (self.rate * 100.0).round()));
         }
+        if parts.is_empty() {
+            return "fails no delivery (fail_first = 0)".to_owned();
+        }
         format!("fails {} with {}", parts.join(" and "), self.status.as_u16())
     }
 }
@@ -134,7 +137,7 @@ impl Failing {
 /// The route's answer from its `respond`, `respond_timeout` and `fallback` keys.
 pub(super) fn answer(
     respond: Option<toml::Value>,
-    timeout: Option<&str>,
+    timeout: Option<toml::Value>,
     fallback: Option<toml::Value>,
     origin: &str,
 ) -> Result<Option<Answer>, String> {
@@ -161,7 +164,7 @@ pub(super) fn answer(
         };
     }
     let timeout = match timeout {
-        Some(text) => bounded(text).map_err(|e| format!("{}: {e}", at("respond_timeout")))?,
+        Some(value) => bounded(value).map_err(|e| format!("{}: {e}", at("respond_timeout")))?,
         None => DEFAULT_RESPOND_TIMEOUT,
     };
     if timeout.is_zero() {
@@ -196,6 +199,11 @@ pub(super) fn answer(
 
 /// A stated answer from a table; `at` names it in errors.
 fn reply(value: toml::Value, at: &str) -> Result<Reply, String> {
+    if !value.is_table() {
+        return Err(format!(
+            "{at}: expected a table like {{ status = 202, body = \"accepted\" }}"
+        ));
+    }
     let spec: ReplySpec = value
         .try_into()
         .map_err(|e| format!("{at}: {}", super::one_line(&e)))?;
@@ -233,7 +241,7 @@ fn reply(value: toml::Value, at: &str) -> Result<Reply, String> {
         headers.insert(0, (CONTENT_TYPE, HeaderValue::from_static(guess)));
     }
     let delay = match spec.delay {
-        Some(text) => bounded(&text).map_err(|e| format!("{at}: delay: {e}"))?,
+        Some(value) => bounded(value).map_err(|e| format!("{at}: delay: {e}"))?,
         None => Duration::ZERO,
     };
     Ok(Reply {
@@ -244,8 +252,16 @@ fn reply(value: toml::Value, at: &str) -> Result<Reply, String> {
     })
 }
 
-/// A duration of at most [`MAX_WAIT`].
-fn bounded(text: &str) -> Result<Duration, String> {
+/// A duration of at most [`MAX_WAIT`], written as a string with its unit.
+fn bounded(value: toml::Value) -> Result<Duration, String> {
+    let text = match value {
+        toml::Value::String(text) => text,
+        toml::Value::Integer(n) => {
+            return Err(format!("{n} has no unit: write \"{n}ms\" or \"{n}s\""));
+        }
+        other => return Err(format!("expected a duration like \"400ms\", not {other}")),
+    };
+    let text = text.as_str();
     let duration = units::parse_duration(text)?;
     match duration > MAX_WAIT {
         true => Err(format!("{text:?} is longer than the most, {MAX_WAIT:?}")),

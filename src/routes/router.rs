@@ -88,6 +88,20 @@ impl Router {
                 super::known_providers(filter, catalog)
                     .map_err(|e| format!("{} ({}), `match`: {e}", route.origin, route.label))?;
             }
+            // Attempts name the route that sent them: two of one name could not be told apart
+            // (one match twice is an override, `--route` before the file: the first decides).
+            if let Some(same) = active.iter().find(|a: &&Active| {
+                route.decides()
+                    && a.route.decides()
+                    && a.route.label == route.label
+                    && a.route.matcher.text() != route.matcher.text()
+            }) {
+                return Err(format!(
+                    "{} and {} are both called {:?}: attempts record the route by its name; give \
+                     one a `name` of its own",
+                    same.route.origin, route.origin, route.label
+                ));
+            }
             let mut targets = Vec::new();
             for target in route.forward.iter().flatten() {
                 let mut config = config(target);

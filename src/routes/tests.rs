@@ -275,6 +275,18 @@ fn every_mistake_names_the_route_and_the_key() {
             "route 2, `name`: one line of 1 to 64 characters",
         ),
         ("name = \" \"\nmatch = \"path:/a\"", "route 2, `name`: one line"),
+        (
+            "match = \"path:/a\"\nrespond = { delay = 400 }",
+            "route 2, `respond`: delay: 400 has no unit: write \"400ms\" or \"400s\"",
+        ),
+        (
+            "match = \"path:/a\"\nforward = \"http://127.0.0.1:1\"\nrespond = \"app\"\nrespond_timeout = 5",
+            "route 2, `respond_timeout`: 5 has no unit",
+        ),
+        (
+            "match = \"path:/a\"\nforward = \"http://127.0.0.1:1\"\nrespond = \"app\"\nfallback = 202",
+            "route 2, `fallback`: expected a table like { status = 202, body = \"accepted\" }",
+        ),
         // A first-time user's guesses, each told what to write instead.
         (
             "match = \"/optiview/*\"\nforward = \"http://127.0.0.1:1\"",
@@ -358,6 +370,35 @@ fn cli_routes() {
         )
         .expect(good);
     }
+    // Two routes of one name: their attempts could not be told apart.
+    let named = |n: usize| {
+        let mut r = route(&format!("name = \"x\"\nmatch = \"path:/{n}\"\nforward = []")).expect("valid");
+        r.origin = format!("route {n}");
+        r
+    };
+    let err = Router::new(
+        vec![named(1), named(2)],
+        None,
+        |t: &str| crate::forward::ForwardConfig::new(t),
+        &Catalog::builtin(),
+    )
+    .expect_err("one name twice");
+    assert_eq!(
+        err,
+        "route 1 and route 2 are both called \"x\": attempts record the route by its name; give one a `name` of its own"
+    );
+    // One match twice is an override (`--route` before the file's route), not a clash.
+    let twice = vec![
+        parse_cli_route("path:/a/* => http://127.0.0.1:1").expect("valid"),
+        route("match = \"path:/a/*\"\nforward = []").expect("valid"),
+    ];
+    Router::new(
+        twice,
+        None,
+        |t: &str| crate::forward::ForwardConfig::new(t),
+        &Catalog::builtin(),
+    )
+    .expect("an override");
     let mut typo = parse_cli_route("provider:dyet => http://127.0.0.1:1").expect("parses");
     typo.origin = "--route 1".into();
     let err = Router::new(
@@ -388,6 +429,12 @@ fail_first = 1"#,
     assert_eq!(
         r.describe(),
         "optiview (provider:optiview) → http://127.0.0.1:3000, http://127.0.0.1:4000 (retry exp:3) · answers app (else 504 after 5s) · fails the first 1 deliveries of each event with 503"
+    );
+    let r = route("match = \"path:/a\"\nfail_first = 0").expect("valid");
+    assert!(
+        r.describe().ends_with("· fails no delivery (fail_first = 0)"),
+        "{}",
+        r.describe()
     );
     let r = route("match = \"path:/fail/*\"\nrespond = { status = 503, body = \"busy\", delay = \"400ms\" }")
         .expect("valid");
