@@ -316,7 +316,9 @@ fn parse_match(text: &str) -> Result<Filter, String> {
         (!term.contains(':') && !["dup", "late", "caveat"].contains(&term.as_str())).then_some(term)
     }) {
         let hint = match word.to_lowercase().as_str() {
-            "or" | "and" | "not" | "||" | "&&" | "(" | ")" => {
+            "and" | "&&" => "every term must hold already: leave out the `and`".to_owned(),
+            "not" => "a term is negated with `!`, like `!path:/test/*`".to_owned(),
+            "or" | "||" | "(" | ")" => {
                 "every term must hold, and there is no `or`: give each alternative a route of its own"
                     .to_owned()
             }

@@ -297,6 +297,14 @@ fn every_mistake_names_the_route_and_the_key() {
             "`or` alone would search the path, the event type and the body (what the sender writes); every term must hold, and there is no `or`",
         ),
         (
+            "match = \"path:/x/* and provider:dyte\"\nforward = []",
+            "every term must hold already: leave out the `and`",
+        ),
+        (
+            "match = \"not path:/x/*\"\nforward = []",
+            "a term is negated with `!`, like `!path:/test/*`",
+        ),
+        (
             "match = \"!engine\"\nforward = []",
             "name the field, e.g. `body:engine` or `type:engine`",
         ),
