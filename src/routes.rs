@@ -178,6 +178,13 @@ impl Route {
             ),
             None => None,
         };
+        if retry.is_some() && forward.as_ref().is_none_or(Vec::is_empty) {
+            return Err(format!(
+                "{}: applies to the route's `forward` targets, and it has none (without \
+                 `forward` its captures go to --forward, under --retry)",
+                at("retry")
+            ));
+        }
         let answer = respond::answer(spec.respond, spec.respond_timeout, spec.fallback, &origin)?;
         if matches!(answer, Some(Answer::App { .. })) && forward.as_ref().is_none_or(Vec::is_empty) {
             return Err(format!(

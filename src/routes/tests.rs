@@ -276,6 +276,10 @@ fn every_mistake_names_the_route_and_the_key() {
         ),
         ("name = \" \"\nmatch = \"path:/a\"", "route 2, `name`: one line"),
         (
+            "match = \"path:/a\"\nrespond = { status = 503 }\nretry = \"exp:3\"",
+            "route 2, `retry`: applies to the route's `forward` targets, and it has none",
+        ),
+        (
             "match = \"path:/a\"\nrespond = { delay = 400 }",
             "route 2, `respond`: delay: 400 has no unit: write \"400ms\" or \"400s\"",
         ),
