@@ -204,6 +204,12 @@ fn reply(value: toml::Value, at: &str) -> Result<Reply, String> {
             "{at}: expected a table like {{ status = 202, body = \"accepted\" }}"
         ));
     }
+    if let Some(body) = value.get("body").filter(|b| b.is_table() || b.is_array()) {
+        return Err(format!(
+            "{at}: a body is text; JSON goes in single quotes, like body = '{}'",
+            serde_json::to_string(&body).unwrap_or_else(|_| "{\"error\":\"busy\"}".into())
+        ));
+    }
     let spec: ReplySpec = value
         .try_into()
         .map_err(|e| format!("{at}: {}", super::one_line(&e)))?;

@@ -280,6 +280,10 @@ fn every_mistake_names_the_route_and_the_key() {
             "route 2, `retry`: applies to the route's `forward` targets, and it has none",
         ),
         (
+            "match = \"path:/a\"\nrespond = { status = 503, body = { error = \"busy\" } }",
+            "route 2, `respond`: a body is text; JSON goes in single quotes, like body = '{\"error\":\"busy\"}'",
+        ),
+        (
             "match = \"path:/a\"\nrespond = { delay = 400 }",
             "route 2, `respond`: delay: 400 has no unit: write \"400ms\" or \"400s\"",
         ),
