@@ -13,6 +13,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The cap when the descriptor limit cannot be read (not Linux) or is unlimited.
+/// How long a connection must have been idle before a full listener may close it to make room.
+/// A connection is idle from the moment it is accepted until its first byte is read, so without
+/// this a full listener shed every sender it had just accepted, before their requests were read,
+/// to make room for the next (a route's `delay` made that cheap to provoke; seen as requests
+/// closed unanswered). A real sender writes its request as soon as it has connected, within a
+/// fraction of this; a silent connection still gives way once it is this old.
+pub const SHED_GRACE: Duration = Duration::from_secs(1);
+
 const FALLBACK_MAX: usize = 1024;
 /// The most descriptors kept back from connections (for the journal, forwarding, queue files).
 const MAX_RESERVE: u64 = 256;

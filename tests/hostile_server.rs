@@ -890,3 +890,47 @@ async fn hundred_megabyte_bodies_are_413_in_bounded_memory() {
         assert!(note(capture).contains("exceeds --max-body"), "{path}");
     }
 }
+
+/// A full listener does not close the senders it has just accepted to make room for the next:
+/// a connection whose request has not been read yet is not "idle" (it was: with every slot
+/// busy, each newcomer was accepted, then closed unanswered for the one after it). With four
+/// slots held by requests a route answers after 300 ms, sixteen senders at once are all
+/// answered, in turns, and all journaled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_listener_answers_every_sender_it_accepts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("hookscope.toml");
+    std::fs::write(
+        &config,
+        "[[routes]]\nmatch = \"path:/slow\"\nforward = []\nrespond = { status = 202, body = \"later\", delay = \"300ms\" }\n",
+    )
+    .expect("config");
+    let config = config.to_string_lossy().into_owned();
+    let listener = Spawned::start(None, &["--max-connections", "4", "--config", &config]);
+    let addr = listener.addr;
+    let senders: Vec<_> = (0..16)
+        .map(|n| {
+            tokio::spawn(async move {
+                let body = format!("{{\"n\":{n}}}");
+                let request = format!(
+                    "POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                tokio::time::timeout(Duration::from_secs(30), exchange(addr, request.into_bytes())).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for sender in senders {
+        match sender.await.expect("sender task") {
+            Ok(Ok(answer)) => statuses.push(answer.status),
+            Ok(Err(err)) => panic!(
+                "a sender was not answered: {err}; stderr: {}",
+                listener.stderr_text()
+            ),
+            Err(_) => panic!("a sender waited 30 s"),
+        }
+    }
+    assert_eq!(statuses, [202; 16]);
+    assert_eq!(listener.captures().len(), 16);
+}

@@ -6,9 +6,10 @@
 //! senders time out in the kernel's backlog, and a queue file could not even be opened (20,600
 //! idle sockets did this, issue #13). So the relay holds at most `--max-connections` (by
 //! default the descriptor limit less a quarter of it, at most 256 kept back for queue files);
-//! when it is full, the connection idle the longest is closed to make room. A connection in the
-//! middle of a request is never closed for that, nor is a websocket tunnel: once upgraded it
-//! holds its place until its session ends.
+//! when it is full, the connection idle the longest (for at least
+//! [`crate::limits::SHED_GRACE`]) is closed to make room. A connection in the middle of a
+//! request is never closed for that, nor is a websocket tunnel: once upgraded it holds its
+//! place until its session ends.
 //!
 //! Each connection is watched ([`Conn::watch`]): idle for `--idle-timeout` it is closed; a
 //! request head not complete within `--read-timeout` of its first byte is answered `408` and
@@ -27,6 +28,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot};
 // Tokio's clock, so the deadlines can be tested with time paused.
 use tokio::time::Instant;
+
+/// How often a full relay looks again for a connection that may now be closed.
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
 
 /// How long connections may take and sit.
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +79,8 @@ impl Connections {
                     }
                 }
                 () = idle => {}
+                // One idle but too young to close (SHED_GRACE) comes of age unannounced.
+                () = tokio::time::sleep(LOOK_AGAIN) => {}
             }
         }
     }
@@ -108,6 +114,8 @@ impl Connections {
             .filter_map(|conn| {
                 let state = conn.lock();
                 let since = state.idle_since.filter(|_| !state.shed)?;
+                // Not one just accepted, whose request is on its way (see SHED_GRACE).
+                (since.elapsed() >= crate::limits::SHED_GRACE).then_some(())?;
                 Some((since, conn))
             })
             .collect();
@@ -481,11 +489,15 @@ mod tests {
                 .is_err(),
             "no room until a connection is gone"
         );
-        assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), open[2].conn.watch(timeouts)).await,
-            Ok(Cut::Shed),
-            "the longest idle was asked to close"
-        );
+        // Once it has been idle SHED_GRACE (a fresh connection's request may be on its way).
+        let cut = tokio::time::timeout(Duration::from_secs(5), async {
+            tokio::select! {
+                cut = open[2].conn.watch(timeouts) => cut,
+                _ = full.as_mut() => panic!("room before the longest idle gave way"),
+            }
+        })
+        .await;
+        assert_eq!(cut, Ok(Cut::Shed), "the longest idle was asked to close");
         let shed: Vec<bool> = open.iter().map(|r| r.conn.lock().shed).collect();
         assert_eq!(shed, [false, false, true, false], "only the longest idle");
         drop(open.remove(2));

@@ -5,8 +5,9 @@
 //! senders wait in the kernel's backlog and time out, and the journal could not even be
 //! reopened. So the listener holds at most `--max-connections` (by default three quarters of
 //! the descriptor limit, at most 256 kept back for the journal, forwarding and the relay
-//! tunnel). When it is full, the connection idle the longest is closed to make room; connections
-//! in the middle of a request are never cut for that. When none is idle, newcomers wait in the
+//! tunnel). When it is full, the connection idle the longest (for at least
+//! [`crate::limits::SHED_GRACE`]) is closed to make room; connections in the middle of a
+//! request are never cut for that. When none is idle, newcomers wait in the
 //! kernel's backlog until one closes or goes idle.
 
 use std::collections::HashMap;
@@ -84,6 +85,8 @@ impl Connections {
             .filter_map(|heads| {
                 let activity = heads.activity();
                 let since = activity.idle_since.filter(|_| !activity.shed)?;
+                // Not one just accepted, whose request is on its way (see SHED_GRACE).
+                (since.elapsed() >= crate::limits::SHED_GRACE).then_some(())?;
                 Some((since, heads))
             })
             .collect();
