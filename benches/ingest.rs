@@ -22,6 +22,12 @@
 //! | `--bin PATH`  | `HOOKSCOPE_BENCH_BIN`       | this    | another hookscope build (A/B runs);  |
 //! |               |                             |         | relative to the package root         |
 //! | `--inspector` | `HOOKSCOPE_BENCH_INSPECTOR=1`| off    | headless against the live inspector  |
+//! | `--pin`       | `HOOKSCOPE_BENCH_PIN=1`     | off     | servers on CPU 0, the client on CPU 1|
+//!
+//! `--pin` (Linux, `taskset` from util-linux) runs each server on the first CPU and this load
+//! client on the second, so that a server's CPU per request is not mixed with the client's
+//! scheduling on the same core; the figure to read is then the servers' CPU per request and its
+//! ratio (issue #17's restated target: hookscope at most 1.5x the bare server's).
 //!
 //! `--inspector` compares hookscope with itself: `listen --headless` is the baseline, and the
 //! contender is `listen` with its inspector drawing on a 160x45 pseudo-terminal (whose output
@@ -101,6 +107,8 @@ struct Settings {
     /// Compare `listen --headless` with `listen` and its inspector on a pseudo-terminal,
     /// instead of the bare server with `listen --headless`.
     inspector: bool,
+    /// Servers on CPU 0, the load client on CPU 1.
+    pin: bool,
 }
 
 impl Settings {
@@ -116,6 +124,7 @@ impl Settings {
             unsigned: env("HOOKSCOPE_BENCH_UNSIGNED").is_some_and(|value| value != "0"),
             bin: env("HOOKSCOPE_BENCH_BIN").map(PathBuf::from),
             inspector: env("HOOKSCOPE_BENCH_INSPECTOR").is_some_and(|value| value != "0"),
+            pin: env("HOOKSCOPE_BENCH_PIN").is_some_and(|value| value != "0"),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -129,6 +138,10 @@ impl Settings {
             }
             if flag == "--inspector" {
                 settings.inspector = true;
+                continue;
+            }
+            if flag == "--pin" {
+                settings.pin = true;
                 continue;
             }
             if !["--secs", "--warmup", "--conns", "--rounds", "--out", "--bin"].contains(&flag) {
@@ -353,7 +366,15 @@ impl ServerProcess {
                 pixel_height: 0,
             })
             .unwrap_or_else(|err| panic!("cannot open a pseudo-terminal for {name}: {err}"));
-        let mut command = portable_pty::CommandBuilder::new(program);
+        let mut command = match PINNED.get().copied().unwrap_or(false) {
+            true => {
+                let mut command = portable_pty::CommandBuilder::new("taskset");
+                command.args(["-c", SERVER_CPU]);
+                command.arg(program);
+                command
+            }
+            false => portable_pty::CommandBuilder::new(program),
+        };
         command.args(args);
         command.args(["--addr", &addr.to_string()]);
         command.env("TERM", "xterm-256color");
@@ -789,9 +810,43 @@ fn table_header() {
     println!("{line}");
 }
 
+/// Whether servers run on CPU 0 and the load client on CPU 1 (`--pin`).
+static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// The CPU servers are pinned to under `--pin`, and the load client's.
+const SERVER_CPU: &str = "0";
+const CLIENT_CPU: &str = "1";
+
+/// A command running `program`, on [`SERVER_CPU`] under `--pin` (through `taskset`, which
+/// execs it: the pid is the server's).
+fn server_command(program: &Path) -> Command {
+    match PINNED.get().copied().unwrap_or(false) {
+        true => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", SERVER_CPU]).arg(program);
+            command
+        }
+        false => Command::new(program),
+    }
+}
+
+/// Pins this process, every thread it has and every one it makes after, to [`CLIENT_CPU`].
+fn pin_load_client() -> Result<(), String> {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-p", "-c", CLIENT_CPU, &pid])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|err| format!("--pin needs taskset (util-linux): {err}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("taskset -a -p -c {CLIENT_CPU} {pid} failed: {status}")),
+    }
+}
+
 /// The bare hyper server: this binary, re-executed with [`BARE_SERVER_FLAG`].
 fn start_bare_server() -> ServerProcess {
-    let mut bare = Command::new(std::env::current_exe().expect("cannot find this bench's own executable"));
+    let mut bare = server_command(&std::env::current_exe().expect("cannot find this bench's own executable"));
     bare.arg(BARE_SERVER_FLAG)
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
@@ -810,7 +865,7 @@ fn start_bare_server() -> ServerProcess {
 
 /// `program listen --headless --addr 127.0.0.1:0 --out journal`, stdout to /dev/null.
 fn start_headless(name: &'static str, program: &Path, journal: &Path) -> ServerProcess {
-    let mut hookscope = Command::new(program);
+    let mut hookscope = server_command(program);
     hookscope
         .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
         .arg(journal)
@@ -869,6 +924,17 @@ fn main() -> ExitCode {
         body,
     };
     let cpu_clock = CpuClock::new();
+    let _ = PINNED.set(settings.pin);
+    if settings.pin {
+        if thread::available_parallelism().map_or(0, usize::from) < 2 {
+            eprintln!("ingest bench: --pin needs two CPUs");
+            return ExitCode::FAILURE;
+        }
+        if let Err(err) = pin_load_client() {
+            eprintln!("ingest bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
 
     let program = settings
         .bin
@@ -917,9 +983,13 @@ fn main() -> ExitCode {
         hookscope.name,
     );
     println!(
-        "machine: {} CPUs ({}), shared by the load client and both servers",
+        "machine: {} CPUs ({}), {}",
         thread::available_parallelism().map_or(0, usize::from),
-        cpu_model()
+        cpu_model(),
+        match settings.pin {
+            true => "pinned: each server on CPU 0, the load client on CPU 1 (taskset)",
+            false => "shared by the load client and both servers",
+        }
     );
     println!(
         "hookscope: {} --out {}",
