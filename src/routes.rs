@@ -241,7 +241,10 @@ impl Route {
         }
         match &self.forward {
             Some(targets) if targets.is_empty() => text.push_str(" → not forwarded"),
-            Some(targets) => text.push_str(&format!(" → {}", targets.join(", "))),
+            Some(targets) => {
+                let shown: Vec<_> = targets.iter().map(|t| crate::sanitize::url(t)).collect();
+                text.push_str(&format!(" → {}", shown.join(", ")));
+            }
             None if self.decides() => text.push_str(" → --forward"),
             None => {}
         }

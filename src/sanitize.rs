@@ -61,6 +61,22 @@ pub fn block(text: &str) -> Cow<'_, str> {
     sanitize_with(text, |c| c == '\n' || c == '\t')
 }
 
+/// A URL for one line of output, as [`line`], with the password of its user info masked
+/// (`http://user:***@host/`): a forward target's credentials are not for the screen or a log.
+pub fn url(text: &str) -> Cow<'_, str> {
+    let masked = text.split_once("://").and_then(|(scheme, rest)| {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+        let (userinfo, host) = authority.rsplit_once('@')?;
+        let (user, _password) = userinfo.split_once(':')?;
+        let after = &rest[authority.len()..];
+        Some(format!("{scheme}://{user}:***@{host}{after}"))
+    });
+    match masked {
+        Some(masked) => Cow::Owned(line(&masked).into_owned()),
+        None => line(text),
+    }
+}
+
 /// Raw bytes for one line of output: invalid UTF-8 becomes `\xNN`, then as [`line`].
 pub fn bytes_line(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
@@ -98,6 +114,21 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(line(input), expected, "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_urls_password_is_masked_and_the_rest_kept() {
+        assert_eq!(
+            url("http://u:pw@127.0.0.1:3000/a?b=c@d"),
+            "http://u:***@127.0.0.1:3000/a?b=c@d"
+        );
+        assert_eq!(url("https://u:p:w@host#x"), "https://u:***@host#x");
+        // A user without a password, no user info, an @ only past the authority: as they are.
+        assert_eq!(url("http://u@host/"), "http://u@host/");
+        assert_eq!(url("http://host/a@b"), "http://host/a@b");
+        assert_eq!(url("not a url"), "not a url");
+        // Still one safe line.
+        assert_eq!(url("http://u:p@h/\x1b[2J"), "http://u:***@h/\\x1b[2J");
     }
 
     #[test]

@@ -69,7 +69,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let config = f.config();
         format!(
             "forwarding to {} (retry {}, timeout {:?})",
-            config.target, config.retry, config.timeout
+            crate::sanitize::url(&config.target),
+            config.retry,
+            config.timeout
         )
     });
     // Then a line per route: `route 1: provider:dyte → http://127.0.0.1:5000`.

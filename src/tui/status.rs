@@ -191,7 +191,7 @@ fn parts(app: &App) -> Vec<Part> {
     };
     let forward = match &context.forward {
         Some(target) => {
-            let target = sanitize::line(target).into_owned();
+            let target = sanitize::url(target).into_owned();
             let bare = target.strip_prefix("http://").unwrap_or(&target).to_owned();
             let arrow = || Span::styled("→ ", DIM);
             vec![
