@@ -146,6 +146,15 @@ impl Capture {
         }
     }
 
+    /// Whether the request did not arrive whole: the listener refused it (a 4xx) and its note
+    /// says what is missing (a body over `--max-body`, cut short, trickled past the deadline, a
+    /// head hyper refused). Such a capture is not forwarded: it would show the app a request
+    /// nobody made. A note alone is not enough: smee's captures and those a route answers with
+    /// the app's response carry notes too, and are whole.
+    pub fn incomplete(&self) -> bool {
+        self.note.is_some() && self.status >= 400
+    }
+
     /// The media type of the body without parameters, lowercase, if the sender declared one;
     /// borrowed from the header when it is already written that way.
     pub fn content_type(&self) -> Option<Cow<'_, str>> {
@@ -229,6 +238,23 @@ mod tests {
         let parsed: CaptureId = id.to_string().parse().expect("a generated id parses");
         assert_eq!(parsed, id);
         assert_eq!(id.to_string().len(), 26);
+    }
+
+    #[test]
+    fn only_a_refused_capture_with_a_note_is_incomplete() {
+        let mut capture = crate::codec::tests::sample_capture();
+        for (status, note, incomplete) in [
+            (413, Some("body over --max-body"), true),
+            (400, Some("body cut short"), true),
+            (413, None, false),
+            // smee's re-serialized bodies, the app answering through a route: whole.
+            (200, Some("re-serialized by smee"), false),
+            (503, None, false),
+        ] {
+            capture.status = status;
+            capture.note = note.map(str::to_owned);
+            assert_eq!(capture.incomplete(), incomplete, "{status} {note:?}");
+        }
     }
 
     #[test]

@@ -255,3 +255,23 @@ fn smee_new_creates_a_channel_prints_it_and_receives_it() {
     assert_eq!(captures[0].via, Via::Smee("fresh_Chan-1".into()));
     assert!(listener.stop().0.success());
 }
+
+/// smee's captures are whole requests (their note says the body was re-serialized): they are
+/// forwarded like direct ones. The forwarder passed over every capture with a note, as it does
+/// the incomplete ones, so `--smee` with `--forward` delivered nothing.
+#[test]
+fn captures_via_smee_are_forwarded() {
+    let app = common::LocalApp::start();
+    let server = SmeeServer::start();
+    let listener = Listener::start(&["--smee", &server.url("Fwd1"), "--forward", &app.url()]);
+    let mut stream = server.next_stream();
+    let body = serde_json::json!({"action": "opened"});
+    stream.event(&github_event(&body, &sign(br#"{"action":"opened"}"#)));
+    let captures = captures_via(&listener, 1);
+    assert!(captures[0].note.is_some(), "smee's note is there");
+    let seen = wait_for("the delivery to the app", Duration::from_secs(20), || {
+        app.seen().into_iter().next()
+    });
+    assert_eq!(seen.method, "POST");
+    assert_eq!(seen.body, br#"{"action":"opened"}"#);
+}

@@ -143,7 +143,7 @@ async fn run(
             event = events.recv() => match event {
                 // A refused request (body over --max-body) was not received whole: sending what
                 // was kept would show the app a request nobody made.
-                Ok(HubEvent::Capture(capture, _)) if capture.note.is_some() => {
+                Ok(HubEvent::Capture(capture, _)) if capture.incomplete() => {
                     tracing::info!(id = %capture.id, "incomplete capture not forwarded");
                 }
                 Ok(HubEvent::Capture(capture, _)) => {
@@ -161,7 +161,7 @@ async fn run(
     // Captures published before the stop are still forwarded.
     while let Ok(event) = events.try_recv() {
         if let HubEvent::Capture(capture, _) = event
-            && capture.note.is_none()
+            && !capture.incomplete()
         {
             summary.deliveries += u64::from(start(&mut deliveries, capture));
         }
