@@ -77,8 +77,22 @@ impl Hub {
     }
 
     /// Analyzes and journals `capture` and, once it is durable, publishes it to every subscriber.
-    pub async fn record(&self, mut capture: Capture) -> Result<Arc<Capture>, AppendError> {
+    pub async fn record(&self, capture: Capture) -> Result<Arc<Capture>, AppendError> {
+        self.record_with(capture, |_| ())
+            .await
+            .map(|(capture, ())| capture)
+    }
+
+    /// Like [`Hub::record`], with `decide` called on the analyzed capture before it is
+    /// journaled: what it sets (the status a route answers with, a note) is what the journal
+    /// records. Returns what `decide` returned too.
+    pub async fn record_with<T>(
+        &self,
+        mut capture: Capture,
+        decide: impl FnOnce(&mut Capture) -> T,
+    ) -> Result<(Arc<Capture>, T), AppendError> {
         capture.derived = self.analyzer.derive(&capture);
+        let decided = decide(&mut capture);
         let offset = self.appender.append(codec::encode_capture(&capture)).await?;
         self.counts.captures.fetch_add(1, Ordering::Relaxed);
         self.counts
@@ -87,7 +101,7 @@ impl Hub {
         let capture = Arc::new(capture);
         // No subscriber is not an error: capture-to-file alone is a valid session.
         let _ = self.published.send(HubEvent::Capture(capture.clone(), offset));
-        Ok(capture)
+        Ok((capture, decided))
     }
 
     /// Like [`Hub::record`] for several captures at once: one journal write for all, in order,

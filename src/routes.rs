@@ -40,7 +40,7 @@ use crate::filter::{Filter, Marks};
 use crate::forward::RetryPolicy;
 use crate::provider::{Catalog, OneOrMany};
 pub use respond::{Answer, Failing, Reply};
-pub use router::{Router, Waiter};
+pub use router::{Plan, Router, Waiter};
 
 /// One route, validated.
 #[derive(Debug, Clone)]

@@ -362,15 +362,38 @@ impl Context {
         };
         // Registered before the capture is journaled, so the app's answer cannot come first.
         let waiter = self.config.routes.as_ref().and_then(|routes| routes.expect(id));
-        match self.hub.record(capture).await {
+        // A route decides what the sender hears once the capture is analyzed, before it is
+        // journaled, so the journal's `status` is what the sender heard (or, for the app's own
+        // answer, a note says so).
+        let routes = self
+            .config
+            .routes
+            .as_deref()
+            .filter(|_| status == self.config.status);
+        let recorded = self
+            .hub
+            .record_with(capture, |capture| {
+                let plan = routes.and_then(|routes| routes.plan(capture));
+                match plan.as_ref().map(|plan| (plan.status(), plan)) {
+                    Some((Some(status), _)) => capture.status = status,
+                    Some((None, crate::routes::Plan::App { timeout, fallback })) => {
+                        capture.note.get_or_insert_with(|| {
+                            format!(
+                                "answered with the app's own response, or {} after {}",
+                                fallback.status.as_u16(),
+                                humantime(*timeout)
+                            )
+                        });
+                    }
+                    _ => {}
+                }
+                plan
+            })
+            .await;
+        match recorded {
             // A route's answer too comes only once the capture is journaled.
-            Ok(capture) if status == self.config.status => match &self.config.routes {
-                Some(routes) => routes
-                    .answer(&capture, waiter)
-                    .await
-                    .unwrap_or_else(|| self.answer()),
-                None => self.answer(),
-            },
+            Ok((_, Some(plan))) => plan.carry_out(waiter).await,
+            Ok(_) if status == self.config.status => self.answer(),
             Ok(_) => plain(status, note.as_deref().unwrap_or_default()),
             Err(err) => {
                 tracing::error!(%err, %id, "capture not journaled; answering 503");
@@ -535,3 +558,11 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 
 #[cfg(test)]
 mod tests;
+
+/// A duration as a person writes it: `5s`, `400ms`.
+fn humantime(duration: std::time::Duration) -> String {
+    match duration.subsec_millis() {
+        0 => format!("{}s", duration.as_secs()),
+        _ => format!("{}ms", duration.as_millis()),
+    }
+}

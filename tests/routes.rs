@@ -247,6 +247,20 @@ forward = []
     assert_eq!((quiet.status, quiet.body.len()), (204, 0));
     // No route: the listener's own answer.
     assert_eq!(send(&listener, "/other", "{}").await.status, 202);
+    // The journal says what each sender heard.
+    let journaled: Vec<(String, u16)> = listener
+        .captures()
+        .into_iter()
+        .map(|c| (c.path, c.status))
+        .collect();
+    assert_eq!(
+        journaled,
+        [
+            ("/fail/now".into(), 503),
+            ("/quiet/x".into(), 204),
+            ("/other".into(), 202)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -278,6 +292,9 @@ fail_status = 500
         );
     }
     assert_eq!(statuses, [500, 500, 200]);
+    // The journal says what the sender heard each time, failures on purpose included.
+    let journaled: Vec<u16> = listener.captures().iter().map(|c| c.status).collect();
+    assert_eq!(journaled, [500, 500, 200]);
     // Another event is counted afresh.
     let other = a_signed_millicast_event();
     assert_eq!(
@@ -329,7 +346,16 @@ fallback = {{ status = 202, body = "queued", headers = {{ "X-Fallback" = "1" }} 
     assert_eq!(header(&answer, "x-app"), Some("test"));
     assert_eq!(header(&answer, "content-type"), Some("application/json"));
     assert_eq!(answer.body, br#"{"received":0}"#);
-    assert!(listener.captures().iter().any(|c| c.path == "/timely/a"));
+    // The app's answer is not known when the capture is journaled: a note says who answered.
+    let timely_capture = listener
+        .captures()
+        .into_iter()
+        .find(|c| c.path == "/timely/a")
+        .expect("journaled");
+    assert_eq!(
+        timely_capture.note.as_deref(),
+        Some("answered with the app's own response, or 504 after 10s")
+    );
 
     let started = Instant::now();
     let fallback = send(&listener, "/slow/b", r#"{"type":"x"}"#).await;

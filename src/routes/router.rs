@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -156,31 +157,84 @@ impl Router {
         })
     }
 
-    /// What `capture`'s sender hears, once it is journaled: `None` for the listener's own
-    /// answer. Waits for a route's `delay`, or for the app (within the route's timeout).
-    pub async fn answer(&self, capture: &Capture, waiter: Option<Waiter>) -> Option<Response<Full<Bytes>>> {
+    /// What `capture`'s sender hears, decided once, as soon as the capture is analyzed and
+    /// before it is journaled (so that the journal records the answer): `None` for the
+    /// listener's own. A failure on purpose counts as one of the event's deliveries here.
+    pub fn plan(&self, capture: &Capture) -> Option<Plan> {
         let active = self.decide(capture)?;
         if let Some(failing) = &active.failing {
             let failed = lock(failing).fail(capture);
             if let Some(reply) = failed {
-                return Some(respond(&reply));
+                // Failures come at once, whatever the route's delay.
+                return Some(Plan::Reply { reply, wait: false });
             }
         }
         match active.route.answer.as_ref()? {
-            Answer::Fixed(reply) => {
-                if !reply.delay.is_zero() {
+            Answer::Fixed(reply) => Some(Plan::Reply {
+                reply: reply.clone(),
+                wait: true,
+            }),
+            Answer::App { timeout, fallback } => Some(Plan::App {
+                timeout: *timeout,
+                fallback: fallback.clone(),
+            }),
+        }
+    }
+
+    /// What `capture`'s sender hears, once it is journaled: `None` for the listener's own
+    /// answer. Waits for a route's `delay`, or for the app (within the route's timeout).
+    pub async fn answer(&self, capture: &Capture, waiter: Option<Waiter>) -> Option<Response<Full<Bytes>>> {
+        let plan = self.plan(capture)?;
+        Some(plan.carry_out(waiter).await)
+    }
+}
+
+/// What a route decided its capture's sender hears ([`Router::plan`]).
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// This reply, after the route's delay when `wait`.
+    Reply {
+        /// The reply.
+        reply: Reply,
+        /// Whether its delay applies (not to a failure on purpose).
+        wait: bool,
+    },
+    /// The app's own answer, or `fallback` after `timeout`.
+    App {
+        /// How long to wait for the app.
+        timeout: Duration,
+        /// What to answer without it.
+        fallback: Reply,
+    },
+}
+
+impl Plan {
+    /// The status the sender hears, when it is known before the app answers.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Plan::Reply { reply, .. } => Some(reply.status.as_u16()),
+            Plan::App { .. } => None,
+        }
+    }
+
+    /// Answers as planned, once the capture is journaled: after the delay, or with the app's
+    /// answer (within the timeout) that `waiter` brings.
+    pub async fn carry_out(self, waiter: Option<Waiter>) -> Response<Full<Bytes>> {
+        match self {
+            Plan::Reply { reply, wait } => {
+                if wait && !reply.delay.is_zero() {
                     tokio::time::sleep(reply.delay).await;
                 }
-                Some(respond(reply))
+                respond(&reply)
             }
-            Answer::App { timeout, fallback } => {
+            Plan::App { timeout, fallback } => {
                 let waited = match waiter {
-                    Some(mut waiter) => tokio::time::timeout(*timeout, &mut waiter.answer).await.ok(),
+                    Some(mut waiter) => tokio::time::timeout(timeout, &mut waiter.answer).await.ok(),
                     None => None,
                 };
                 match waited {
-                    Some(Ok(attempt)) => from_app(&attempt).or_else(|| Some(respond(fallback))),
-                    _ => Some(respond(fallback)),
+                    Some(Ok(attempt)) => from_app(&attempt).unwrap_or_else(|| respond(&fallback)),
+                    _ => respond(&fallback),
                 }
             }
         }
