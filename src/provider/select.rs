@@ -620,6 +620,20 @@ mod tests {
         }
     }
 
+    /// Only nesting counts toward serde_json's limit: a value after many closed siblings (objects
+    /// and arrays, each one level deep) is read like any other.
+    #[test]
+    fn closed_siblings_do_not_count_toward_the_nesting_limit() {
+        let objects = vec![r#"{"k":[]}"#; 200].join(",");
+        let arrays = vec!["[{}]"; 200].join(",");
+        let body = format!(r#"{{"objects":[{objects}],"arrays":[{arrays}],"type":"after"}}"#);
+        assert!(serde_json::from_str::<Value>(&body).is_ok());
+        assert_eq!(
+            select_each(body.as_bytes(), &["/type"]),
+            Some(vec![Some("after".into())])
+        );
+    }
+
     /// The same pointer twice, and pointers through one another, each get their answer.
     #[test]
     fn overlapping_pointers() {
