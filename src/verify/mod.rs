@@ -506,8 +506,9 @@ pub fn sign_headers(
 /// Runs every scheme over signature headers and a body cut from `data`: the body of the fuzz
 /// target `signature_headers` and of the no-panic test. Bytes before the first `0xff` are the
 /// signature headers' value, up to the second the timestamp and id headers', the rest the body.
+/// Returns each scheme's name and verdict, so a test can see what ran.
 #[doc(hidden)]
-pub fn fuzz_one(data: &[u8]) {
+pub fn fuzz_one(data: &[u8]) -> Vec<(&'static str, &'static str)> {
     let mut parts = data.splitn(3, |&b| b == 0xff);
     let value = parts.next().unwrap_or_default();
     let second = parts.next().unwrap_or_default();
@@ -537,6 +538,7 @@ pub fn fuzz_one(data: &[u8]) {
         Key::Secret(Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")),
         Key::Secret(Secret::new("not base64 at all")),
     ];
+    let mut verdicts = Vec::with_capacity(schemes.len());
     for scheme in &schemes {
         let mut headers: Vec<Header> = [
             "webhook-id",
@@ -559,7 +561,9 @@ pub fn fuzz_one(data: &[u8]) {
         };
         let verification = verify(scheme, &request, &keys, DEFAULT_TOLERANCE, 1_700_000_000);
         let _ = verification.explanation.lines();
+        verdicts.push((scheme.name(), verification.verdict.label()));
     }
+    verdicts
 }
 
 /// What a signature is made with.

@@ -737,6 +737,30 @@ fn arbitrary_headers_and_bodies_never_panic() {
     for input in crafted {
         fuzz_one(input);
     }
+    // It runs every scheme over the parts it cut: a Standard Webhooks signature made with its
+    // key over id and timestamp (the second part) and the body (the third) is `valid`, and
+    // only that one.
+    use ::hmac::Mac as _;
+    let key = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    )
+    .expect("the fuzz key is base64");
+    let mut mac = ::hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key");
+    mac.update(b"1700000000.1700000000.{}");
+    let signature = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        mac.finalize().into_bytes(),
+    );
+    let input = [format!("v1,{signature}").as_bytes(), b"\xff1700000000\xff{}"].concat();
+    let verdicts = fuzz_one(&input);
+    assert_eq!(verdicts.len(), 9, "{verdicts:?}");
+    let valid: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, verdict)| *verdict == "valid")
+        .map(|(scheme, _)| *scheme)
+        .collect();
+    assert_eq!(valid, ["standard-webhooks"], "{verdicts:?}");
     let alphabet = b"t=v1,h=sha1256 0123456789abcdef\xff.{}\"=/+";
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     for len in 0..2000usize {
