@@ -381,7 +381,7 @@ impl Context {
                             format!(
                                 "answered with the app's own response, or {} after {}",
                                 fallback.status.as_u16(),
-                                humantime(*timeout)
+                                crate::units::format_duration(*timeout)
                             )
                         });
                     }
@@ -558,11 +558,3 @@ pub(crate) fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
 
 #[cfg(test)]
 mod tests;
-
-/// A duration as a person writes it: `5s`, `400ms`.
-fn humantime(duration: std::time::Duration) -> String {
-    match duration.subsec_millis() {
-        0 => format!("{}s", duration.as_secs()),
-        _ => format!("{}ms", duration.as_millis()),
-    }
-}

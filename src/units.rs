@@ -99,6 +99,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))
 }
 
+/// `30s`, `1.5s`, `200ms`: a duration as the user typed it.
+pub fn format_duration(duration: Duration) -> String {
+    match duration.subsec_millis() {
+        0 => format!("{}s", duration.as_secs()),
+        _ if duration < Duration::from_secs(1) => format!("{}ms", duration.as_millis()),
+        _ => format!("{:.1}s", duration.as_secs_f64()),
+    }
+}
+
 /// Formats a byte count for people: `512 B`, `1.2 KB`, `10.5 MB` (powers of 1000).
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];

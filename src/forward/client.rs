@@ -56,7 +56,10 @@ pub(super) async fn send(
             match tokio::time::timeout(config.timeout, exchange(client, request, config.body_limit)).await {
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(err)) => Outcome::Failed(describe(&*err)),
-                Err(_) => Outcome::Failed(format!("timed out after {}", seconds(config.timeout))),
+                Err(_) => Outcome::Failed(format!(
+                    "timed out after {}",
+                    crate::units::format_duration(config.timeout)
+                )),
             }
         }
     };
@@ -190,15 +193,6 @@ fn describe(err: &(dyn StdError + 'static)) -> String {
     text
 }
 
-/// `30s`, `1.5s`, `200ms`: a timeout as the user typed it.
-fn seconds(duration: Duration) -> String {
-    match duration.subsec_millis() {
-        0 => format!("{}s", duration.as_secs()),
-        _ if duration < Duration::from_secs(1) => format!("{}ms", duration.as_millis()),
-        _ => format!("{:.1}s", duration.as_secs_f64()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,9 +227,9 @@ mod tests {
 
     #[test]
     fn timeouts_read_as_typed() {
-        assert_eq!(seconds(Duration::from_secs(30)), "30s");
-        assert_eq!(seconds(Duration::from_millis(200)), "200ms");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(crate::units::format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(crate::units::format_duration(Duration::from_millis(200)), "200ms");
+        assert_eq!(crate::units::format_duration(Duration::from_millis(1500)), "1.5s");
     }
 
     #[test]
