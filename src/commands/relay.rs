@@ -91,22 +91,7 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A rustls server configuration from PEM files.
+/// A rustls server configuration from PEM files ([`crate::tls::server_config`]).
 fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
-    anyhow::ensure!(!chain.is_empty(), "no certificate in {}", cert.display());
-    let key = PrivateKeyDer::from_pem_file(key)
-        .with_context(|| format!("cannot read a private key from {}", key.display()))?;
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .context("no usable TLS versions")?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .context("the certificate and key do not make a TLS configuration")?;
-    Ok(Arc::new(config))
+    Ok(Arc::new(crate::tls::server_config(cert, key)?))
 }

@@ -17,123 +17,21 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use rustls::CertificateError;
-use rustls::DigitallySignedStruct;
-use rustls::SignatureScheme;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::ServerName;
+
+use crate::tls::Refusal;
 
 use crate::relay::token::Token;
 
 /// The TLS setup for `wss://`: the public web roots, plus the certificates in `ca` when given,
-/// which are also pinned ([`Pinned`]).
+/// which are also pinned ([`crate::tls::client_config`]).
 fn tls_config(ca: Option<&Path>) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::pem::PemObject as _;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("no usable TLS versions")?;
-    let Some(ca) = ca else {
-        return Ok(Arc::new(
-            builder.with_root_certificates(roots).with_no_client_auth(),
-        ));
-    };
-    let pinned = CertificateDer::pem_file_iter(ca)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read certificates from --relay-ca {}", ca.display()))?;
-    anyhow::ensure!(
-        !pinned.is_empty(),
-        "no certificate in --relay-ca {}",
-        ca.display()
-    );
-    let verifier =
-        Pinned::new(roots, pinned, provider).context("cannot check certificates with --relay-ca")?;
-    Ok(Arc::new(
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth(),
-    ))
-}
-
-/// Trusts `--relay-ca`'s certificates as roots, and accepts a relay whose own certificate is
-/// exactly one of them. A self-signed certificate made the usual way (`openssl req -x509`) is
-/// marked as a CA, and webpki refuses a CA certificate as the server's own
-/// (`CaUsedAsEndEntity`), though the user gave that very certificate to trust. Byte for byte the
-/// same certificate is the key the user pinned: its name is still checked (a certificate for
-/// another host is still refused), its dates and CA flag are not.
-#[derive(Debug)]
-struct Pinned {
-    pinned: Vec<CertificateDer<'static>>,
-    webpki: Arc<rustls::client::WebPkiServerVerifier>,
-}
-
-impl Pinned {
-    /// Trusts `roots` and `pinned`, and pins `pinned`.
-    fn new(
-        mut roots: rustls::RootCertStore,
-        pinned: Vec<CertificateDer<'static>>,
-        provider: Arc<rustls::crypto::CryptoProvider>,
-    ) -> Result<Self, rustls::client::VerifierBuilderError> {
-        // One that cannot be a root (an end-entity certificate of an unusual shape) may still
-        // be pinned.
-        roots.add_parsable_certificates(pinned.iter().cloned());
-        let webpki =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build()?;
-        Ok(Self { pinned, webpki })
-    }
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
-        {
-            let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
-            rustls::client::verify_server_name(&parsed, server_name)?;
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
+    Ok(Arc::new(crate::tls::client_config(ca, false, "--relay-ca")?))
 }
 
 /// Why a relay certificate was refused and what to do about it, in one line: the cause once,
 /// then the remedy. A retry will not change it, so the client retries slowly.
 pub fn certificate_advice(err: &CertificateError, host: &str, ca: Option<&Path>) -> String {
-    use CertificateError as E;
     let untrusted = |cause: &str| match ca {
         Some(ca) => format!(
             "{cause}, and neither --relay-ca {} nor issued by it; give --relay-ca the relay's \
@@ -145,32 +43,21 @@ pub fn certificate_advice(err: &CertificateError, host: &str, ca: Option<&Path>)
              issued it)"
         ),
     };
-    match err {
-        E::UnknownIssuer => untrusted("issued by a CA this machine does not trust"),
-        E::Other(other) if format!("{other:?}").contains("CaUsedAsEndEntity") => untrusted("self-signed"),
-        E::NotValidForName | E::NotValidForNameContext { .. } => {
-            let names = match err {
-                E::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
-                    // The relay's text: shown as a terminal may show it.
-                    format!(" (it names {})", crate::sanitize::line(&presented.join(", ")))
-                }
-                _ => String::new(),
+    match Refusal::of(err) {
+        Refusal::Untrusted(cause) => untrusted(cause),
+        Refusal::WrongName(presented) => {
+            let names = match presented.is_empty() {
+                true => String::new(),
+                false => format!(" (it names {presented})"),
             };
             format!(
                 "not valid for {host}{names}; use a name it names in --relay, or reissue it with \
                  {host} in its subjectAltName"
             )
         }
-        E::Expired | E::ExpiredContext { .. } => {
-            "expired; renew it on the relay (or check this machine's clock)".to_owned()
-        }
-        E::NotValidYet | E::NotValidYetContext { .. } => {
-            "not valid yet; check this machine's clock".to_owned()
-        }
-        other => format!(
-            "{}; check the relay's --tls-cert and --relay-ca here",
-            crate::sanitize::line(&format!("{other:?}"))
-        ),
+        Refusal::Expired => "expired; renew it on the relay (or check this machine's clock)".to_owned(),
+        Refusal::NotValidYet => "not valid yet; check this machine's clock".to_owned(),
+        Refusal::Other(other) => format!("{other}; check the relay's --tls-cert and --relay-ca here"),
     }
 }
 
@@ -312,6 +199,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tls::Pinned;
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls_pki_types::{CertificateDer, UnixTime};
 
     /// The handshake over an in-memory pipe: the token goes in the header, a 401 is told apart,
     /// a wrong accept key is refused.
