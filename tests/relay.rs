@@ -326,6 +326,9 @@ fn latencies(app: &LocalApp, sent: &[(usize, std::time::Instant)], count: usize)
 }
 
 /// The numbers in BENCHMARKS.md: `cargo test --release --test relay -- --ignored --nocapture`.
+/// Throughput, and latency along each path in its own run; the latency it compares is a
+/// difference of percentiles. The latency the relay adds per request is measured by
+/// `scripts/relay_latency.py`, which sends each request's direct twin alongside it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check; run in release"]
 async fn bench_relay_against_direct() {
@@ -400,8 +403,10 @@ async fn bench_relay_against_direct() {
         "latency at 500/s to the local app: relay  {}",
         show(&relay_latency)
     );
+    // Each path is timed in its own run, so this is a difference of two runs' percentiles, not a
+    // percentile of what the relay adds to a request (scripts/relay_latency.py measures that).
     println!(
-        "added by relay + tunnel: p50 {:?}, p99 {:?}",
+        "relay's percentile minus direct's (two runs, not per request): p50 {:?}, p99 {:?}",
         percentile(&relay_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
         percentile(&relay_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
     );
@@ -437,7 +442,7 @@ async fn bench_relay_against_direct() {
         show(&bore_latency)
     );
     println!(
-        "added by bore: p50 {:?}, p99 {:?}",
+        "bore's percentile minus direct's (two runs, not per request): p50 {:?}, p99 {:?}",
         percentile(&bore_latency, 50).saturating_sub(percentile(&direct_latency, 50)),
         percentile(&bore_latency, 99).saturating_sub(percentile(&direct_latency, 99)),
     );

@@ -1,8 +1,8 @@
 //! README promises of the relay that no other test held it to (issue #19): header order through
 //! the relay, a redelivery after a crash dropped by id, `--queue-bytes` and "never a silent drop",
-//! `HOOKSCOPE_RELAY_TOKEN`, the reconnect backoff, and a self-signed certificate given with
-//! `--relay-ca` (issue #14). Real binaries over loopback, as in `tests/relay.rs`; each test names
-//! the bug it was seen to catch.
+//! `HOOKSCOPE_RELAY_TOKEN`, `--tokens FILE`, the reconnect backoff, and a self-signed certificate
+//! given with `--relay-ca` (issue #14). Real binaries over loopback, as in `tests/relay.rs`; each
+//! test names the bug it was seen to catch.
 
 mod common;
 mod relay_harness;
@@ -216,6 +216,46 @@ async fn the_token_can_come_from_hookscope_relay_token() {
     assert_eq!(send(relay.addr, "alpha", 0).await, 202);
     assert_exactly(&wait_captures(&journal, 1), 0..1, "alpha");
     assert!(!listen.stderr().contains(&token), "{}", listen.stderr());
+}
+
+/// Caught: `--tokens` ignored by the relay (it reads `DIR/tokens`), or by `relay token create`
+/// (it appends to `DIR/tokens`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_file_given_with_tokens_is_the_one_created_and_the_one_the_relay_reads() {
+    let (dir, data, journal) = dir();
+    let file = dir.path().join("elsewhere").join("relay-tokens");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    let created = binary()
+        .args(["relay", "token", "create", "--channel", "alpha", "--data-dir"])
+        .arg(&data)
+        .arg("--tokens")
+        .arg(&file)
+        .output()
+        .expect("run token create");
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let token = String::from_utf8(created.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    let stored = std::fs::read_to_string(&file).expect("the file given with --tokens");
+    assert!(
+        stored.starts_with("alpha ") && !stored.contains(&token),
+        "{stored}"
+    );
+    assert!(!data.join("tokens").exists(), "nothing in DIR/tokens");
+    // A token in DIR/tokens grants nothing to a relay given another file.
+    create_token(&data, "beta");
+    let tokens = file.to_string_lossy().into_owned();
+    let relay = Relay::start(&data, &["--tokens", &tokens]);
+    assert_eq!(send(relay.addr, "alpha", 0).await, 202);
+    assert_eq!(send(relay.addr, "beta", 0).await, 404);
+    let listener = client(&journal, &relay.url(), "alpha", &token, &[]);
+    wait_connected(&listener);
+    assert_exactly(&wait_captures(&journal, 1), 0..1, "alpha");
 }
 
 /// The delays in `relay: reconnecting in 1.5s (...)` lines, in order.
