@@ -155,6 +155,22 @@ impl Capture {
         self.note.is_some() && self.status >= 400
     }
 
+    /// About how many bytes of memory the capture takes: its bytes, and the allocations
+    /// around them. What the inspector and the forwarder count against their memory budgets.
+    pub fn footprint(&self) -> u64 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|h| h.name.len() + h.value.len() + 64)
+            .sum();
+        let text = self.path.len()
+            + self.query.as_ref().map_or(0, String::len)
+            + self.remote_addr.len()
+            + self.method.len()
+            + self.note.as_ref().map_or(0, String::len);
+        (self.body.len() + headers + text + 512) as u64
+    }
+
     /// The media type of the body without parameters, lowercase, if the sender declared one;
     /// borrowed from the header when it is already written that way.
     pub fn content_type(&self) -> Option<Cow<'_, str>> {

@@ -150,6 +150,12 @@ impl Hub {
         Ok(attempt)
     }
 
+    /// The journal file the hub records to (where a subscriber that fell behind reads back
+    /// what it missed).
+    pub fn journal_path(&self) -> &std::path::Path {
+        self.appender.path()
+    }
+
     /// Receives every capture and attempt recorded from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.published.subscribe()

@@ -50,7 +50,11 @@ pub struct Journal {
 
 /// A cheap, cloneable handle for appending to a [`Journal`] from async tasks.
 #[derive(Clone)]
-pub struct Appender(Route);
+pub struct Appender {
+    route: Route,
+    /// The file it appends to, for a reader that reads back what it appended.
+    path: Arc<Path>,
+}
 
 #[derive(Clone)]
 enum Route {
@@ -128,15 +132,19 @@ impl Journal {
                     queue: Mutex::new(Vec::new()),
                     committer: Mutex::new(Some(committer)),
                 };
-                (Appender(Route::Inline(Arc::new(inline))), None)
+                (Route::Inline(Arc::new(inline)), None)
             }
             true => {
                 let (sender, receiver) = mpsc::channel(QUEUE);
                 let thread = thread::Builder::new()
                     .name("journal".into())
                     .spawn(move || write_blocking(committer, receiver))?;
-                (Appender(Route::Thread(sender)), Some(thread))
+                (Route::Thread(sender), Some(thread))
             }
+        };
+        let appender = Appender {
+            route: appender,
+            path: Arc::from(path),
         };
         Ok(Self {
             path: path.to_owned(),
@@ -164,7 +172,7 @@ impl Journal {
     /// Writes everything handed over before this call, stops the writer and returns its
     /// statistics. Lines appended afterwards get [`AppendError::Closed`].
     pub async fn close(self) -> WriterStats {
-        match (self.appender.0, self.thread) {
+        match (self.appender.route, self.thread) {
             (Route::Inline(inline), _) => {
                 // Waits for a leader that is writing, then writes what is still queued.
                 let mut guard = lock(&inline.committer);
@@ -200,13 +208,18 @@ impl Journal {
 }
 
 impl Appender {
+    /// The journal file this appends to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends one encoded line (or several, as one unit) and waits until it is written (and
     /// synced with `fsync`). Returns the byte offset in the file where it starts, by which it
     /// can be read back.
     pub async fn append(&self, line: Vec<u8>) -> Result<u64, AppendError> {
         let (done, acknowledged) = oneshot::channel();
         let pending = Pending { line, done };
-        match &self.0 {
+        match &self.route {
             Route::Thread(sender) => sender
                 .send(Message::Append(pending))
                 .await

@@ -164,19 +164,9 @@ impl Subject for RowRef<'_> {
 /// capture back in microseconds when it is shown.
 pub const MEMORY_BUDGET: u64 = 4 * 1024 * 1024;
 
-/// About how many bytes of memory a capture takes: its bytes, and the allocations around them.
+/// About how many bytes of memory a capture takes ([`Capture::footprint`]).
 pub fn footprint(capture: &Capture) -> u64 {
-    let headers: usize = capture
-        .headers
-        .iter()
-        .map(|h| h.name.len() + h.value.len() + 64)
-        .sum();
-    let text = capture.path.len()
-        + capture.query.as_ref().map_or(0, String::len)
-        + capture.remote_addr.len()
-        + capture.method.len()
-        + capture.note.as_ref().map_or(0, String::len);
-    (capture.body.len() + headers + text + 512) as u64
+    capture.footprint()
 }
 
 /// Every capture of the session, and the view the list shows.
