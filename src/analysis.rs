@@ -32,6 +32,12 @@ impl Analyzer {
         &self.keys
     }
 
+    /// The keys, to add the secret of a webhook registered for the session before the analyzer
+    /// is shared (`listen --register`, #18).
+    pub fn keys_mut(&mut self) -> &mut Keys {
+        &mut self.keys
+    }
+
     /// The provider catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -53,6 +53,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) to stdout: `hookscope man > hookscope.1`.
     Man,
+    /// List the webhooks `listen --register` sessions registered; --cleanup removes what
+    /// sessions that ended without removing theirs left.
+    Registrations(crate::register::RegistrationsArgs),
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -546,6 +549,9 @@ pub struct ListenArgs {
         hide_env_values = true
     )]
     pub token: Option<crate::relay::token::Token>,
+
+    #[command(flatten)]
+    pub register: crate::register::RegisterArgs,
 
     #[command(flatten)]
     pub keys: KeyArgs,

@@ -55,6 +55,32 @@ struct File {
     /// Signing keys by provider: `dyte = "file:dyte-private.pem"`.
     #[serde(default)]
     keys: HashMap<String, String>,
+    /// Platform API credentials for `listen --register` (#18), by provider; read by
+    /// [`api_values`] only when a registration needs them.
+    #[serde(default)]
+    api: HashMap<String, ApiValues>,
+}
+
+/// `[api.PROVIDER]` of `hookscope.toml`: the platform API's credentials for `listen --register`,
+/// each a value as for secrets (itself, `env:NAME` or `file:PATH`), not yet expanded.
+#[derive(Deserialize, Debug, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ApiValues {
+    /// The API token's key (OptiView).
+    pub key: Option<String>,
+    /// The API token's secret (OptiView), or the API secret (Millicast).
+    pub secret: Option<String>,
+}
+
+/// The `[api.*]` tables of the configuration file (`path`, or `hookscope.toml` in the working
+/// directory when it exists), by provider.
+pub fn api_values(path: Option<&Path>) -> Result<HashMap<String, ApiValues>, String> {
+    let file = match path {
+        Some(path) => read_file(path)?,
+        None if Path::new(CONFIG_FILE).exists() => read_file(Path::new(CONFIG_FILE))?,
+        None => File::default(),
+    };
+    Ok(file.api)
 }
 
 /// Splits a `--secret PROVIDER=VALUE` flag.
@@ -165,6 +191,15 @@ impl Keys {
     /// The key configured to sign `provider`'s requests with, when one is (`--key`, `[keys]`).
     pub fn signing_key(&self, provider: &str) -> Option<&SigningKey> {
         self.signing.get(provider)
+    }
+
+    /// Adds `secret` for `provider` beside those configured: the signing secret of a webhook
+    /// registered for the session (`listen --register`, #18).
+    pub fn add_secret(&mut self, provider: &str, secret: Secret) {
+        self.by_provider
+            .entry(provider.to_owned())
+            .or_default()
+            .push(Key::Secret(secret));
     }
 
     /// The keys configured for `provider`.

@@ -24,6 +24,7 @@ pub mod journal;
 pub(crate) mod limits;
 pub mod provider;
 pub mod public;
+pub mod register;
 pub mod relay;
 pub mod replay;
 pub mod routes;

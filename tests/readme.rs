@@ -86,6 +86,26 @@ const NOT_RUN: &[(&str, &str)] = &[
         "needs smee.io (the internet); tests/smee.rs runs it against a local server speaking smee's protocol",
     ),
     (
+        "hookscope listen --public cloudflared --register optiview",
+        "needs an OptiView API token, cloudflared and the internet; tests/register.rs registers against a stand-in of OptiView's API",
+    ),
+    (
+        "hookscope listen --relay https://relay.example.com --channel myapp --register millicast --events feeds,recording",
+        "needs a Millicast API secret and the internet; tests/register.rs runs it through a local relay against a stand-in of Millicast's API",
+    ),
+    (
+        "hookscope listen --public-url https://hooks.example.com --register optiview --events channel.created,engine.error",
+        "needs an OptiView API token and the internet; tests/register.rs runs --public-url against a stand-in",
+    ),
+    (
+        "hookscope registrations",
+        "lists the user's own record of registrations; tests/register.rs runs it over a record of its own",
+    ),
+    (
+        "hookscope registrations --cleanup",
+        "removes webhooks at the platforms (credentials, the internet); tests/register.rs runs it against a stand-in",
+    ),
+    (
         "hookscope listen --smee new",
         "asks smee.io for a channel (the internet); tests/smee.rs creates one on a local stand-in",
     ),

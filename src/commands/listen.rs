@@ -36,6 +36,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     };
     let router = router(&args, &analyzer, forwarder.clone())?;
     config.routes = router.clone();
+    // `--register`'s credentials, events and public URL, checked before anything starts (#18).
+    let registering = crate::register::Plan::from_args(&args, analyzer.catalog())?;
     // Ids already journaled from the relay channel: a redelivery of one of them is a duplicate.
     let relayed = match &args.relay {
         Some(_) => relayed_ids(&args.out, args.channel.as_deref().unwrap_or_default())?,
@@ -56,6 +58,18 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         .public
         .map(|tool| crate::public::start(tool, addr))
         .transpose()?;
+    // The webhooks of --register, once the public URL is known (the tunnel's may take a moment);
+    // their secrets join the keys before the analyzer is shared, so the first capture is
+    // verified with them. Dropped on an error exit, the session removes them.
+    let (analyzer, configured, registered) = match registering {
+        Some(plan) => {
+            let mut with_secrets = (*analyzer).clone();
+            let session = plan.register(public.as_ref(), &mut with_secrets).await?;
+            let configured = with_secrets.keys().summary();
+            (Arc::new(with_secrets), configured, Some(session))
+        }
+        None => (analyzer, configured, None),
+    };
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
     // Taken before any source starts: the printer or the inspector sees every capture, even
@@ -129,7 +143,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
             relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
-            public: ways_in_status(&public, &smee),
+            public: ways_in_status(&public, &smee)
+                .into_iter()
+                .chain(registered.as_ref().map(crate::register::Session::status_line))
+                .collect(),
         };
         let relay_states = match (&tunnel, &relay_label) {
             (Some(tunnel), Some(label)) => Some(relay_status(tunnel.state.clone(), label.clone())),
@@ -183,6 +200,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             args.out.display()
         );
         eprintln!("verifying signatures: {configured}");
+        for line in registered.iter().flat_map(crate::register::Session::lines) {
+            eprintln!("registered {line} (removed at exit)");
+        }
         if let Some(line) = &forwarding_to {
             eprintln!("{line}");
         }
@@ -202,6 +222,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         server::serve(listener, config, hub.clone(), signalled).await;
     }
 
+    // The session's webhooks are removed first, while the ways in still work (#18).
+    if let Some(registered) = registered {
+        registered.finish().await;
+    }
     if let Some(tunnel) = tunnel {
         tunnel.stop().await;
     }

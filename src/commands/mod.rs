@@ -7,6 +7,7 @@ pub mod listen;
 pub mod log;
 pub mod open;
 pub mod providers;
+pub mod registrations;
 pub mod relay;
 pub mod replay;
 pub mod send;

@@ -1,0 +1,692 @@
+//! `listen --register optiview|millicast` (#18) and `hookscope registrations`, the real binary
+//! against a stand-in of each platform's webhook API written from its documentation
+//! (`register/standin.rs`), over loopback only. Every session gets its own state directory
+//! (`XDG_STATE_HOME`), so the registrations record is the test's alone.
+
+mod common;
+#[path = "relay_harness/mod.rs"]
+mod relay_harness;
+#[path = "register/standin.rs"]
+mod standin;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{announced_address, binary, captures_in, wait_for};
+use serde_json::json;
+use standin::{MILLICAST_SECRET, OPTIVIEW_KEY, OPTIVIEW_SECRET, Standin};
+
+/// The credentials every session is given, as the environment gives them.
+const CREDENTIALS: [(&str, &str); 3] = [
+    ("HOOKSCOPE_OPTIVIEW_API_KEY", OPTIVIEW_KEY),
+    ("HOOKSCOPE_OPTIVIEW_API_SECRET", OPTIVIEW_SECRET),
+    ("HOOKSCOPE_MILLICAST_API_SECRET", MILLICAST_SECRET),
+];
+
+/// A test's directory: journal, state (`XDG_STATE_HOME`), config.
+struct Place {
+    dir: tempfile::TempDir,
+}
+
+impl Place {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn journal(&self) -> PathBuf {
+        self.path().join("captures.jsonl")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.path().join("state")
+    }
+
+    /// The files of the registrations record.
+    fn records(&self) -> Vec<String> {
+        match std::fs::read_dir(self.state().join("hookscope/registrations")) {
+            Ok(entries) => {
+                let mut names: Vec<String> = entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                names
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// `hookscope ARGS` here, with the credentials and this state directory.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = binary();
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env("XDG_STATE_HOME", self.state())
+            .envs(CREDENTIALS)
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `hookscope ARGS`, run to its end.
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run hookscope")
+    }
+
+    /// `hookscope listen --headless` with `extra`, once it listens.
+    fn listen(&self, extra: &[&str]) -> Session {
+        self.listen_with(extra, &[])
+    }
+
+    /// `hookscope listen --headless` with `extra` and `env`, once it listens.
+    fn listen_with(&self, extra: &[&str], env: &[(&str, &str)]) -> Session {
+        let journal = self.journal();
+        let mut args = vec!["listen", "--headless", "--addr", "127.0.0.1:0", "--out"];
+        let journal_text = journal.to_string_lossy().into_owned();
+        args.push(&journal_text);
+        args.extend_from_slice(extra);
+        let mut child = self
+            .command(&args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hookscope");
+        let (addr, stderr) = announced_address(&mut child);
+        Session { child, addr, stderr }
+    }
+}
+
+/// A running `listen`.
+struct Session {
+    child: Child,
+    addr: std::net::SocketAddr,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Session {
+    fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").join("\n")
+    }
+
+    /// Waits for `line` on stderr; all of stderr then.
+    fn wait_line(&self, line: &str) -> String {
+        wait_for(line, Duration::from_secs(10), || {
+            let stderr = self.stderr();
+            stderr.lines().any(|l| l == line).then_some(stderr)
+        })
+    }
+
+    /// SIGTERM, then the exit status and all of stderr once it ended.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = self.child.wait().expect("wait");
+        wait_for("the summary on stderr", Duration::from_secs(10), || {
+            self.stderr().contains("captured ").then_some(())
+        });
+        (status, self.stderr())
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Everything the session wrote that a person or a tool could read: its stderr, the journal,
+/// the registrations record and the log directory.
+fn written(place: &Place, stderr: &str) -> String {
+    let mut all = stderr.to_owned();
+    for entry in walk(place.path()) {
+        all.push_str(&text(&std::fs::read(entry).unwrap_or_default()));
+    }
+    all
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match path.is_dir() {
+            true => files.extend(walk(&path)),
+            false => files.push(path),
+        }
+    }
+    files
+}
+
+/// Waits for the journal to hold `n` captures.
+fn captures(place: &Place, n: usize) -> Vec<hookscope::capture::Capture> {
+    wait_for("the captures in the journal", Duration::from_secs(20), || {
+        let captures = if place.journal().exists() {
+            captures_in(&place.journal())
+        } else {
+            Vec::new()
+        };
+        (captures.len() >= n).then_some(captures)
+    })
+}
+
+#[test]
+fn optiview_is_registered_verified_at_once_and_removed_at_exit() {
+    let place = Place::new();
+    let api = Standin::start();
+    let base = format!("optiview={}", api.url());
+    let session = place.listen(&[
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://hooks.example.test/in/",
+        "--api-base",
+        &base,
+    ]);
+    // Created with the documented body and auth, then its secret read.
+    assert_eq!(
+        api.call_lines(),
+        ["POST /v2/webhooks", "GET /v2/webhooks/wh_1/secret"]
+    );
+    let calls = api.calls();
+    let create = calls[0].body.clone().expect("a JSON body");
+    assert_eq!(create["url"], json!("https://hooks.example.test/in/optiview"));
+    assert_eq!(create["events"], json!(["*"]));
+    let name = create["name"].as_str().expect("a name");
+    assert!(
+        name.starts_with("hookscope ") && name.ends_with('Z') && name.split(' ').count() == 3,
+        "{name}"
+    );
+    let stderr = session
+        .wait_line("registered optiview webhook wh_1 → https://hooks.example.test/in/optiview, all events (removed at exit)");
+    assert!(
+        stderr.contains("verifying signatures: secrets for optiview"),
+        "{stderr}"
+    );
+    // Recorded before the session went on, privately.
+    let records = place.records();
+    assert_eq!(records.len(), 2, "{records:?}"); // SESSION.json and SESSION.lock
+    let record_path = place
+        .state()
+        .join("hookscope/registrations")
+        .join(records.iter().find(|r| r.ends_with(".json")).expect("a json"));
+    let record = std::fs::read_to_string(&record_path).expect("read");
+    assert!(
+        record.contains("\"id\": \"wh_1\"") && record.contains("hooks.example.test"),
+        "{record}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&record_path)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+
+    // The platform signs with the secret it made: the capture is valid, not no-secret.
+    let secret = api.webhooks()["wh_1"].secret.clone();
+    let sent = place.run(&[
+        "send",
+        "optiview",
+        "channel.created",
+        "--to",
+        &format!("http://{}/optiview", session.addr),
+        "--secret",
+        &secret,
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let captured = captures(&place, 1);
+    assert_eq!(captured[0].derived.provider.as_deref(), Some("optiview"));
+    assert_eq!(
+        captured[0].derived.verdict.as_deref(),
+        Some("valid"),
+        "{:?}",
+        captured[0].derived
+    );
+
+    let (status, stderr) = session.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removed optiview webhook wh_1 (deactivated, deleted)"),
+        "{stderr}"
+    );
+    // Deactivated before deleted: the stand-in refuses a delete of an active webhook.
+    assert_eq!(
+        api.call_lines()[2..],
+        ["PATCH /v2/webhooks/wh_1", "DELETE /v2/webhooks/wh_1"]
+    );
+    assert_eq!(api.calls()[2].body, Some(json!({ "active": false })));
+    assert!(api.webhooks().is_empty(), "nothing left at the platform");
+    assert!(
+        place.records().is_empty(),
+        "nothing left in the record: {:?}",
+        place.records()
+    );
+    // Neither the webhook's secret nor the API credentials were shown or written anywhere.
+    let everything = written(&place, &stderr);
+    for value in [secret.as_str(), OPTIVIEW_KEY, OPTIVIEW_SECRET] {
+        assert!(!everything.contains(value), "{value} was written");
+    }
+}
+
+#[test]
+fn millicast_through_the_relay_channel_with_events_narrowed() {
+    let place = Place::new();
+    let api = Standin::start();
+    let data = place.path().join("relay-data");
+    let relay = relay_harness::Relay::start(&data, &[]);
+    let token = relay_harness::create_token(&data, "dev");
+    let base = format!("millicast={}", api.url());
+    let relay_url = relay.url();
+    let session = place.listen(&[
+        "--relay",
+        &relay_url,
+        "--channel",
+        "dev",
+        "--token",
+        &token,
+        "--register",
+        "millicast",
+        "--events",
+        "feeds,media",
+        "--api-base",
+        &base,
+    ]);
+    assert_eq!(
+        api.call_lines(),
+        ["POST /api/webhooks"],
+        "the secret comes with the answer"
+    );
+    let body = api.calls()[0].body.clone().expect("json");
+    assert_eq!(
+        body,
+        json!({
+            "url": format!("{relay_url}/c/dev/millicast"),
+            "isFeedHooks": true,
+            "isRecordingHooks": true,
+            "isThumbnailHooks": false,
+            "isTranscoderHooks": false,
+            "isViewerConnectionHooks": false
+        })
+    );
+    session.wait_line(&format!(
+        "registered millicast webhook 1 → {relay_url}/c/dev/millicast, feeds, recording (removed at exit)"
+    ));
+    // The platform's request goes to the URL registered, through the relay, and verifies.
+    let secret = api.webhooks()["1"].secret.clone();
+    let sent = place.run(&[
+        "send",
+        "millicast",
+        "feeds.started",
+        "--to",
+        &format!("{relay_url}/c/dev/millicast"),
+        "--secret",
+        &secret,
+    ]);
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    let captured = captures(&place, 1);
+    assert_eq!(
+        captured[0].derived.verdict.as_deref(),
+        Some("valid"),
+        "{:?}",
+        captured[0]
+    );
+    let (status, stderr) = session.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removed millicast webhook 1 (deleted)"),
+        "{stderr}"
+    );
+    assert_eq!(api.call_lines()[1..], ["DELETE /api/webhooks/1"]);
+    assert!(api.webhooks().is_empty());
+    assert!(place.records().is_empty());
+    assert!(!written(&place, &stderr).contains(&secret));
+}
+
+#[test]
+fn a_crashed_session_is_listed_and_cleaned_up_and_a_running_one_is_left_alone() {
+    let place = Place::new();
+    let api = Standin::start();
+    let base = format!("optiview={}", api.url());
+    let register = [
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+    ];
+    place.listen(&register).kill9();
+    assert_eq!(api.webhooks().len(), 1, "kill -9 leaves it at the platform");
+    let listed = place.run(&["registrations"]);
+    let out = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(
+        out.contains("optiview webhook wh_1 → https://h.example.test/optiview, all events, created ")
+            && out.contains("(left by a session that ended without removing it)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`hookscope registrations --cleanup` removes what ended sessions left"),
+        "{out}"
+    );
+    assert_eq!(api.webhooks().len(), 1, "listing removes nothing");
+
+    // The next session of that platform says what was left, and runs.
+    let running = place.listen(&register);
+    let stderr = running.stderr();
+    assert!(
+        stderr.contains("an earlier hookscope session ended without removing its webhooks (`hookscope registrations --cleanup` removes them):")
+            && stderr.contains("  optiview webhook wh_1 → https://h.example.test/optiview"),
+        "{stderr}"
+    );
+    // A cleanup now removes the crashed session's webhook only.
+    let cleaned = place.run(&["registrations", "--cleanup"]);
+    let out = text(&cleaned.stdout);
+    assert!(cleaned.status.success(), "{out}{}", text(&cleaned.stderr));
+    assert!(
+        out.contains("removed optiview webhook wh_1 (deactivated, deleted)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("optiview webhook wh_2 → https://h.example.test/optiview, all events, created "),
+        "{out}"
+    );
+    assert!(out.contains("(session running, pid "), "{out}");
+    assert_eq!(api.webhooks().keys().collect::<Vec<_>>(), ["wh_2"]);
+    let (status, stderr) = running.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(api.webhooks().is_empty());
+    let listed = place.run(&["registrations"]);
+    assert!(
+        text(&listed.stdout).starts_with("no registrations recorded"),
+        "{}",
+        text(&listed.stdout)
+    );
+    assert!(place.records().is_empty(), "{:?}", place.records());
+}
+
+/// `listen --register optiview` whose creation is answered `status` with `body`: it exits with
+/// one line on stderr.
+fn refused(status: u16, body: &str) -> String {
+    let place = Place::new();
+    let api = Standin::start();
+    api.answer_next("POST /v2/webhooks", status, body);
+    let base = format!("optiview={}", api.url());
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for value in [OPTIVIEW_KEY, OPTIVIEW_SECRET] {
+        assert!(!stderr.contains(value), "{stderr}");
+    }
+    assert!(place.records().is_empty(), "{:?}", place.records());
+    let prefix = format!(
+        "hookscope: creating the optiview webhook: POST {}/v2/webhooks answered ",
+        api.url()
+    );
+    stderr
+        .trim_end()
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{stderr}"))
+        .to_owned()
+}
+
+#[test]
+fn each_error_status_is_one_line_saying_what_to_check() {
+    assert_eq!(
+        refused(401, &format!(r#"{{"message":"bad token {OPTIVIEW_KEY}"}}"#)),
+        "401 Unauthorized: optiview refused the API credentials from HOOKSCOPE_OPTIVIEW_API_KEY and \
+         HOOKSCOPE_OPTIVIEW_API_SECRET (it said: bad token ***): check that they are a current API token's key and secret"
+    );
+    assert!(
+        refused(403, "{}").starts_with("403 Forbidden: the API credentials from HOOKSCOPE_OPTIVIEW_API_KEY")
+    );
+    assert!(refused(404, "").starts_with("404 Not Found: there is no webhooks API at http://127.0.0.1:"));
+    assert_eq!(
+        refused(422, r#"{"message":"url must use https"}"#),
+        "422 Unprocessable Entity: optiview refused what was sent (it said: url must use https): check --events \
+         and that the webhook URL is public (https://)"
+    );
+    assert_eq!(
+        refused(502, "<html>bad gateway</html>"),
+        "502 Bad Gateway: optiview failed on its side: try again in a moment"
+    );
+}
+
+#[test]
+fn a_failure_after_the_creation_removes_the_webhook_again() {
+    let place = Place::new();
+    let api = Standin::start();
+    api.answer_next("GET secret", 500, r#"{"message":"secret store down"}"#);
+    let base = format!("optiview={}", api.url());
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("removed optiview webhook wh_1 (deactivated, deleted)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with(&format!(
+            "hookscope: reading the secret of optiview webhook wh_1: GET {}/v2/webhooks/wh_1/secret answered 500 \
+             Internal Server Error: optiview failed on its side (it said: secret store down): try again in a moment",
+            api.url()
+        )),
+        "{stderr}"
+    );
+    assert!(api.webhooks().is_empty());
+    assert!(place.records().is_empty());
+}
+
+#[test]
+fn an_answer_without_an_id_says_what_came_back_redacted() {
+    let place = Place::new();
+    let api = Standin::start();
+    api.answer_next(
+        "POST /api/webhooks",
+        200,
+        r#"{"status":"success","result":{"webhookRef":"x9","secret":"c2VjcmV0c2VjcmV0"}}"#,
+    );
+    let base = format!("millicast={}", api.url());
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "millicast",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr).trim_end(),
+        "hookscope: creating the millicast webhook: the answer (200 OK) holds no webhook id where millicast's \
+         documentation and the usual envelopes put it (top level or under \"data\"); it was: \
+         {\"status\":\"success\",\"result\":{\"webhookRef\":\"x9\",\"secret\":\"***\"}}; if it was created, \
+         remove it in the millicast dashboard"
+    );
+}
+
+#[test]
+fn without_a_public_url_or_credentials_it_refuses_before_starting() {
+    let place = Place::new();
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "optiview",
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr).trim_end(),
+        "hookscope: --register optiview needs a public URL the platform can reach: add --public cloudflared \
+         (a quick tunnel, no account), --relay URL --channel NAME (your relay), or --public-url URL (one you \
+         already have)"
+    );
+    let output = place
+        .command(&[
+            "listen",
+            "--headless",
+            "--addr",
+            "127.0.0.1:0",
+            "--register",
+            "millicast",
+            "--public-url",
+            "https://h.example.test",
+        ])
+        .env_remove("HOOKSCOPE_MILLICAST_API_SECRET")
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).starts_with(
+            "hookscope: --register millicast needs a Millicast API secret: set HOOKSCOPE_MILLICAST_API_SECRET"
+        ),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!place.journal().exists(), "nothing started");
+}
+
+/// cloudflared as it prints its quick tunnel's URL (see tests/public.rs), then waiting.
+const CLOUDFLARED: &str = r#"#!/bin/sh
+log() { echo "2026-12-01T18:00:00Z INF $1" >&2; }
+log "Requesting new quick Tunnel on trycloudflare.com..."
+log "+--------------------------------------------------------------------------------------------+"
+log "|  Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):  |"
+log "|  https://standin-register-words.trycloudflare.com                                          |"
+log "+--------------------------------------------------------------------------------------------+"
+exec sleep 600
+"#;
+
+#[test]
+fn the_quick_tunnel_url_is_waited_for_then_registered() {
+    let place = Place::new();
+    let api = Standin::start();
+    let bin = place.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    std::fs::write(bin.join("cloudflared"), CLOUDFLARED).expect("write");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("cloudflared"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let base = format!("millicast={}", api.url());
+    let session = place.listen_with(
+        &[
+            "--public",
+            "cloudflared",
+            "--register",
+            "millicast",
+            "--api-base",
+            &base,
+        ],
+        &[("PATH", &path)],
+    );
+    let body = api.calls()[0].body.clone().expect("json");
+    assert_eq!(
+        body["url"],
+        json!("https://standin-register-words.trycloudflare.com/millicast")
+    );
+    let stderr = session.stderr();
+    assert!(
+        stderr.contains("waiting for cloudflared's public URL to register the webhook…"),
+        "{stderr}"
+    );
+    let (status, stderr) = session.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("removed millicast webhook 1 (deleted)"),
+        "{stderr}"
+    );
+    assert!(api.webhooks().is_empty());
+}
+
+/// The inspector's status bar shows what was registered; `q` removes it.
+#[test]
+fn the_status_bar_shows_the_registration_and_q_removes_it() {
+    let place = Place::new();
+    let api = Standin::start();
+    let base = format!("optiview={}", api.url());
+    let journal = place.journal().to_string_lossy().into_owned();
+    let mut env: Vec<(&str, &str)> = CREDENTIALS.to_vec();
+    let state = place.path().to_string_lossy().into_owned();
+    env.push(("XDG_STATE_HOME", &state));
+    let mut term = common::pty::Terminal::start_with(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--out",
+            &journal,
+            "--register",
+            "optiview",
+            "--public-url",
+            "https://h.example.test",
+            "--api-base",
+            &base,
+        ],
+        place.path(),
+        220,
+        24,
+        &env,
+    );
+    term.wait_for("the registration in the status bar", |screen| {
+        screen.contains("optiview webhook wh_1 → https://h.example.test/optiview, all events")
+    });
+    term.type_keys("q");
+    wait_for("the inspector to quit", Duration::from_secs(20), || {
+        term.child.try_wait().ok().flatten()
+    });
+    assert!(api.webhooks().is_empty(), "{:?}", api.call_lines());
+    assert_eq!(
+        api.call_lines()[2..],
+        ["PATCH /v2/webhooks/wh_1", "DELETE /v2/webhooks/wh_1"]
+    );
+}
