@@ -112,6 +112,7 @@ impl Analyzer {
                 .signed_form
                 .map(|form| form.label().to_owned()),
             caveat: verification.explanation.caveat.clone(),
+            handshake: None,
         };
         Some((derived, verification))
     }
@@ -216,8 +217,13 @@ mod tests {
             detail.contains("it carries X-Hub-Signature-256 (github's signature)"),
             "{detail}"
         );
-        // Off the route, the headers decide.
-        let (derived, _) = analyzer.analyze(&capture("/elsewhere", github_signed));
+        // Off the route, the headers decide: GitHub's event header, else Meta's (same signature).
+        let (derived, _) = analyzer.analyze(&capture("/elsewhere", github_signed.clone()));
+        assert_eq!(derived.provider.as_deref(), Some("meta"));
+        assert_eq!(derived.verdict.as_deref(), Some("no-secret"));
+        let mut from_github = github_signed;
+        from_github.push(Header::new("X-GitHub-Event", "push"));
+        let (derived, _) = analyzer.analyze(&capture("/elsewhere", from_github));
         assert_eq!(derived.provider.as_deref(), Some("github"));
         assert_eq!(derived.verdict.as_deref(), Some("no-secret"));
         // Nothing recognisable: no provider, no verdict, but the event type of a JSON body.

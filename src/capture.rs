@@ -66,6 +66,9 @@ pub struct Derived {
     pub signed_form: Option<String>,
     /// Why a valid signature may still be rejected by the receiver the sender's docs describe.
     pub caveat: Option<String>,
+    /// The handshake the listener answered (or refused) for the sender, in one line:
+    /// `slack url_verification: answered the challenge` ([`crate::handshake`]).
+    pub handshake: Option<String>,
 }
 
 /// A header as it arrived: the name in its original case, the value as raw bytes.

@@ -317,11 +317,21 @@ impl KeyArgs {
     /// The analyzer these keys configure (with the built-in and user profiles), and the
     /// one-line summary of which providers have keys (names and counts, never values).
     pub fn analyzer(&self) -> anyhow::Result<(crate::analysis::Analyzer, String)> {
+        self.analyzer_with(&[])
+    }
+
+    /// Like [`KeyArgs::analyzer`], with `listen`'s `--verify-token` flags.
+    pub fn analyzer_with(
+        &self,
+        verify_tokens: &[(String, String)],
+    ) -> anyhow::Result<(crate::analysis::Analyzer, String)> {
         use crate::provider::{Catalog, user_dir};
         let catalog = Catalog::load(user_dir().as_deref()).map_err(|e| anyhow::anyhow!(e))?;
         let mut keys = config::Keys::load(&catalog, &self.secrets, self.config.as_deref())
             .map_err(|e| anyhow::anyhow!(e))?;
         keys.add_signing_flags(&catalog, &self.signing_keys)
+            .map_err(|e| anyhow::anyhow!(e))?;
+        keys.add_verify_token_flags(verify_tokens)
             .map_err(|e| anyhow::anyhow!(e))?;
         let summary = keys.summary();
         Ok((crate::analysis::Analyzer::new(catalog, keys), summary))
@@ -517,6 +527,17 @@ pub struct ListenArgs {
     /// 'MATCH => URL[, URL...]' (repeatable; tried in order, before hookscope.toml's routes).
     #[arg(long = "route", value_name = "'MATCH => URL'", value_parser = crate::routes::parse_cli_route)]
     pub routes: Vec<crate::routes::Route>,
+
+    /// The verify token a handshake is answered to, PROVIDER=TOKEN: meta (the Verify Token typed
+    /// in the app's Webhooks settings); TOKEN is the token, env:NAME or file:PATH. Repeatable.
+    #[arg(long = "verify-token", value_name = "PROVIDER=TOKEN", value_parser = config::parse_secret_flag)]
+    pub verify_tokens: Vec<(String, String)>,
+
+    /// Do not answer handshakes (Slack url_verification, Zoom endpoint.url_validation, Meta's
+    /// hub.challenge): they are routed and forwarded like any request, for an app that answers
+    /// them itself.
+    #[arg(long)]
+    pub no_handshakes: bool,
 
     /// Also receive through this relay (`https://relay.example.com`), on --channel.
     #[arg(long, value_name = "URL", requires_all = ["channel", "token"])]

@@ -141,6 +141,7 @@ pub fn encode_capture(capture: &Capture) -> Vec<u8> {
     write::optional(&mut line, "verdict_detail", derived.verdict_detail.as_deref());
     write::optional(&mut line, "signed_form", derived.signed_form.as_deref());
     write::optional(&mut line, "caveat", derived.caveat.as_deref());
+    write::optional(&mut line, "handshake", derived.handshake.as_deref());
     line.extend_from_slice(b"}\n");
     line
 }
@@ -243,6 +244,8 @@ struct CaptureOut<'a> {
     signed_form: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     caveat: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handshake: Option<&'a str>,
 }
 
 /// A header on the wire: `["Name","value"]`, or `["Name",{"base64":"…"}]` for non-UTF-8 values.
@@ -306,6 +309,8 @@ struct CaptureIn {
     signed_form: Option<String>,
     #[serde(default)]
     caveat: Option<String>,
+    #[serde(default)]
+    handshake: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -348,6 +353,7 @@ impl CaptureIn {
                 verdict_detail: self.verdict_detail,
                 signed_form: self.signed_form,
                 caveat: self.caveat,
+                handshake: self.handshake,
             },
         })
     }
@@ -407,6 +413,7 @@ pub(crate) mod tests {
             verdict_detail: capture.derived.verdict_detail.as_deref(),
             signed_form: capture.derived.signed_form.as_deref(),
             caveat: capture.derived.caveat.as_deref(),
+            handshake: capture.derived.handshake.as_deref(),
         };
         let mut line = Vec::new();
         write::json_into(&mut line, &wire).expect("a capture serializes");
@@ -463,6 +470,7 @@ pub(crate) mod tests {
                     verdict_detail: (round % 5 != 0).then(&mut pick),
                     signed_form: (round % 3 != 0).then(&mut pick),
                     caveat: (round % 7 == 1).then(&mut pick),
+                    handshake: (round % 11 == 3).then(&mut pick),
                 };
             }
             captures.push(capture);
@@ -523,11 +531,14 @@ pub(crate) mod tests {
             verdict_detail: Some("authentic".into()),
             signed_form: Some("raw".into()),
             caveat: Some("matched the raw bytes only".into()),
+            handshake: Some("slack url_verification: answered the challenge".into()),
         };
         assert_eq!(round_trip(&capture), capture);
         let line = String::from_utf8(encode_capture(&capture)).expect("utf-8");
         assert!(
-            line.contains(r#""signed_form":"raw","caveat":"matched the raw bytes only"}"#),
+            line.contains(
+                r#""signed_form":"raw","caveat":"matched the raw bytes only","handshake":"slack url_verification: answered the challenge"}"#
+            ),
             "{line}"
         );
     }

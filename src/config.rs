@@ -40,6 +40,9 @@ pub struct Keys {
     /// Keys to sign with when re-signing, for senders that sign with a private key (Dyte):
     /// `--key`, then `[keys]` in `hookscope.toml`.
     signing: HashMap<String, SigningKey>,
+    /// Verify tokens by provider, for the handshakes that echo a challenge only to the right
+    /// one (Meta's `hub.verify_token`): `--verify-token`, then `[verify_tokens]`.
+    verify_tokens: HashMap<String, Vec<Secret>>,
     /// The file's routes, in order.
     pub routes: Vec<Route>,
 }
@@ -55,6 +58,9 @@ struct File {
     /// Signing keys by provider: `dyte = "file:dyte-private.pem"`.
     #[serde(default)]
     keys: HashMap<String, String>,
+    /// Verify tokens by provider: `meta = "env:META_VERIFY_TOKEN"`.
+    #[serde(default)]
+    verify_tokens: HashMap<String, OneOrMany>,
     /// Platform API credentials for `listen --register` (#18), by provider; read by
     /// [`api_values`] only when a registration needs them.
     #[serde(default)]
@@ -146,6 +152,10 @@ impl Keys {
                 .map_err(|e| format!("{provider} signing key from {CONFIG_FILE} [keys]: {e}"))?;
             keys.signing.insert(provider, key);
         }
+        for (provider, values) in file.verify_tokens {
+            let tokens = verify_tokens(&provider, values.into_vec(), CONFIG_FILE)?;
+            keys.verify_tokens.insert(provider, tokens);
+        }
         for (index, route) in file.routes.into_iter().enumerate() {
             let source = path.unwrap_or(Path::new(CONFIG_FILE));
             let route = Route::from_toml(index + 1, route, catalog)
@@ -188,6 +198,25 @@ impl Keys {
         Ok(())
     }
 
+    /// Adds verify tokens from `--verify-token PROVIDER=TOKEN` flags; the flags given for a
+    /// provider replace the file's.
+    pub fn add_verify_token_flags(&mut self, flags: &[(String, String)]) -> Result<(), String> {
+        let mut given: HashMap<&str, Vec<String>> = HashMap::new();
+        for (provider, value) in flags {
+            given.entry(provider).or_default().push(value.clone());
+        }
+        for (provider, values) in given {
+            let tokens = verify_tokens(provider, values, "--verify-token")?;
+            self.verify_tokens.insert(provider.to_owned(), tokens);
+        }
+        Ok(())
+    }
+
+    /// The verify tokens configured for `provider`'s handshake.
+    pub fn verify_tokens(&self, provider: &str) -> &[Secret] {
+        self.verify_tokens.get(provider).map(Vec::as_slice).unwrap_or(&[])
+    }
+
     /// The key configured to sign `provider`'s requests with, when one is (`--key`, `[keys]`).
     pub fn signing_key(&self, provider: &str) -> Option<&SigningKey> {
         self.signing.get(provider)
@@ -223,6 +252,11 @@ impl Keys {
             true => "no secrets (signed requests show as no-secret; see --secret)".to_owned(),
             false => format!("secrets for {}", providers.join(", ")),
         };
+        let mut tokens: Vec<&str> = self.verify_tokens.keys().map(String::as_str).collect();
+        if !tokens.is_empty() {
+            tokens.sort_unstable();
+            text.push_str(&format!("; verify token for {}", tokens.join(", ")));
+        }
         match self.routes.len() {
             0 => {}
             1 => text.push_str("; 1 route"),
@@ -240,6 +274,33 @@ impl Keys {
             .find(|(r, _)| r.matcher.holds(capture))
             .map(|(_, provider)| provider)
     }
+}
+
+/// The providers whose handshake checks a verify token (Meta's `hub.verify_token`).
+pub const VERIFY_TOKEN_PROVIDERS: &[&str] = &["meta"];
+
+/// `provider`'s verify tokens from `values` (each the token, `env:NAME` or `file:PATH`), given
+/// by `source`; errors name both, never a token.
+fn verify_tokens(provider: &str, values: Vec<String>, source: &str) -> Result<Vec<Secret>, String> {
+    if !VERIFY_TOKEN_PROVIDERS.contains(&provider) {
+        return Err(format!(
+            "{source}: a verify token for {provider:?}, but only {} answer a handshake with one \
+             (Meta's hub.verify_token)",
+            VERIFY_TOKEN_PROVIDERS.join(", ")
+        ));
+    }
+    values
+        .into_iter()
+        .map(|value| {
+            let text = expand(&value).map_err(|e| format!("{provider} verify token from {source}: {e}"))?;
+            match text.trim().is_empty() {
+                true => Err(format!(
+                    "{provider} verify token from {source} is empty (an unset variable, an empty file?)"
+                )),
+                false => Ok(Secret::new(text)),
+            }
+        })
+        .collect()
 }
 
 /// `HOOKSCOPE_SECRET_STANDARD_WEBHOOKS` for `standard-webhooks`.

@@ -17,6 +17,7 @@
 //! | `json:/pointer` `json:/pointer=value` | the JSON body has that field (with a scalar value matching the glob) |
 //! | `dup` | the same idempotency key (or the same event and body) was seen before |
 //! | `late` | the event is older than one already received about the same object |
+//! | `handshake` | the listener answered (or refused) a sender's handshake for you (Slack, Zoom, Meta) |
 //!
 //! Parsing reports the first error with its byte position, so an editor can point at it. The
 //! module is pure: no I/O.
@@ -43,7 +44,7 @@ const VERDICTS: [&str; 6] = [
 const OLD_NONE_DOCUMENTED: &str = "not-signed-by-design";
 /// The fields, for error messages.
 const FIELDS: &str =
-    "type, provider, method, path, sig, form, status, header, body, json, via, dup, late, caveat";
+    "type, provider, method, path, sig, form, status, header, body, json, via, dup, late, caveat, handshake";
 
 /// A parsed filter: every term must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -77,6 +78,7 @@ enum Predicate {
     Dup,
     Late,
     Caveat,
+    Handshake,
     Word(String),
 }
 
@@ -179,6 +181,7 @@ impl Filter {
                     | Predicate::Sig(_)
                     | Predicate::Form(_)
                     | Predicate::Caveat
+                    | Predicate::Handshake
             )
         })
     }
@@ -211,6 +214,8 @@ pub trait Subject {
     fn signed_form(&self) -> Option<&str>;
     /// Whether the verdict carries a caveat.
     fn has_caveat(&self) -> bool;
+    /// Whether the listener answered (or refused) a handshake.
+    fn is_handshake(&self) -> bool;
     /// The headers, when held.
     fn headers(&self) -> Option<&[crate::capture::Header]>;
     /// The body, when held.
@@ -244,6 +249,9 @@ impl Subject for Capture {
     }
     fn has_caveat(&self) -> bool {
         self.derived.caveat.is_some()
+    }
+    fn is_handshake(&self) -> bool {
+        self.derived.handshake.is_some()
     }
     fn headers(&self) -> Option<&[crate::capture::Header]> {
         Some(&self.headers)
@@ -311,6 +319,7 @@ fn term(position: usize, token: &str) -> Result<Term, ParseError> {
         "dup" => Predicate::Dup,
         "late" => Predicate::Late,
         "caveat" => Predicate::Caveat,
+        "handshake" => Predicate::Handshake,
         _ => match body.split_once(':') {
             None => Predicate::Word(body.to_lowercase()),
             Some((field, value)) => field_term(at, field, value)?,
@@ -437,6 +446,7 @@ impl Predicate {
             ),
             Predicate::Form(p) => glob(p, capture.signed_form()),
             Predicate::Caveat => capture.has_caveat(),
+            Predicate::Handshake => capture.is_handshake(),
             Predicate::Status(pattern) => match (pattern, marks.delivery) {
                 (StatusPattern::None, delivery) => delivery.is_none(),
                 (StatusPattern::Class(class), Some(status)) => status / 100 == *class,

@@ -95,6 +95,14 @@ pub fn human_line(capture: &Capture) -> String {
             let _ = write!(line, "  ⚠ {}", sanitize::line(caveat));
         }
     }
+    if let Some(handshake) = &derived.handshake {
+        let _ = write!(
+            line,
+            "  handshake {}: {}",
+            capture.status,
+            sanitize::line(handshake)
+        );
+    }
     if let Some(note) = &capture.note {
         let _ = write!(line, "  [{}: {}]", capture.status, sanitize::line(note));
     }

@@ -17,6 +17,7 @@ pub mod config;
 pub mod export;
 pub mod filter;
 pub mod forward;
+pub mod handshake;
 pub mod headless;
 pub mod http_client;
 pub mod hub;

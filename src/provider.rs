@@ -35,6 +35,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("slack.toml", include_str!("../assets/providers/slack.toml")),
     ("shopify.toml", include_str!("../assets/providers/shopify.toml")),
+    ("zoom.toml", include_str!("../assets/providers/zoom.toml")),
+    ("meta.toml", include_str!("../assets/providers/meta.toml")),
 ];
 
 /// One sender's profile.

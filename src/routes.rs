@@ -319,11 +319,23 @@ fn parse_match(text: &str) -> Result<Filter, String> {
     if filter.is_empty() {
         return Err("the match is empty (`path:*` matches everything)".into());
     }
+    // The listener answers handshakes before any route decides, and forwards none of them.
+    if terms(text)
+        .iter()
+        .any(|t| t.trim_start_matches('!') == "handshake")
+    {
+        return Err(format!(
+            "{text:?}: a handshake is answered by the listener before any route decides, and is \
+             not forwarded; with --no-handshakes they are ordinary requests a route can match \
+             (by `type:url_verification`, `type:endpoint.url_validation`, `method:get`...)"
+        ));
+    }
     // A bare word searches the path, the type and the body, which the sender writes: `/hooks/*`
     // would send any request whose body says "/hooks/" down this route, and `or` is a word too.
     if let Some(word) = terms(text).into_iter().find_map(|term| {
         let term = term.strip_prefix('!').unwrap_or(&term).to_owned();
-        (!term.contains(':') && !["dup", "late", "caveat"].contains(&term.as_str())).then_some(term)
+        (!term.contains(':') && !["dup", "late", "caveat", "handshake"].contains(&term.as_str()))
+            .then_some(term)
     }) {
         let hint = match word.to_lowercase().as_str() {
             "and" | "&&" => "every term must hold already: leave out the `and`".to_owned(),

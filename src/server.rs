@@ -63,6 +63,9 @@ pub struct ServerConfig {
     /// The routes, when they decide some answers (else every sender hears `status`, `body`
     /// and `headers`).
     pub routes: Option<Arc<crate::routes::Router>>,
+    /// The handshakes answered for the user (Slack, Zoom, Meta), before any route decides;
+    /// `None` (`--no-handshakes`): they are requests like any other.
+    pub handshakes: Option<Arc<crate::handshake::Handshakes>>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
             max_connections: None,
             grace: Duration::from_secs(5),
             routes: None,
+            handshakes: None,
         }
     }
 }
@@ -370,9 +374,19 @@ impl Context {
             .routes
             .as_deref()
             .filter(|_| status == self.config.status);
+        let handshakes = self
+            .config
+            .handshakes
+            .as_deref()
+            .filter(|_| status == self.config.status);
         let recorded = self
             .hub
             .record_with(capture, |capture| {
+                // A handshake is answered for the user before any route decides, and the
+                // capture says so (the forwarder leaves it alone: its sender has its answer).
+                if let Some(handshake) = handshakes.and_then(|h| h.answer(capture)) {
+                    return Some(handshake_plan(capture, handshake));
+                }
                 let plan = routes.and_then(|routes| routes.plan(capture));
                 match plan.as_ref().map(|plan| (plan.status(), plan)) {
                     Some((Some(status), _)) => capture.status = status,
@@ -472,6 +486,27 @@ impl Context {
             response.headers_mut().append(name.clone(), value.clone());
         }
         response
+    }
+}
+
+/// Marks `capture` with `handshake` (its status, provider and event type where analysis found
+/// none, and what was answered), and plans its answer: at once, whatever a route says.
+fn handshake_plan(capture: &mut Capture, handshake: crate::handshake::Handshake) -> crate::routes::Plan {
+    capture.status = handshake.reply.status.as_u16();
+    let derived = &mut capture.derived;
+    derived
+        .provider
+        .get_or_insert_with(|| handshake.provider.to_owned());
+    derived
+        .event_type
+        .get_or_insert_with(|| handshake.event_type.to_owned());
+    if !handshake.reply.status.is_success() {
+        tracing::warn!(id = %capture.id, "{}", handshake.what);
+    }
+    derived.handshake = Some(handshake.what);
+    crate::routes::Plan::Reply {
+        reply: handshake.reply,
+        wait: false,
     }
 }
 

@@ -28,8 +28,9 @@ use crate::units::format_size;
 /// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let mut config = server_config(&args)?;
-    let (analyzer, configured) = args.keys.analyzer()?;
+    let (analyzer, configured) = args.keys.analyzer_with(&args.verify_tokens)?;
     let analyzer = Arc::new(analyzer);
+    config.handshakes = (!args.no_handshakes).then(|| Arc::new(crate::handshake::Handshakes::new(&analyzer)));
     let forwarder = match &args.forward {
         Some(target) => Some(Forwarder::new(forward_config(&args, target), analyzer.catalog())?),
         None => None,
@@ -102,9 +103,21 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             body: config.body.clone(),
         },
     };
+    // Handshakes the listener answered are not forwarded: their sender has its answer.
+    let answered = |dispatch: Arc<dyn forward::task::Dispatch>| -> Arc<dyn forward::task::Dispatch> {
+        match args.no_handshakes {
+            true => dispatch,
+            false => Arc::new(crate::handshake::NotForwarded(dispatch)),
+        }
+    };
     let forwarding = match (&router, forwarder) {
-        (Some(router), _) => Some(forward::task::spawn_dispatch(router.clone(), hub.clone())),
-        (None, forwarder) => forwarder.map(|f| forward::task::spawn(f, hub.clone())),
+        (Some(router), _) => Some(forward::task::spawn_dispatch(
+            answered(router.clone()),
+            hub.clone(),
+        )),
+        (None, forwarder) => {
+            forwarder.map(|f| forward::task::spawn_dispatch(answered(Arc::new(f)), hub.clone()))
+        }
     };
     let tunnel = match (&args.relay, &args.channel, &args.token) {
         (Some(relay), Some(channel), Some(token)) => {

@@ -71,6 +71,18 @@ fn signed_form_caveat_and_the_old_name_of_none_documented() {
             .matches(&c, &Marks::default())
     );
     assert!(Filter::parse("form:nope").is_err());
+    // `handshake`: what the listener answered for the user, not a word searched in the body.
+    c.body = Bytes::from_static(br#"{"handshake":1}"#);
+    for (text, expected) in [("handshake", false), ("!handshake", true)] {
+        let filter = Filter::parse(text).expect("parses");
+        assert_eq!(filter.matches(&c, &Marks::default()), expected, "{text}");
+    }
+    c.derived.handshake = Some("slack url_verification: answered the challenge".into());
+    for (text, expected) in [("handshake", true), ("!handshake", false)] {
+        let filter = Filter::parse(text).expect("parses");
+        assert_eq!(filter.matches(&c, &Marks::default()), expected, "{text}");
+    }
+    assert!(Filter::parse("handshake").expect("parses").reads_analysis());
     // Journals written before the rename say not-signed-by-design; both names find both.
     for stored in ["none-documented", "not-signed-by-design"] {
         c.derived.verdict = Some(stored.into());

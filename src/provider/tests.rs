@@ -78,6 +78,8 @@ fn the_builtin_catalog_is_complete_and_consistent() {
         "standard-webhooks",
         "slack",
         "shopify",
+        "zoom",
+        "meta",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }

@@ -110,6 +110,12 @@ fn request_line(capture: &Capture) -> Vec<Line<'static>> {
             Style::new().fg(Color::Yellow),
         ));
     }
+    if let Some(handshake) = &capture.derived.handshake {
+        lines.push(Line::styled(
+            format!("handshake: {}", sanitize::line(handshake)),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
     lines.push(Line::raw(""));
     lines
 }

@@ -96,6 +96,8 @@ pub struct Row {
     pub signed_form: Option<Sym>,
     /// Whether the verdict carries a caveat (its text is in the journal).
     pub caveat: bool,
+    /// Whether the listener answered (or refused) a handshake (its text is in the journal).
+    pub handshake: bool,
     /// The body's media type.
     pub content_type: Option<Sym>,
     /// The body's size in bytes.
@@ -145,6 +147,9 @@ impl Subject for RowRef<'_> {
     }
     fn has_caveat(&self) -> bool {
         self.row.caveat
+    }
+    fn is_handshake(&self) -> bool {
+        self.row.handshake
     }
     fn headers(&self) -> Option<&[Header]> {
         None
@@ -392,6 +397,7 @@ impl Store {
             verdict: symbols.intern_opt(derived.verdict.as_deref()),
             signed_form: symbols.intern_opt(derived.signed_form.as_deref()),
             caveat: derived.caveat.is_some(),
+            handshake: derived.handshake.is_some(),
             content_type: symbols.intern_opt(capture.content_type().as_deref()),
             body_size: capture.body.len() as u64,
             status: capture.status,
@@ -628,6 +634,7 @@ mod tests {
             verdict_detail: None,
             signed_form: [None, Some("raw".into()), Some("json-stringify".into())][n % 3].clone(),
             caveat: (n % 5 == 1).then(|| "matched the raw bytes only".into()),
+            handshake: (n % 6 == 2).then(|| "slack url_verification: answered the challenge".into()),
         };
         capture
     }
@@ -652,6 +659,8 @@ mod tests {
             "form:json-stringify",
             "caveat",
             "!caveat form:raw",
+            "handshake",
+            "!handshake provider:optiview",
         ] {
             let filter = Filter::parse(text).expect("parses");
             assert!(!filter.needs_request(), "{text}");

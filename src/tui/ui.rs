@@ -186,6 +186,10 @@ fn render_list(frame: &mut Frame, area: Rect, app: &App) {
             if row.marks.late {
                 event.push_str(" late");
             }
+            // Answered (or refused) for the user: the detail pane says what was answered.
+            if row.handshake {
+                event.push_str(" handshake");
+            }
             Some(Texts {
                 position,
                 row,
