@@ -703,12 +703,70 @@ impl CpuClock {
     /// CPU time used by process `pid` so far.
     fn used(&self, pid: u32) -> Option<Duration> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        self.used_from(&stat)
+    }
+
+    /// CPU time used so far by each thread of process `pid`, by thread id, with its name.
+    fn threads(&self, pid: u32) -> std::collections::HashMap<u32, (String, Duration)> {
+        let mut threads = std::collections::HashMap::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return threads;
+        };
+        for task in tasks.flatten() {
+            let Some(tid) = task.file_name().to_str().and_then(|t| t.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+                continue;
+            };
+            let name = stat
+                .split_once('(')
+                .and_then(|(_, rest)| rest.rsplit_once(')'))
+                .map_or("?", |(name, _)| name);
+            if let Some(used) = self.used_from(&stat) {
+                threads.insert(tid, (name.to_owned(), used));
+            }
+        }
+        threads
+    }
+
+    /// The user + system time in a `stat` line of /proc.
+    fn used_from(&self, stat: &str) -> Option<Duration> {
         // The command name may hold spaces and parentheses: the fields start after the last ')'.
         let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
         let utime: f64 = fields.get(11)?.parse().ok()?;
         let stime: f64 = fields.get(12)?.parse().ok()?;
         Duration::try_from_secs_f64((utime + stime) / self.ticks_per_second).ok()
     }
+}
+
+/// The CPU each group of threads (by name) used between two [`CpuClock::threads`] readings,
+/// per answer, largest first: `tokio-rt-worker 14.2 µs, hookscope 4.1 µs, printer 1.3 µs`.
+fn per_thread(
+    before: &std::collections::HashMap<u32, (String, Duration)>,
+    after: &std::collections::HashMap<u32, (String, Duration)>,
+    answers: u64,
+) -> String {
+    let mut groups: Vec<(String, Duration)> = Vec::new();
+    for (tid, (name, used)) in after {
+        let since = used.saturating_sub(before.get(tid).map_or(Duration::ZERO, |(_, used)| *used));
+        match groups.iter_mut().find(|(group, _)| group == name) {
+            Some((_, total)) => *total += since,
+            None => groups.push((name.clone(), since)),
+        }
+    }
+    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups
+        .iter()
+        .filter(|(_, used)| !used.is_zero())
+        .map(|(name, used)| {
+            format!(
+                "{name} {}",
+                micros((answers > 0).then(|| used.div_f64(answers as f64)))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Formats a latency for the table: microseconds below a millisecond, else milliseconds.
@@ -1003,15 +1061,27 @@ fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut hookscope_acknowledged = 0u64;
     let mut errors = Vec::new();
+    let mut thread_lines = Vec::new();
     for round in 1..=settings.rounds {
         for (index, server) in [&baseline, &hookscope].into_iter().enumerate() {
             // CPU time of the server and of this process (the load client) over the run.
             let pids = [server.child.id(), std::process::id()];
             let cpu = || pids.map(|pid| cpu_clock.as_ref().and_then(|clock| clock.used(pid)));
-            let before = cpu();
+            let threads = || {
+                cpu_clock
+                    .as_ref()
+                    .map(|clock| clock.threads(server.child.id()))
+                    .unwrap_or_default()
+            };
+            let (before, threads_before) = (cpu(), threads());
             let run = runtime.block_on(load(server.addr, &settings, &webhook));
-            let after = cpu();
+            let (after, threads_after) = (cpu(), threads());
             let answers = run.tally.warmup_ok + run.tally.ok + run.tally.not_ok;
+            thread_lines.push(format!(
+                "{} round {round}, CPU per request by thread: {}",
+                server.name,
+                per_thread(&threads_before, &threads_after, answers)
+            ));
             let [cpu_per_request, client_per_request] = [0, 1].map(|i| match (before[i], after[i]) {
                 (Some(before), Some(after)) if answers > 0 => {
                     Some(after.saturating_sub(before).div_f64(answers as f64))
@@ -1058,6 +1128,10 @@ fn main() -> ExitCode {
     }
     drop(runtime);
 
+    println!();
+    for line in &thread_lines {
+        println!("{line}");
+    }
     println!();
     for error in &errors {
         println!("first error, {error}");
