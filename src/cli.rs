@@ -77,7 +77,8 @@ const RELAY_EXAMPLES: &str = "\
 Examples:
   hookscope relay token create --channel myapp --data-dir /var/lib/hookscope-relay
   hookscope relay --addr 0.0.0.0:8080 --data-dir /var/lib/hookscope-relay
-  hookscope listen --relay https://relay.example.com --channel myapp --token hst_...";
+  hookscope relay status --data-dir /var/lib/hookscope-relay
+  hookscope listen --relay https://relay.example.com --channel myapp --token hst_... --client-name ana";
 
 /// Options of `hookscope relay`.
 #[derive(Debug, Args)]
@@ -140,6 +141,11 @@ pub struct RelayArgs {
     #[arg(long)]
     pub trust_proxy: bool,
 
+    /// Forget a channel's client (laptop) not seen for this long: it no longer holds the queue
+    /// for the others (`relay status` shows it as forgotten).
+    #[arg(long, default_value = "7d", value_name = "DURATION", value_parser = units::parse_timeout)]
+    pub client_ttl: Duration,
+
     /// Serve HTTPS (and wss://) with this certificate chain (PEM).
     #[arg(long, value_name = "PEM", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -177,6 +183,13 @@ pub enum RelayCommand {
     /// Channel tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// List the channels in a data directory, their clients, positions and backlog (reads the
+    /// files: the relay may be running or not).
+    Status {
+        /// The relay's data directory.
+        #[arg(long, default_value = "relay-data", value_name = "DIR")]
+        data_dir: PathBuf,
+    },
 }
 
 /// `hookscope relay token` subcommands.
@@ -546,6 +559,11 @@ pub struct ListenArgs {
     /// The relay channel to receive.
     #[arg(long, value_name = "NAME", requires = "relay")]
     pub channel: Option<String>,
+
+    /// This laptop's name on the channel (default: the host name): each name receives every
+    /// request once, from its own position; a second session of the same name takes over.
+    #[arg(long, value_name = "NAME", requires = "relay")]
+    pub client_name: Option<String>,
 
     /// Trust this CA certificate (PEM) for an https:// relay, besides the usual public roots.
     #[arg(long, value_name = "PEM", requires = "relay")]

@@ -80,12 +80,13 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Parses a duration: a number with a unit `ms`, `s`, `m` or `h` (a bare number is seconds).
+/// Parses a duration: a number with a unit `ms`, `s`, `m`, `h` or `d` (a bare number is seconds).
 ///
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(hookscope::units::parse_duration("500ms"), Ok(Duration::from_millis(500)));
 /// assert_eq!(hookscope::units::parse_duration("30"), Ok(Duration::from_secs(30)));
+/// assert_eq!(hookscope::units::parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = number_and_unit(text, "a duration (try 30s, 500ms or 2m)")?;
@@ -94,6 +95,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => number / 1000.0,
         "m" => number * 60.0,
         "h" => number * 3600.0,
+        "d" => number * 86_400.0,
         other => return Err(format!("unknown duration unit {other:?} in {text:?}")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("{text:?}: {err}"))

@@ -195,7 +195,11 @@ async fn raw_session(relay: &Relay, channel: &str, token: &str, resume_after: u6
     )
     .await
     .expect("upgrade");
-    let hello = protocol::encode(&ClientMessage::Hello { resume_after }, b"");
+    let hello = ClientMessage::Hello {
+        resume_after,
+        client: None,
+    };
+    let hello = protocol::encode(&hello, b"");
     ws.send(Message::Binary(hello)).await.expect("hello");
     ws
 }
@@ -247,7 +251,7 @@ async fn acks_of_requests_never_delivered_are_refused_and_drop_nothing() {
     let mut ws = raw_session(&relay, "alpha", &token, 0).await;
     assert!(matches!(
         next(&mut ws).await,
-        Ok(ServerMessage::Welcome { resume_after: 0 })
+        Ok(ServerMessage::Welcome { resume_after: 0, .. })
     ));
     assert_eq!(deliveries_until(&mut ws, 512).await, 1);
     drop(ws);
@@ -256,7 +260,7 @@ async fn acks_of_requests_never_delivered_are_refused_and_drop_nothing() {
     assert!(
         matches!(
             next(&mut ws).await,
-            Ok(ServerMessage::Welcome { resume_after: 0 })
+            Ok(ServerMessage::Welcome { resume_after: 0, .. })
         ),
         "the relay took a resume point it never delivered as an ack"
     );

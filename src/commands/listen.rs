@@ -119,6 +119,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             forwarder.map(|f| forward::task::spawn_dispatch(answered(Arc::new(f)), hub.clone()))
         }
     };
+    let client_name = args
+        .relay
+        .as_ref()
+        .map(|_| client::client_name(args.client_name.as_deref()))
+        .transpose()?;
     let tunnel = match (&args.relay, &args.channel, &args.token) {
         (Some(relay), Some(channel), Some(token)) => {
             anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");
@@ -131,6 +136,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             let config = TunnelConfig {
                 relay: relay.clone(),
                 channel: channel.clone(),
+                client_name: client_name.clone().unwrap_or_default(),
                 token: token.clone(),
                 heartbeat: Duration::from_secs(10),
                 min_backoff: Duration::from_millis(250),
@@ -146,7 +152,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let relay_label = args
         .relay
         .as_ref()
-        .map(|url| format!("{url} channel {}", args.channel.as_deref().unwrap_or_default()));
+        .map(|url| {
+            let channel = args.channel.as_deref().unwrap_or_default();
+            let name = client_name.as_deref().unwrap_or_default();
+            format!("{url} channel {channel} as {name}")
+        });
     let started = Instant::now();
     let interactive = args.interactive();
     let mut printer = None;

@@ -1,4 +1,5 @@
-//! `hookscope relay`: serve the tunnel's public side, or create a channel token.
+//! `hookscope relay`: serve the tunnel's public side, create a channel token, or show the
+//! channels' clients and backlog (`relay status`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use crate::cli::{RelayArgs, RelayCommand, TokenCommand};
 use crate::limits;
 use crate::relay::connections::Timeouts;
 use crate::relay::server::{self, Relay, RelayConfig};
-use crate::relay::{private, token};
+use crate::relay::{private, status, token};
 
 /// How often each side of a tunnel proves it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -34,6 +35,10 @@ pub fn run(args: RelayArgs) -> anyhow::Result<()> {
                 "token for channel {channel} created; its hash is in {} (the token is not stored: keep it now)",
                 file.display()
             );
+            Ok(())
+        }
+        Some(RelayCommand::Status { data_dir }) => {
+            print!("{}", status::report(&data_dir, chrono::Utc::now())?);
             Ok(())
         }
         None => {
@@ -77,6 +82,7 @@ async fn serve(args: RelayArgs) -> anyhow::Result<()> {
             idle: args.idle_timeout,
         },
         max_connections,
+        client_ttl: args.client_ttl,
     };
     let relay: Arc<Relay> = Relay::open(config)?;
     let (listener, addr) = super::bind(args.addr).await?;

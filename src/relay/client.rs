@@ -16,6 +16,12 @@
 //! token may be granted again, the certificate replaced), and its state is shown once, not once
 //! per try. The reason the relay gives in its close frame is shown as the state. The connection
 //! itself is made by [`dial`], which keeps the token out of every log.
+//!
+//! The client has a name on the channel (`--client-name`, by default the host name): teammates'
+//! laptops share a channel, each name receiving every request once. When another session of
+//! the same name takes over, the relay says so ([`protocol::TAKEN_OVER`]); the client shows it
+//! and stops trying ([`TunnelState::Displaced`]), so two laptops given one name do not take the
+//! channel from each other in turn.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -34,6 +40,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::capture::{Capture, CaptureId, Derived, Header, Outcome, Via};
 use crate::hub::{Hub, HubEvent};
+use crate::relay::clients::{self, DEFAULT_NAME};
 use crate::relay::dial::{self, DialError};
 use crate::relay::protocol::{self, ClientMessage, ServerMessage, WireRequest};
 use crate::relay::token::Token;
@@ -45,6 +52,8 @@ pub struct TunnelConfig {
     pub relay: String,
     /// The channel to receive.
     pub channel: String,
+    /// This client's name on the channel ([`crate::relay::clients::check_name`]).
+    pub client_name: String,
     /// The channel's token.
     pub token: Token,
     /// How often to prove the connection alive; silence for three times this drops it.
@@ -101,6 +110,12 @@ pub enum TunnelState {
         /// How long until the next try.
         after: Duration,
     },
+    /// Another session of this client's name took the channel over: the client stopped, and
+    /// does not try again (it would only take the channel back).
+    Displaced {
+        /// The relay's words ("another session named NAME took over"), made safe to print.
+        reason: String,
+    },
     /// The relay's certificate was refused (self-signed, unknown CA, wrong name, expired):
     /// someone has to act, so it is retried slowly.
     Untrusted {
@@ -117,7 +132,10 @@ impl TunnelState {
     fn lasts(&self) -> bool {
         matches!(
             self,
-            TunnelState::Unauthorized | TunnelState::Refused { .. } | TunnelState::Untrusted { .. }
+            TunnelState::Unauthorized
+                | TunnelState::Refused { .. }
+                | TunnelState::Untrusted { .. }
+                | TunnelState::Displaced { .. }
         )
     }
 }
@@ -134,6 +152,11 @@ impl fmt::Display for TunnelState {
             TunnelState::Refused { reason, after } => {
                 write!(f, "refused: {reason} (next try in {:.0}s)", after.as_secs_f64())
             }
+            TunnelState::Displaced { reason } => write!(
+                f,
+                "{reason}; not reconnecting (give each laptop its own --client-name, or restart \
+                 this listen to take the channel back)"
+            ),
             TunnelState::Untrusted { advice, after } => write!(
                 f,
                 "certificate refused: {advice} (next try in {:.0}s)",
@@ -181,6 +204,9 @@ enum SessionError {
     /// The relay's certificate was refused; what to do about it.
     #[error("certificate refused: {0}")]
     Certificate(String),
+    /// Another session of this client's name took over; the relay's words.
+    #[error("{0}")]
+    Displaced(String),
     /// Anything else: network, protocol, journal.
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
@@ -224,6 +250,11 @@ async fn run(
         }
         let slowly = config.max_backoff;
         let (next, delay) = match ended {
+            Err(SessionError::Displaced(reason)) => {
+                tracing::warn!(%reason, "taken over; the tunnel stops");
+                state.send_replace(TunnelState::Displaced { reason });
+                return;
+            }
             Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, slowly),
             Err(SessionError::Refused(reason)) => (
                 TunnelState::Refused {
@@ -314,6 +345,7 @@ fn closed(frame: Option<CloseFrame>) -> Result<(), SessionError> {
     match frame.code {
         CloseCode::Normal if reason.is_empty() => Ok(()),
         CloseCode::Policy => Err(SessionError::Refused(reason)),
+        CloseCode::Library(protocol::TAKEN_OVER) => Err(SessionError::Displaced(reason)),
         code if reason.is_empty() => Err(anyhow::anyhow!("the relay closed the tunnel (code {code})").into()),
         code => Err(anyhow::anyhow!("the relay closed the tunnel: {reason} (code {code})").into()),
     }
@@ -322,6 +354,55 @@ fn closed(frame: Option<CloseFrame>) -> Result<(), SessionError> {
 /// Completes once `stopping` turns true (or its sender is gone).
 async fn until_stopped(stopping: &mut watch::Receiver<bool>) {
     let _ = stopping.wait_for(|&stop| stop).await;
+}
+
+/// This client's name on the channel: `given` (`--client-name`) if valid, else the host name.
+/// A given name that is not valid is refused; a host name that is not is made one (its other
+/// characters as `-`, cut to the length), and a machine without one is [`DEFAULT_NAME`].
+pub fn client_name(given: Option<&str>) -> anyhow::Result<String> {
+    if let Some(given) = given {
+        clients::check_name(given).map_err(|why| anyhow::anyhow!("--client-name: {why}"))?;
+        return Ok(given.to_owned());
+    }
+    Ok(name_of_host(host_name().as_deref()))
+}
+
+/// A valid client name made of `host`.
+fn name_of_host(host: Option<&str>) -> String {
+    let name: String = host
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                true => c,
+                false => '-',
+            },
+        )
+        .take(clients::MAX_NAME)
+        .collect();
+    let name = name.trim_start_matches(['.', '-']);
+    match clients::check_name(name) {
+        Ok(()) => name.to_owned(),
+        Err(_) => DEFAULT_NAME.to_owned(),
+    }
+}
+
+/// The machine's host name: the kernel's on Linux, else what `hostname` prints (macOS, BSDs,
+/// Windows all have it).
+fn host_name() -> Option<String> {
+    if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        return Some(name);
+    }
+    let output = std::process::Command::new("hostname")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// The websocket URL of `channel` on the relay at `base`.
@@ -381,6 +462,7 @@ async fn session(
         &mut ws,
         &ClientMessage::Hello {
             resume_after: progress.last_acked,
+            client: Some(config.client_name.clone()),
         },
         b"",
     )
@@ -415,8 +497,15 @@ async fn session(
                         Some(Ok(_)) => (ServerMessage::Heartbeat, Bytes::new()),
                     };
                     match message {
-                        ServerMessage::Welcome { resume_after } => {
+                        ServerMessage::Welcome { resume_after, skipped } => {
                             welcomed = true;
+                            if skipped > 0 {
+                                tracing::warn!(
+                                    skipped,
+                                    "while this client was forgotten (the relay's --client-ttl), \
+                                     the relay let go of requests it never received"
+                                );
+                            }
                             if resume_after < progress.last_acked {
                                 // The relay's numbering went back (its data directory was
                                 // reset): follow it, or its new requests would be dropped as
@@ -633,6 +722,27 @@ mod tests {
     }
 
     #[test]
+    fn a_host_name_becomes_a_valid_client_name_and_a_given_one_is_checked() {
+        assert_eq!(name_of_host(Some("laptop.local\n")), "laptop.local");
+        assert_eq!(name_of_host(Some("Ana's MacBook Pro")), "Ana-s-MacBook-Pro");
+        assert_eq!(name_of_host(Some("-.x")), "x");
+        assert_eq!(name_of_host(Some(&"h".repeat(100))), "h".repeat(64));
+        assert_eq!(name_of_host(Some("\u{202e}")), DEFAULT_NAME);
+        assert_eq!(name_of_host(None), DEFAULT_NAME);
+        assert_eq!(client_name(Some("alice")).expect("valid"), "alice");
+        let refused = client_name(Some("../x")).expect_err("invalid").to_string();
+        assert_eq!(
+            refused,
+            format!(
+                "--client-name: invalid client name \"../x\": {}",
+                clients::NAME_RULE
+            )
+        );
+        let own = client_name(None).expect("the host's");
+        assert_eq!(clients::check_name(&own), Ok(()), "{own}");
+    }
+
+    #[test]
     fn jitter_spreads_over_half_either_side() {
         let factors: Vec<f64> = (0..1000).map(|_| jitter_factor()).collect();
         assert!(factors.iter().all(|f| (0.5..1.5).contains(f)));
@@ -743,6 +853,7 @@ mod tests {
         let config = TunnelConfig {
             relay: format!("https://localhost:{port}"),
             channel: "alpha".into(),
+            client_name: "test".into(),
             token: Token::new("hst_test"),
             heartbeat: Duration::from_secs(5),
             min_backoff: Duration::from_millis(5),

@@ -66,6 +66,40 @@ pub fn tighten(path: &Path) {
     let _ = path;
 }
 
+/// Replaces `path` by a new `0600` file holding `bytes`: written beside it (`path` with `.new`
+/// appended) and renamed over it, so a crash leaves the old contents or the new ones, never a
+/// file cut short. `durable` syncs the file, then the directory's rename.
+pub fn replace(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let fresh = beside(path);
+    let mut file = options().write(true).create(true).truncate(true).open(&fresh)?;
+    file.write_all(bytes)?;
+    if durable {
+        file.sync_all()?;
+    }
+    fs::rename(&fresh, path)?;
+    if durable && let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Removes what a crash in [`replace`] may have left beside `path`: never renamed, so it was not
+/// the last word; removed so the next replacement is a new `0600` file, whatever mode this one had.
+pub fn remove_leftover(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(beside(path)) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// The file [`replace`] writes before renaming it over `path`.
+fn beside(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".new");
+    name.into()
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;

@@ -18,11 +18,26 @@
 //! sends [`ClientMessage::Hello`] with the last sequence number it acknowledged, and the relay
 //! sends every queued request after it as [`ServerMessage::Deliver`], in order. The client
 //! acknowledges each one with [`ClientMessage::Ack`] once it is journaled; the relay forgets a
-//! request only then. Both sides send heartbeats so a dead peer is noticed.
+//! request only once every client of the channel has it ([`crate::relay::clients`]). Both sides
+//! send heartbeats so a dead peer is noticed.
+//!
+//! Versions: there is no version number; the protocol grows by optional fields only, which the
+//! other side ignores when it does not know them (serde skips unknown fields). A hello without
+//! `client` (a client from before channels were shared) is the client named
+//! [`crate::relay::clients::DEFAULT_NAME`]; an older relay ignores the name and treats every
+//! client as the channel's one. A welcome's `skipped` is absent when zero.
+//!
+//! The relay ends a session with a websocket close frame whose reason says why: [`TAKEN_OVER`]
+//! when another session of the same client name took over (the client stops: reconnecting would
+//! only take the channel back and forth), `1008` (policy) when its token was revoked, `1002`
+//! (protocol) when the client broke the protocol.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// The close code of a session another session of the same client name took over.
+pub const TAKEN_OVER: u16 = 4000;
 
 /// What the relay sends the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +48,10 @@ pub enum ServerMessage {
         /// The sequence number deliveries resume after (the larger of the client's and the
         /// relay's last acknowledged one).
         resume_after: u64,
+        /// Requests this client will never receive: the queue forgot them while the client was
+        /// forgotten (not seen for the relay's `--client-ttl`).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped: u64,
     },
     /// A request that arrived on the channel; its body is the frame's body.
     Deliver {
@@ -51,10 +70,14 @@ pub enum ServerMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// The first message: where to resume.
+    /// The first message: who the client is and where to resume.
     Hello {
         /// The last sequence number this client acknowledged (0: none).
         resume_after: u64,
+        /// The client's name on the channel (`listen --client-name`); each name has its own
+        /// position. None: [`crate::relay::clients::DEFAULT_NAME`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
     },
     /// Every delivery up to and including `seq` is journaled; the relay may forget them.
     Ack {
@@ -74,6 +97,10 @@ pub enum ClientMessage {
     },
     /// The client is alive.
     Heartbeat,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A request's head as the relay received it; the body travels beside it.
@@ -157,7 +184,14 @@ mod tests {
     fn every_message_round_trips_with_its_body() {
         let body: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
         let server = [
-            ServerMessage::Welcome { resume_after: 7 },
+            ServerMessage::Welcome {
+                resume_after: 7,
+                skipped: 0,
+            },
+            ServerMessage::Welcome {
+                resume_after: 7,
+                skipped: 3,
+            },
             ServerMessage::Deliver {
                 seq: 8,
                 reply: true,
@@ -170,7 +204,14 @@ mod tests {
             assert_eq!((back, &rest[..]), (message, &body[..]));
         }
         let client = [
-            ClientMessage::Hello { resume_after: 3 },
+            ClientMessage::Hello {
+                resume_after: 3,
+                client: None,
+            },
+            ClientMessage::Hello {
+                resume_after: 3,
+                client: Some("alice".into()),
+            },
             ClientMessage::Ack { seq: 9 },
             ClientMessage::Response {
                 seq: 9,
@@ -193,6 +234,42 @@ mod tests {
         assert_eq!(&frame[..4], (json.len() as u32).to_be_bytes());
         assert_eq!(&frame[4..4 + json.len()], json);
         assert_eq!(&frame[4 + json.len()..], b"\x00\xff");
+    }
+
+    #[test]
+    fn old_and_new_peers_understand_each_other() {
+        // A client from before names: its hello has no name.
+        let old_hello = encode(&serde_json::json!({"type": "hello", "resume_after": 4}), b"");
+        let (hello, _) = decode::<ClientMessage>(old_hello).expect("decodes");
+        assert_eq!(
+            hello,
+            ClientMessage::Hello {
+                resume_after: 4,
+                client: None
+            }
+        );
+        // What an older relay reads of a new hello: the fields it knows, the rest ignored.
+        #[derive(Deserialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum OldClientMessage {
+            Hello { resume_after: u64 },
+        }
+        let new_hello = ClientMessage::Hello {
+            resume_after: 9,
+            client: Some("alice".into()),
+        };
+        let (OldClientMessage::Hello { resume_after }, _) =
+            decode::<OldClientMessage>(encode(&new_hello, b"")).expect("an old relay reads it");
+        assert_eq!(resume_after, 9);
+        // And a welcome with nothing skipped is written as before.
+        let welcome = encode(
+            &ServerMessage::Welcome {
+                resume_after: 2,
+                skipped: 0,
+            },
+            b"",
+        );
+        assert_eq!(&welcome[4..], br#"{"type":"welcome","resume_after":2}"#);
     }
 
     #[test]

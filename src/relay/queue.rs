@@ -100,12 +100,8 @@ impl ChannelQueue {
         private::create_dir(dir)?;
         let ack_path = dir.join(format!("{channel}.acked"));
         private::tighten(&ack_path);
-        // A replacement a crash left behind: never renamed, so its ack was not the last word;
-        // removed so the next ack is written into a new 0600 file, whatever mode this one had.
-        match std::fs::remove_file(ack_path.with_extension("acked.new")) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-            _ => {}
-        }
+        // A replacement a crash left behind was not the last word.
+        private::remove_leftover(&ack_path)?;
         let acked = match std::fs::read(&ack_path) {
             Ok(bytes) => bytes
                 .get(..8)
@@ -346,25 +342,63 @@ impl ChannelQueue {
     }
 }
 
-/// Replaces the ack file by a new one holding `seq`: written beside it and renamed over it, so a
-/// crash leaves the old ack or the new one, never an empty file (which would read as 0 and
-/// restart the numbering). `durable` syncs the file and the directory's rename.
+/// Replaces the ack file by a new one holding `seq` ([`private::replace`]): a crash leaves the
+/// old ack or the new one, never an empty file (which would read as 0 and restart the
+/// numbering). `durable` syncs the file and the directory's rename.
 fn write_ack(path: &Path, seq: u64, durable: bool) -> std::io::Result<()> {
-    let fresh = path.with_extension("acked.new");
-    let mut file = private::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&fresh)?;
-    file.write_all(&seq.to_be_bytes())?;
-    if durable {
-        file.sync_all()?;
+    private::replace(path, &seq.to_be_bytes(), durable)
+}
+
+/// A channel's queue as its files say, read without changing them (for `relay status`, while
+/// the relay runs or not).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// The floor: every known client has everything up to it (`<channel>.acked`).
+    pub acked: u64,
+    /// The requests queued after it: sequence number and body size, in order.
+    pub pending: Vec<(u64, u64)>,
+}
+
+impl Backlog {
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.pending
+            .last()
+            .map_or(self.acked, |(seq, _)| (*seq).max(self.acked))
     }
-    std::fs::rename(&fresh, path)?;
-    if durable && let Some(dir) = path.parent() {
-        File::open(dir)?.sync_all()?;
+
+    /// How many requests, and body bytes, are queued after `seq`.
+    pub fn after(&self, seq: u64) -> (usize, u64) {
+        let start = self.pending.partition_point(|(s, _)| *s <= seq);
+        let rest = &self.pending[start..];
+        (rest.len(), rest.iter().map(|(_, size)| size).sum())
     }
-    Ok(())
+}
+
+/// Reads the queue of `channel` in `dir` without changing it: a torn last record (an append
+/// under way, or a crash) is left out, as the relay would cut it.
+pub fn backlog(dir: &Path, channel: &str) -> std::io::Result<Backlog> {
+    let acked = match std::fs::read(dir.join(format!("{channel}.acked"))) {
+        Ok(bytes) => bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_be_bytes),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(err) => return Err(err),
+    };
+    let data = match std::fs::read(dir.join(format!("{channel}.queue"))) {
+        Ok(data) => data,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err),
+    };
+    let (records, _) =
+        read_records(&data).map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidData, why))?;
+    let pending = records
+        .into_iter()
+        .filter(|e| e.seq > acked)
+        .map(|e| (e.seq, e.body.len() as u64))
+        .collect();
+    Ok(Backlog { acked, pending })
 }
 
 /// Parses records from the start of `data`; returns them and the length of the good prefix,

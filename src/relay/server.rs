@@ -14,8 +14,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,6 +36,7 @@ use tracing::Instrument as _;
 
 use crate::capture::{CaptureId, Header};
 use crate::limits::{self, AcceptErrors};
+use crate::relay::clients::ClientBook;
 use crate::relay::connections::{Conn, Connections, Cut, Timeouts, Watched};
 use crate::relay::protocol::WireRequest;
 use crate::relay::queue::{ChannelQueue, PushError};
@@ -84,6 +84,8 @@ pub struct RelayConfig {
     pub timeouts: Timeouts,
     /// The most connections open at once, tunnels included.
     pub max_connections: usize,
+    /// A client not seen for this long is forgotten: it no longer holds the channel's queue.
+    pub client_ttl: Duration,
 }
 
 /// A token bucket: refills `rate` per second, holds at most `rate`.
@@ -128,17 +130,58 @@ pub struct Channel {
     /// Sync senders waiting, by request id (known before the request is queued, so a reply
     /// can never arrive before its waiter).
     pub waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
-    /// Bumped by each new tunnel session so an older one for the same channel steps down.
-    pub session: tokio::sync::watch::Sender<u64>,
-    /// The highest sequence number delivered to a client. At start the last one queued: an
-    /// earlier run may have delivered any of them. A client's resume point beyond it is not
-    /// taken as an ack.
-    pub delivered: AtomicU64,
+    /// The clients sharing the channel, each with its position ([`ClientBook`]).
+    pub clients: Mutex<ClientBook>,
+    /// Per client name, bumped by each new session of that name so an older one steps down.
+    sessions: Mutex<HashMap<String, watch::Sender<u64>>>,
     /// The channel's rate limit's state.
     bucket: Mutex<Bucket>,
 }
 
 impl Channel {
+    /// The clients' book, locked.
+    pub fn book(&self) -> MutexGuard<'_, ClientBook> {
+        // Positions only ever rise; a panic elsewhere leaves nothing half-changed worth refusing.
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new session of client `name` takes over from any older one of that name; returns the
+    /// generation to watch and this session's own.
+    pub fn take_over(&self, name: &str) -> (watch::Receiver<u64>, u64) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        // Names with no session left are dropped, so the map stays the size of what is open.
+        sessions.retain(|_, generation| generation.receiver_count() > 0);
+        let generation = sessions
+            .entry(name.to_owned())
+            .or_insert_with(|| watch::Sender::new(0));
+        let mut watching = generation.subscribe();
+        let mut mine = 0;
+        generation.send_modify(|g| {
+            *g += 1;
+            mine = *g;
+        });
+        watching.mark_unchanged();
+        (watching, mine)
+    }
+
+    /// Moves the queue's floor to `floor` (every known client has everything up to it); once
+    /// nothing is left pending, the queue file is emptied on a blocking task, so its syncs hold
+    /// up no session.
+    pub fn settle(self: &Arc<Self>, floor: Option<u64>) -> std::io::Result<()> {
+        let Some(floor) = floor else {
+            return Ok(()); // no known client: everything waits for the next one
+        };
+        if self.queue.ack(floor)? {
+            let channel = self.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(err) = channel.queue.compact() {
+                    tracing::warn!(%err, channel = %channel.name, "cannot empty the queue file");
+                }
+            });
+        }
+        Ok(())
+    }
+
     /// Hands a relayed reply to the sender waiting for it, if it still waits.
     pub fn reply(&self, id: &str, reply: Reply) {
         let waiter = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
@@ -190,12 +233,13 @@ impl Relay {
         }
         let queue = ChannelQueue::open(&self.config.data_dir, name, self.config.queue_limit)?
             .with_byte_limit(self.config.queue_bytes);
+        let clients = ClientBook::open(&self.config.data_dir, name, queue.acked(), queue.last_seq())?;
         let channel = Arc::new(Channel {
             name: name.to_owned(),
-            delivered: AtomicU64::new(queue.last_seq()),
             queue,
+            clients: Mutex::new(clients),
             waiting: Mutex::default(),
-            session: tokio::sync::watch::Sender::new(0),
+            sessions: Mutex::default(),
             bucket: Mutex::new(Bucket {
                 tokens: f64::from(self.config.rate_limit),
                 last: std::time::Instant::now(),
@@ -214,6 +258,48 @@ impl Relay {
     fn knows(&self, channel: &str) -> bool {
         self.tokens.knows(channel)
     }
+
+    /// Forgets the clients not seen for `--client-ttl`, in every channel, and lets the queues
+    /// go of what only they held.
+    fn expire_clients(&self) {
+        let channels: Vec<Arc<Channel>> = self
+            .channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for channel in channels {
+            let expired = {
+                let mut book = channel.book();
+                book.expire(Utc::now(), self.config.client_ttl)
+                    .map(|forgotten| (forgotten, book.floor()))
+            };
+            match expired {
+                Ok((forgotten, floor)) if !forgotten.is_empty() => {
+                    for name in &forgotten {
+                        tracing::info!(
+                            channel = %channel.name,
+                            client = %name,
+                            ttl = %crate::units::format_duration(self.config.client_ttl),
+                            "client not seen for --client-ttl; forgotten, it no longer holds the queue"
+                        );
+                    }
+                    if let Err(err) = channel.settle(floor) {
+                        tracing::warn!(%err, channel = %channel.name, "cannot record the queue's new floor");
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, channel = %channel.name, "cannot write the clients file"),
+            }
+        }
+    }
+}
+
+/// How often clients are looked at for `--client-ttl`: a quarter of it, within 100 ms and a
+/// minute.
+fn expiry_tick(ttl: Duration) -> Duration {
+    (ttl / 4).clamp(Duration::from_millis(100), Duration::from_secs(60))
 }
 
 /// Serves until `shutdown` completes.
@@ -242,6 +328,17 @@ pub async fn serve(
             loop {
                 check.tick().await;
                 relay.tokens.refresh();
+            }
+        })
+    };
+    let expiry = {
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            let mut check = tokio::time::interval(expiry_tick(relay.config.client_ttl));
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                check.tick().await;
+                relay.expire_clients();
             }
         })
     };
@@ -290,6 +387,7 @@ pub async fn serve(
     }
     drop(listener);
     tokens.abort();
+    expiry.abort();
     // In-flight requests get a few seconds to finish; idle connections close at once.
     let _ = stop.send(true);
     let drained = tokio::time::timeout(Duration::from_secs(5), async {

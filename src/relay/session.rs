@@ -1,16 +1,22 @@
-//! The relay's side of one tunnel session: deliver the channel's queue in order, take acks.
+//! The relay's side of one tunnel session: deliver the channel's queue in order to one named
+//! client, from its own position, and take its acks.
 //!
-//! Up to [`WINDOW`] deliveries are in flight unacknowledged, so a client far away is not held
-//! to one request per round trip. A newer session on the same channel (a client that
-//! reconnected before this one noticed the old socket died) makes this one step down.
+//! Several clients of different names share a channel, each in its own session, each with its
+//! own position ([`crate::relay::clients`]); the queue forgets a request once every known client
+//! has acknowledged it. Up to [`WINDOW`] deliveries are in flight unacknowledged, so a client far
+//! away is not held to one request per round trip.
 //!
-//! The relay ends a session itself, with a reason in the websocket close frame, when the
+//! A newer session of the same client name takes over: the older one (a laptop whose socket the
+//! relay has not seen die yet, or a second laptop given the same name) is closed with
+//! [`protocol::TAKEN_OVER`] and the reason "another session named NAME took over", which that
+//! client shows and does not fight.
+//!
+//! The relay ends a session itself, with a reason in the websocket close frame, also when the
 //! session's token is revoked ([`CloseCode::Policy`]) and when the client breaks the protocol
-//! ([`CloseCode::Protocol`]): an ack of a request it was never sent, which would drop requests
-//! nobody has received.
+//! ([`CloseCode::Protocol`]): an invalid name, or an ack of a request it was never sent, which
+//! would drop requests nobody has received.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -23,12 +29,31 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::relay::clients::{self, DEFAULT_NAME};
 use crate::relay::protocol::{self, ClientMessage, ServerMessage};
 use crate::relay::server::{Channel, Reply};
 use crate::relay::token::{Token, Tokens};
 
 /// The close frame's reason when the session's token is revoked.
 pub const REVOKED: &str = "the token for this channel was revoked";
+
+/// The close frame's reason when another session of the same client name took over.
+pub fn taken_over(name: &str) -> String {
+    format!("another session named {name} took over")
+}
+
+/// A client's membership of the channel while its session lasts: the session counts as
+/// connected, and leaving is recorded whatever way the session ends.
+struct Member {
+    channel: Arc<Channel>,
+    name: String,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.channel.book().leave(&self.name, chrono::Utc::now());
+    }
+}
 
 /// The token a session was opened with, and the relay's tokens in force, so the session ends
 /// when its token is revoked.
@@ -63,48 +88,75 @@ where
     let first = tokio::time::timeout(heartbeat * 3, ws.next())
         .await
         .context("no hello from the client")?;
-    let resume_after = match read(first)? {
-        Some((ClientMessage::Hello { resume_after }, _)) => resume_after,
+    let (resume_after, name) = match read(first)? {
+        Some((ClientMessage::Hello { resume_after, client }, _)) => {
+            (resume_after, client.unwrap_or_else(|| DEFAULT_NAME.to_owned()))
+        }
         other => bail!("expected hello, got {other:?}"),
     };
+    // Hostile until checked; the refusal does not repeat it (a close reason is short).
+    if clients::check_name(&name).is_err() {
+        let why = format!("invalid client name: {}", clients::NAME_RULE);
+        return Err(close(&mut ws, CloseCode::Protocol, why).await);
+    }
     // Revoked between the check before the upgrade and the subscription, it would go unheard.
     if !access.granted(&channel.name) {
         return Err(close(&mut ws, CloseCode::Policy, REVOKED.to_owned()).await);
     }
-    let mut generation = channel.session.subscribe();
-    let mut mine = 0;
-    channel.session.send_modify(|g| {
-        *g += 1;
-        mine = *g;
-    });
-    generation.mark_unchanged();
-    let acked = channel.queue.acked();
-    let mut cursor = if resume_after > channel.delivered.load(Ordering::Acquire) {
-        // The client is ahead of every number this relay has delivered: the relay's data was
+    let joined = {
+        let floor = channel.queue.acked();
+        let last = channel.queue.last_seq();
+        channel.book().join(&name, chrono::Utc::now(), floor, last)
+    };
+    let joined = match joined {
+        Ok(joined) => joined,
+        Err(full @ clients::JoinError::Full) => {
+            return Err(close(&mut ws, CloseCode::Policy, full.to_string()).await);
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context("the client could not join")),
+    };
+    let _member = Member {
+        channel: channel.clone(),
+        name: name.clone(),
+    };
+    let (mut generation, mine) = channel.take_over(&name);
+    let mut acked = joined.acked;
+    let mut cursor = if resume_after > joined.delivered {
+        // The client is ahead of every number this relay has sent it: the relay's data was
         // reset and it numbers from 1 again (or the client is broken). Its resume point means
         // nothing here; acking it would drop requests the client has never seen.
         tracing::warn!(
             resume_after,
             acked,
-            "client ahead of the queue (data reset?); resending from the last ack"
+            "client ahead of the queue (data reset?); resending from its last ack"
         );
         acked
     } else {
         if resume_after > acked {
             // The client journaled these but its acks were lost: they are done.
-            ack(&channel, resume_after)?;
+            ack(&channel, &name, resume_after)?;
+            acked = resume_after;
         }
-        resume_after.max(acked)
+        acked
     };
-    ws.send(frame(&ServerMessage::Welcome { resume_after: cursor }, b""))
-        .await?;
-    tracing::info!(cursor, "client connected");
+    if joined.skipped > 0 {
+        tracing::warn!(
+            skipped = joined.skipped,
+            "a forgotten client came back; the queue had let go of what it missed"
+        );
+    }
+    let welcome = ServerMessage::Welcome {
+        resume_after: cursor,
+        skipped: joined.skipped,
+    };
+    ws.send(frame(&welcome, b"")).await?;
+    tracing::info!(client = %name, cursor, new = joined.new, "client connected");
     let mut queued = channel.queue.watch();
     let mut ticker = tokio::time::interval(heartbeat);
     let mut heard = Instant::now();
     loop {
         // Send what the window allows before waiting for anything.
-        let room = WINDOW.saturating_sub(cursor.saturating_sub(channel.queue.acked()));
+        let room = WINDOW.saturating_sub(cursor.saturating_sub(acked));
         if room > 0 {
             let batch = channel.queue.after(cursor, room as usize);
             for entry in &batch {
@@ -115,7 +167,9 @@ where
                 };
                 ws.feed(frame(&message, &entry.body)).await?;
                 cursor = entry.seq;
-                channel.delivered.fetch_max(cursor, Ordering::AcqRel);
+            }
+            if let Some(last) = batch.last() {
+                channel.book().delivered(&name, last.seq);
             }
             if !batch.is_empty() {
                 ws.flush().await?;
@@ -131,7 +185,8 @@ where
                             let why = format!("ack {seq} is beyond the last delivery ({cursor})");
                             return Err(close(&mut ws, CloseCode::Protocol, why).await);
                         }
-                        ack(&channel, seq)?;
+                        ack(&channel, &name, seq)?;
+                        acked = acked.max(seq);
                     }
                     Some((ClientMessage::Response { id, status, headers, .. }, body)) => {
                         channel.reply(&id, Reply { status, headers, body });
@@ -156,7 +211,9 @@ where
             }
             _ = generation.changed() => {
                 if *generation.borrow() != mine {
-                    tracing::info!("a newer session took over the channel");
+                    tracing::info!(client = %name, "a newer session of this client took over");
+                    let why = taken_over(&name);
+                    let _ = close(&mut ws, CloseCode::from(protocol::TAKEN_OVER), why).await;
                     return Ok(());
                 }
             }
@@ -170,18 +227,14 @@ where
     }
 }
 
-/// Records an ack (a short unsynced write). When it leaves nothing pending, the queue file is
-/// emptied on a blocking task, so its syncs do not hold up this session's deliveries.
-fn ack(channel: &Arc<Channel>, seq: u64) -> anyhow::Result<()> {
-    if channel.queue.ack(seq).context("cannot record the ack")? {
-        let channel = channel.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(err) = channel.queue.compact() {
-                tracing::warn!(%err, channel = %channel.name, "cannot empty the queue file");
-            }
-        });
-    }
-    Ok(())
+/// Records `name`'s ack (a short unsynced write) and moves the queue's floor if every known
+/// client now has more ([`Channel::settle`]).
+fn ack(channel: &Arc<Channel>, name: &str, seq: u64) -> anyhow::Result<()> {
+    let floor = channel
+        .book()
+        .ack(name, seq, chrono::Utc::now())
+        .context("cannot record the ack")?;
+    channel.settle(floor).context("cannot record the ack")
 }
 
 /// Closes the session with `reason` in the close frame, which the client shows; returns the

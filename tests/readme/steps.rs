@@ -314,6 +314,32 @@ pub const RUN: &[Step] = &[
             relay.stop();
         },
     ),
+    // The relay's files after that: one channel, its one client (named after this machine) has
+    // the one request, and the queue holds nothing.
+    (
+        "hookscope relay status --data-dir /var/lib/hookscope-relay",
+        |s, example| {
+            let out = s.run(example, 0);
+            let lines: Vec<&str> = out.stdout.lines().collect();
+            assert_eq!(
+                lines.first().copied(),
+                Some("channel myapp: 0 requests queued (0 B of bodies), numbered up to 1"),
+                "{}",
+                out.stdout
+            );
+            assert!(
+                lines
+                    .get(1)
+                    .is_some_and(|l| l.starts_with("  CLIENT  ") || l.contains(" HAS UP TO "))
+            );
+            let client: Vec<&str> = lines
+                .get(2)
+                .map(|l| l.split_whitespace().collect())
+                .unwrap_or_default();
+            assert_eq!(client.get(1..3), Some(&["1", "0"][..]), "{}", out.stdout);
+            assert_eq!(client.last(), Some(&"known"), "{}", out.stdout);
+        },
+    ),
     // Replay: the app fails Stripe's deliveries at first.
     (
         "hookscope replay captures.jsonl --to http://127.0.0.1:3000",

@@ -1,0 +1,454 @@
+//! A relay channel shared by a team (issue #16): several named clients (`listen --client-name`)
+//! on one channel, each journaling every request exactly once from its own position, across
+//! client restarts, an absence and a relay restart; a second session of one name taking over;
+//! clients forgotten after `--client-ttl`; `relay status`; hostile names. Real binaries over
+//! loopback, as in `tests/relay.rs`; each test names the bug it was seen to catch.
+
+mod common;
+mod relay_harness;
+
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use hookscope::capture::Capture;
+use hookscope::relay::protocol::{self, ServerMessage};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use common::{Listener, binary, wait_for};
+use relay_harness::{Relay, assert_exactly, client, create_token, dir, journaled, send, wait_captures};
+
+/// A client of `relay`'s channel `alpha` named `name`, journaling to `journal`.
+fn named(journal: &Path, relay: &Relay, token: &str, name: &str) -> Listener {
+    client(journal, &relay.url(), "alpha", token, &["--client-name", name])
+}
+
+/// Waits until `client` has said `relay: connected` `times` times in all.
+fn wait_connections(client: &Listener, times: usize) {
+    wait_for(
+        &format!("connection number {times}"),
+        Duration::from_secs(60),
+        || (client.stderr_text().matches("relay: connected").count() >= times).then_some(()),
+    );
+}
+
+/// What `hookscope relay status --data-dir DATA` prints (it must succeed).
+fn status(data: &Path) -> String {
+    let output = binary()
+        .args(["relay", "status", "--data-dir"])
+        .arg(data)
+        .output()
+        .expect("run relay status");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// The row of client `name` in a status report, as its words.
+fn row(report: &str, name: &str) -> Vec<String> {
+    report
+        .lines()
+        .map(|line| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|words| words.first().map(String::as_str) == Some(name))
+        .unwrap_or_default()
+}
+
+/// The capture ids of a journal, in order.
+fn ids(captures: &[Capture]) -> Vec<String> {
+    captures.iter().map(|c| c.id.to_string()).collect()
+}
+
+/// Waits until the channel's queue file holds nothing: every known client has everything.
+fn wait_queue_emptied(data: &Path) {
+    let queue = data.join("alpha.queue");
+    wait_for("the queue file to be emptied", Duration::from_secs(30), || {
+        (std::fs::metadata(&queue).map(|m| m.len()).ok() == Some(0)).then_some(())
+    });
+}
+
+/// Caught: one position per channel instead of per client (the second client got nothing the
+/// first had acknowledged: "0 journaled, 20 expected"); the queue compacted at the first
+/// client's ack rather than the slowest known one's (ben's backlog gone while he was away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_named_clients_each_journal_every_request_once_across_an_absence_and_a_relay_restart() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let mut relay = Relay::start(&data, &[]);
+    let addr = relay.addr.to_string();
+    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
+    let ana = named(&ana_journal, &relay, &token, "ana");
+    let mut ben = named(&ben_journal, &relay, &token, "ben");
+    wait_connections(&ana, 1);
+    wait_connections(&ben, 1);
+    for n in 0..20 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&ana_journal, 20);
+    wait_captures(&ben_journal, 20);
+    // Ben's laptop goes away without a word; ana goes on receiving.
+    ben.kill9();
+    for n in 20..40 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&ana_journal, 40);
+    // `relay status` while the relay runs: ana has everything, ben is 20 behind, and the queue
+    // keeps them for him.
+    let report = wait_for("ana's last ack in the status", Duration::from_secs(20), || {
+        let report = status(&data);
+        (row(&report, "ana").get(1).map(String::as_str) == Some("40")).then_some(report)
+    });
+    assert!(
+        report.starts_with("channel alpha: 20 requests queued ("),
+        "{report}"
+    );
+    let (ana_row, ben_row) = (row(&report, "ana"), row(&report, "ben"));
+    assert_eq!(
+        (&ana_row[1], &ana_row[2]),
+        (&"40".to_owned(), &"0".to_owned()),
+        "{report}"
+    );
+    assert_eq!(
+        (&ben_row[1], &ben_row[2]),
+        (&"20".to_owned(), &"20".to_owned()),
+        "{report}"
+    );
+    assert_eq!(ben_row.last().map(String::as_str), Some("known"), "{report}");
+    // The relay is killed; `relay status` reads the same from its files alone.
+    relay.kill9();
+    let down = status(&data);
+    assert_eq!(row(&down, "ben")[..3], ben_row[..3], "{down}");
+    let relay = Relay::start_on(&addr, &data, &[]);
+    for n in 40..60 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&ana_journal, 60);
+    // Ben comes back with his journal: his backlog, then the rest, once.
+    let ben = named(&ben_journal, &relay, &token, "ben");
+    wait_captures(&ben_journal, 60);
+    // One more after everything: a late duplicate would be journaled before it.
+    assert_eq!(send(relay.addr, "alpha", 60).await, 202);
+    let ana_captures = wait_captures(&ana_journal, 61);
+    let ben_captures = wait_captures(&ben_journal, 61);
+    assert_exactly(&ana_captures, 0..61, "alpha");
+    assert_exactly(&ben_captures, 0..61, "alpha");
+    assert_eq!(
+        ids(&ana_captures),
+        ids(&ben_captures),
+        "the same requests, the same ids"
+    );
+    // Both have everything: no delivered payload stays on the relay's disk.
+    wait_queue_emptied(&data);
+    assert!(ana.stderr_text().contains("relay: reconnecting"));
+    drop(ben);
+}
+
+/// Caught: a reconnecting client resumed from the channel's floor instead of its own position
+/// (the restarted client journaled nothing twice only thanks to its ids: with them forgotten
+/// too, 10 duplicates); a new session of one name left the other names' sessions to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_named_clients_each_journal_every_request_once_while_one_restarts_mid_stream() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let journals: Vec<_> = ["ana", "ben", "cai"]
+        .iter()
+        .map(|name| dir.path().join(format!("{name}.jsonl")))
+        .collect();
+    let ana = named(&journals[0], &relay, &token, "ana");
+    let ben = named(&journals[1], &relay, &token, "ben");
+    let mut cai = named(&journals[2], &relay, &token, "cai");
+    for listener in [&ana, &ben, &cai] {
+        wait_connections(listener, 1);
+    }
+    for n in 0..10 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&journals[2], 10);
+    // Cai is away while a backlog of 390 builds up, then killed in the middle of taking it.
+    cai.kill9();
+    for n in 10..400 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let cai = named(&journals[2], &relay, &token, "cai");
+    wait_captures(&journals[2], 60);
+    drop(cai);
+    let at_kill = journaled(&journals[2]).len();
+    assert!(
+        at_kill < 400,
+        "cai was not killed mid-stream ({at_kill} journaled)"
+    );
+    let cai = named(&journals[2], &relay, &token, "cai");
+    wait_captures(&journals[2], 400);
+    assert_eq!(send(relay.addr, "alpha", 400).await, 202);
+    let all: Vec<Vec<Capture>> = journals.iter().map(|j| wait_captures(j, 401)).collect();
+    for captures in &all {
+        assert_exactly(captures, 0..401, "alpha");
+    }
+    assert_eq!(ids(&all[0]), ids(&all[1]));
+    assert_eq!(ids(&all[0]), ids(&all[2]));
+    // The others were never disturbed by cai's comings and goings.
+    for listener in [&ana, &ben] {
+        assert_eq!(listener.stderr_text().matches("relay: connected").count(), 1);
+    }
+    wait_queue_emptied(&data);
+    drop(cai);
+}
+
+/// Caught: the session taken over closed without a word (the old listen showed "the relay
+/// closed the connection" and reconnected, taking the channel back every few seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_session_of_one_name_takes_over_and_the_first_says_so_and_stops() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let (first_journal, second_journal) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
+    let first = named(&first_journal, &relay, &token, "ana");
+    wait_connections(&first, 1);
+    assert_eq!(send(relay.addr, "alpha", 0).await, 202);
+    wait_captures(&first_journal, 1);
+    // The same name on another machine (another journal): it takes over.
+    let second = named(&second_journal, &relay, &token, "ana");
+    wait_connections(&second, 1);
+    let said = wait_for("the first to be told", Duration::from_secs(20), || {
+        first
+            .stderr_text()
+            .lines()
+            .find(|line| line.starts_with("relay: another session"))
+            .map(str::to_owned)
+    });
+    assert!(
+        said.starts_with(
+            "relay: another session named ana took over; not reconnecting (give each laptop its own \
+             --client-name, or restart this listen to take the channel back)"
+        ),
+        "{said}"
+    );
+    assert!(
+        !first.stderr_text().contains("connection reset"),
+        "{}",
+        first.stderr_text()
+    );
+    // It resumes where the name was: what comes next goes to the second session only.
+    for n in 1..6 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    assert_exactly(&wait_captures(&second_journal, 5), 1..6, "alpha");
+    // The first does not fight back: a reconnect would come within 0.375 s (the first backoff,
+    // 0.25 s with +50 % jitter); it is given eight times that.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        first.stderr_text().matches("relay: connected").count(),
+        1,
+        "{}",
+        first.stderr_text()
+    );
+    assert_eq!(second.stderr_text().matches("relay: connected").count(), 1);
+    assert!(
+        !second.stderr_text().contains("took over"),
+        "{}",
+        second.stderr_text()
+    );
+    assert_eq!(journaled(&first_journal).len(), 1);
+    // One client of that name in the status, with everything.
+    let report = wait_for("the second's ack", Duration::from_secs(20), || {
+        let report = status(&data);
+        (row(&report, "ana").get(1).map(String::as_str) == Some("6")).then_some(report)
+    });
+    assert_eq!(report.matches("\n  ana ").count(), 1, "{report}");
+}
+
+/// Caught: the ttl never applied (the queue file kept ben's backlog for ever); a forgotten
+/// client still counted for the floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_unseen_for_the_ttl_is_forgotten_and_no_longer_holds_the_queue() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--client-ttl", "1s"]);
+    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
+    let ana = named(&ana_journal, &relay, &token, "ana");
+    let mut ben = named(&ben_journal, &relay, &token, "ben");
+    wait_connections(&ana, 1);
+    wait_connections(&ben, 1);
+    ben.kill9();
+    for n in 0..5 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    wait_captures(&ana_journal, 5);
+    // Ana has everything; only ben held the queue, until he is forgotten.
+    wait_queue_emptied(&data);
+    let report = status(&data);
+    let ben_row = row(&report, "ben");
+    assert!(
+        report.contains("forgotten (not seen for --client-ttl; holds nothing)"),
+        "{report}"
+    );
+    assert_eq!((ben_row[1].as_str(), ben_row[2].as_str()), ("0", "-"), "{report}");
+    // Ana, connected all along (since before ben left, so for longer than the ttl), is known.
+    assert_eq!(
+        row(&report, "ana").last().map(String::as_str),
+        Some("known"),
+        "{report}"
+    );
+    drop(ana);
+    // Ben comes back: from where the queue is now, and he is told what he will never get.
+    let ben = named(&ben_journal, &relay, &token, "ben");
+    wait_connections(&ben, 1);
+    for n in 5..8 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    assert_exactly(&wait_captures(&ben_journal, 3), 5..8, "alpha");
+    assert!(
+        ben.stderr_text()
+            .contains("the relay let go of requests it never received"),
+        "{}",
+        ben.stderr_text()
+    );
+    let report = status(&data);
+    assert_eq!(
+        row(&report, "ben").last().map(String::as_str),
+        Some("known"),
+        "{report}"
+    );
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A hand-driven tunnel session on `alpha` whose hello is `hello` (JSON, as any client may
+/// write it).
+async fn raw_session(relay: &Relay, token: &str, hello: serde_json::Value) -> Socket {
+    let url = format!("ws://{}/tunnel/alpha", relay.addr);
+    let mut request = url.into_client_request().expect("request");
+    let bearer = format!("Bearer {token}").parse().expect("header");
+    request.headers_mut().insert("authorization", bearer);
+    let (mut ws, _) = tokio_tungstenite::client_async(
+        request,
+        tokio_tungstenite::MaybeTlsStream::Plain(
+            tokio::net::TcpStream::connect(relay.addr).await.expect("connect"),
+        ),
+    )
+    .await
+    .expect("upgrade");
+    let hello = protocol::encode(&hello, b"");
+    ws.send(Message::Binary(hello)).await.expect("hello");
+    ws
+}
+
+/// The next message from the relay: a protocol message, or the close frame's code and reason.
+async fn next(ws: &mut Socket) -> Result<ServerMessage, (CloseCode, String)> {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("the relay said nothing")
+            .expect("the socket ended without a close frame")
+            .expect("a frame");
+        match message {
+            Message::Binary(frame) => return Ok(protocol::decode(frame).expect("a server message").0),
+            Message::Close(Some(frame)) => return Err((frame.code, frame.reason.to_string())),
+            Message::Close(None) => panic!("closed without a reason"),
+            _ => {}
+        }
+    }
+}
+
+/// Caught: the name used in a file name (`alpha.../../x.acked` written outside the data
+/// directory); a client without a name refused instead of taken as `default`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_default() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    // listen refuses a bad name before it starts, saying what a good one is.
+    let out = binary()
+        .args([
+            "listen",
+            "--headless",
+            "--addr",
+            "127.0.0.1:0",
+            "--relay",
+            &relay.url(),
+        ])
+        .args([
+            "--channel",
+            "alpha",
+            "--token",
+            &token,
+            "--client-name",
+            "../../x\u{1b}[2J",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("refused.jsonl"))
+        .output()
+        .expect("run listen");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains(
+            "--client-name: invalid client name \"../../x\\x1b[2J\": use 1 to 64 letters, digits, \
+             '.', '_' or '-', not starting with '.' or '-'"
+        ),
+        "{said}"
+    );
+    // A client of its own making is refused by the relay, in the close frame.
+    let long = "a".repeat(65);
+    for name in [
+        "../../etc/passwd",
+        ".hidden",
+        "x/y",
+        "caf\u{e9}",
+        "\u{202e}",
+        "",
+        long.as_str(),
+    ] {
+        let mut ws = raw_session(
+            &relay,
+            &token,
+            serde_json::json!({"type": "hello", "resume_after": 0, "client": name}),
+        )
+        .await;
+        let (code, reason) = next(&mut ws).await.expect_err("refused");
+        assert_eq!(code, CloseCode::Protocol, "{name:?}");
+        assert!(reason.starts_with("invalid client name: use 1 to 64"), "{reason}");
+    }
+    // A client from before names: its hello has none, and it is `default`.
+    assert_eq!(send(relay.addr, "alpha", 0).await, 202);
+    let mut ws = raw_session(
+        &relay,
+        &token,
+        serde_json::json!({"type": "hello", "resume_after": 0}),
+    )
+    .await;
+    assert!(matches!(
+        next(&mut ws).await,
+        Ok(ServerMessage::Welcome { resume_after: 0, .. })
+    ));
+    assert!(matches!(
+        next(&mut ws).await,
+        Ok(ServerMessage::Deliver { seq: 1, .. })
+    ));
+    let report = status(&data);
+    assert_eq!(
+        row(&report, "default").get(1).map(String::as_str),
+        Some("0"),
+        "{report}"
+    );
+    // Nothing but the channel's own files was made, inside the data directory.
+    let mut files: Vec<String> = std::fs::read_dir(&data)
+        .expect("data dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["alpha.clients", "alpha.queue", "tokens"], "{files:?}");
+    let outside: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "relay")
+        .collect();
+    assert!(outside.iter().all(|name| name.ends_with(".jsonl")), "{outside:?}");
+}
