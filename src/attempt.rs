@@ -36,6 +36,9 @@ pub struct Attempt {
     /// The route that sent it (its name, or its match), for a routed delivery; `None` for
     /// `--forward` alone, a replay, and journals from before routes.
     pub route: Option<String>,
+    /// Whether it went over `https://` without the certificate verified (`--insecure`): the
+    /// app answering may not be the app meant.
+    pub insecure: bool,
 }
 
 /// Why a capture was delivered.

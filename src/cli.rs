@@ -266,6 +266,9 @@ pub struct ReplayArgs {
     pub allow_failures: bool,
 
     #[command(flatten)]
+    pub tls: crate::http_client::TlsOptions,
+
+    #[command(flatten)]
     pub keys: KeyArgs,
 }
 
@@ -398,6 +401,9 @@ pub struct SendArgs {
     /// Print each request (headers and body) as it is sent.
     #[arg(long, short)]
     pub verbose: bool,
+
+    #[command(flatten)]
+    pub tls: crate::http_client::TlsOptions,
 }
 
 /// Options of `hookscope verify`.
@@ -536,6 +542,18 @@ pub struct ListenArgs {
     #[arg(long, default_value = "64KiB", value_name = "SIZE", value_parser = units::parse_size)]
     pub forward_body_limit: u64,
 
+    #[command(flatten)]
+    pub tls: crate::http_client::TlsOptions,
+
+    /// Serve HTTPS (HTTP/1.1 and h2) with this certificate chain (PEM), for senders that refuse
+    /// http:// (mkcert makes one: mkcert -cert-file cert.pem -key-file key.pem localhost).
+    #[arg(long, value_name = "PEM", requires = "tls_key", conflicts_with = "public")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     /// Deliver the captures that match to these local apps instead of --forward:
     /// 'MATCH => URL[, URL...]' (repeatable; tried in order, before hookscope.toml's routes).
     #[arg(long = "route", value_name = "'MATCH => URL'", value_parser = crate::routes::parse_cli_route)]
@@ -606,6 +624,9 @@ pub struct OpenArgs {
     /// Show only the captures that match (editable with `/`).
     #[arg(long, value_name = "EXPR", value_parser = parse_filter, default_value = "")]
     pub filter: Filter,
+
+    #[command(flatten)]
+    pub tls: crate::http_client::TlsOptions,
 
     #[command(flatten)]
     pub keys: KeyArgs,

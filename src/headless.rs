@@ -115,7 +115,8 @@ pub fn human_line(capture: &Capture) -> String {
 /// The one human line for a delivery attempt, sanitized:
 ///
 /// `  → 200 12ms http://127.0.0.1:3000/hooks` or `  ✗ connection refused http://127.0.0.1:3000/hooks`,
-/// with ` [route NAME]` after a routed delivery.
+/// with ` [route NAME]` after a routed delivery and ` [INSECURE: certificate not verified]` after
+/// one made with `--insecure`.
 pub fn attempt_line(attempt: &Attempt) -> String {
     let retry = match (attempt.number, attempt.kind) {
         (1, AttemptKind::Forward) => String::new(),
@@ -124,10 +125,13 @@ pub fn attempt_line(attempt: &Attempt) -> String {
         (n, kind) => format!(" ({}, try {n})", kind.name()),
     };
     let target = sanitize::line(&attempt.target);
-    let route = match &attempt.route {
+    let mut route = match &attempt.route {
         Some(route) => format!(" [route {}]", sanitize::line(route)),
         None => String::new(),
     };
+    if attempt.insecure {
+        route.push_str(" [INSECURE: certificate not verified]");
+    }
     match &attempt.outcome {
         Outcome::Response { status, .. } => {
             format!(
@@ -313,6 +317,7 @@ mod tests {
             outcome: Outcome::Failed("reset \x1b[2J\u{9b}31m".into()),
             signed_headers: Vec::new(),
             route: None,
+            insecure: false,
         };
         let line = attempt_line(&attempt);
         assert!(

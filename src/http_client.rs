@@ -53,6 +53,11 @@ pub struct TlsOptions {
     pub insecure: bool,
 }
 
+/// What `listen` and `replay` print first with `--insecure`.
+pub const INSECURE: &str = "INSECURE (--insecure): https:// certificates are not verified, so whoever \
+                            answers is taken for the app; every delivery made so is journaled with \
+                            \"insecure\":true";
+
 /// The client: `http://` and `https://`, connections kept and shared between clones.
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 

@@ -1,7 +1,8 @@
 //! The listener: accepts any request on any path, captures it whole and answers the sender.
 //!
 //! One hyper connection task per TCP connection, HTTP/1.1 or HTTP/2 cleartext (prior knowledge)
-//! on the same port. Each request becomes a [`Capture`]: the head as sent (recovered by the
+//! on the same port, or HTTPS (HTTP/1.1 and h2 by ALPN) with `--tls-cert`, the TLS handshake on
+//! the connection's own task. Each request becomes a [`Capture`]: the head as sent (recovered by the
 //! [`Tap`]), the body as raw bytes. The sender is answered only after the hub has journaled the
 //! capture, so an acknowledged webhook is on disk. Bad input is answered, journaled and
 //! survived: a body over the limit is a 413, a request not complete within the read deadline a
@@ -27,9 +28,9 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -66,6 +67,8 @@ pub struct ServerConfig {
     /// The handshakes answered for the user (Slack, Zoom, Meta), before any route decides;
     /// `None` (`--no-handshakes`): they are requests like any other.
     pub handshakes: Option<Arc<crate::handshake::Handshakes>>,
+    /// Serve HTTPS with this configuration (`--tls-cert`, `--tls-key`); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +84,7 @@ impl Default for ServerConfig {
             grace: Duration::from_secs(5),
             routes: None,
             handshakes: None,
+            tls: None,
         }
     }
 }
@@ -90,6 +94,8 @@ impl Default for ServerConfig {
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long the listener's own last answer on a connection it closes may take to write.
 const LAST_WORDS: Duration = Duration::from_secs(1);
+/// How long a sender gets to complete the TLS handshake (at most --read-timeout).
+const HANDSHAKE: Duration = Duration::from_secs(10);
 
 type ConnectionError = Box<dyn StdError + Send + Sync>;
 
@@ -116,6 +122,7 @@ pub async fn serve(
     builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let tls = context.config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let mut tasks = JoinSet::new();
     let mut errors = AcceptErrors::default();
     tokio::pin!(shutdown);
@@ -152,26 +159,25 @@ pub async fn serve(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "set_nodelay failed");
         }
-        let (mut tap, heads) = Tap::new(stream);
-        let handed_back = tap.give_back_on_drop();
         // Formatted once per connection rather than per request.
         let remote: Arc<str> = remote.to_string().into();
         let span = tracing::debug_span!("connection", remote = %remote);
-        let service = {
-            let (context, heads, remote) = (context.clone(), heads.clone(), remote.clone());
-            service_fn(move |request| {
-                let (context, heads, remote) = (context.clone(), heads.clone(), remote.clone());
-                async move { Ok::<_, Infallible>(context.handle(request, &remote, &heads).await) }
-            })
-        };
-        let connection = builder.serve_connection(TokioIo::new(tap), service).into_owned();
-        let connection = graceful.watch(connection);
-        let id = context.connections.opened(heads.clone());
-        let context = context.clone();
+        let (context, builder, watcher, tls) =
+            (context.clone(), builder.clone(), graceful.watcher(), tls.clone());
         tasks.spawn(
             async move {
-                context.run(connection, &heads, handed_back, &remote).await;
-                context.connections.closed(id);
+                match tls {
+                    None => context.serve_stream(stream, remote, &builder, watcher).await,
+                    Some(tls) => {
+                        // On the connection's own task, so a slow handshake holds up only itself.
+                        let limit = HANDSHAKE.min(context.config.read_timeout);
+                        match tokio::time::timeout(limit, tls.accept(stream)).await {
+                            Ok(Ok(stream)) => context.serve_stream(stream, remote, &builder, watcher).await,
+                            Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake not done in time"),
+                        }
+                    }
+                }
                 drop(room);
             }
             .instrument(span),
@@ -214,15 +220,44 @@ enum Cut {
 }
 
 impl Context {
+    /// Serves one connection, plain or TLS (after its handshake), through the tap that sees its
+    /// heads as sent.
+    async fn serve_stream<S>(
+        self: &Arc<Self>,
+        stream: S,
+        remote: Arc<str>,
+        builder: &auto::Builder<TokioExecutor>,
+        watcher: Watcher,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut tap, heads) = Tap::new(stream);
+        let handed_back = tap.give_back_on_drop();
+        let service = {
+            let (context, heads, remote) = (self.clone(), heads.clone(), remote.clone());
+            service_fn(move |request| {
+                let (context, heads, remote) = (context.clone(), heads.clone(), remote.clone());
+                async move { Ok::<_, Infallible>(context.handle(request, &remote, &heads).await) }
+            })
+        };
+        let connection = builder.serve_connection(TokioIo::new(tap), service).into_owned();
+        let connection = watcher.watch(connection);
+        let id = self.connections.opened(heads.clone());
+        self.run(connection, &heads, handed_back, &remote).await;
+        self.connections.closed(id);
+    }
+
     /// Serves one connection until it ends or its watchdog cuts it; journals what arrived of
     /// a head the service never saw.
-    async fn run(
+    async fn run<S>(
         &self,
         connection: impl Future<Output = Result<(), ConnectionError>>,
         heads: &Heads,
-        handed_back: oneshot::Receiver<TcpStream>,
+        handed_back: oneshot::Receiver<S>,
         remote: &str,
-    ) {
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         let mut connection = Box::pin(connection);
         let cut = tokio::select! {
             ended = &mut connection => {
@@ -544,7 +579,7 @@ fn error_chain(err: &(dyn StdError + 'static)) -> String {
 
 /// Writes the listener's own last answer on a connection hyper no longer serves, then closes
 /// it, reading what the sender still sends for a moment so the answer is not lost to a reset.
-async fn last_words(mut stream: TcpStream, status: StatusCode, text: &str) {
+async fn last_words<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, status: StatusCode, text: &str) {
     let body = format!("{text}\n");
     let answer = format!(
         "HTTP/1.1 {} {}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n\

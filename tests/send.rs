@@ -22,6 +22,8 @@ fn secret(provider: &str) -> Option<String> {
         "standard-webhooks" => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         "slack" => "8f742231b10e8888abcd99yyyzzz85a5".into(),
         "shopify" => "shpss_test_secret".into(),
+        "zoom" => "zoom-secret-token".into(),
+        "meta" => "meta-app-secret".into(),
         "dyte" => format!("file:{FIXTURES}/dyte-public.pem"),
         _ => return None,
     })
@@ -133,6 +135,14 @@ async fn every_event_of_every_provider_arrives_valid() {
             );
         }
         assert_eq!(d.caveat, None, "{provider} {event_type}");
+        // The two handshakes among the samples are answered by the listener (send got a 2xx).
+        let handshake = ["url_verification", "endpoint.url_validation"].contains(&event_type.as_str());
+        assert_eq!(
+            d.handshake.is_some(),
+            handshake,
+            "{provider} {event_type}: {:?}",
+            d.handshake
+        );
     }
 
     let (status, printed, _) = listener.stop();
@@ -273,6 +283,43 @@ fn providers_lists_every_sender_and_their_events() {
     ] {
         assert!(details.contains(needle), "{needle} missing: {details}");
     }
+    // Zoom and Meta (#15): a generic HMAC scheme each, with their sources and sample events.
+    for (provider, needles) in [
+        (
+            "zoom",
+            &[
+                "x-zm-signature",
+                "v0:{timestamp}:{body}",
+                "tolerance:   300 s",
+                "json-stringify",
+                "github.com/zoom/webhook-sample",
+                "endpoint.url_validation",
+                "meeting.started",
+            ][..],
+        ),
+        (
+            "meta",
+            &[
+                "X-Hub-Signature-256",
+                "sha256=",
+                "developers.facebook.com/docs/graph-api/webhooks/getting-started",
+                "whatsapp_business_account.messages",
+                "page.feed",
+            ][..],
+        ),
+    ] {
+        let output = binary()
+            .args(["providers", provider])
+            .output()
+            .expect("run providers");
+        let details = stdout(&output);
+        for needle in needles {
+            assert!(
+                details.contains(needle),
+                "{provider}: {needle} missing: {details}"
+            );
+        }
+    }
     let output = binary()
         .args(["providers", "nosuch"])
         .output()
@@ -305,11 +352,11 @@ fn send_refuses_what_it_cannot_do_clearly() {
                 "send",
                 "optiview",
                 "--to",
-                "https://127.0.0.1:9/",
+                "ftp://127.0.0.1:9/",
                 "--secret",
                 "s",
             ],
-            "not supported yet",
+            "ftp:// is not supported; send over http:// or https://",
         ),
         (&["send", "dyte", "--to", "http://127.0.0.1:9/"], "keygen dyte"),
         (

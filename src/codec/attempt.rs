@@ -9,7 +9,8 @@
 //!
 //! A failed attempt has `"error":"connection refused"` instead of the response fields. A re-signed
 //! or edited delivery also has `signed_headers`: the signature headers it was sent with; a routed
-//! one has `route`, the route's name (or match). Headers
+//! one has `route`, the route's name (or match); one sent to `https://` without the certificate
+//! verified (`--insecure`) has `"insecure":true`. Headers
 //! and bodies use the capture's encodings (text where UTF-8, base64 otherwise). The attempt's own
 //! kind is `mode`, because `kind` already says which record this is.
 
@@ -46,6 +47,7 @@ pub fn encode_attempt(attempt: &Attempt) -> Vec<u8> {
             false => Some(attempt.signed_headers.iter().map(HeaderOut).collect()),
         },
         route: attempt.route.as_deref(),
+        insecure: attempt.insecure.then_some(true),
     };
     match &attempt.outcome {
         Outcome::Response {
@@ -101,6 +103,8 @@ struct AttemptOut<'a> {
     signed_headers: Option<Vec<HeaderOut<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     route: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    insecure: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +133,9 @@ pub(super) struct AttemptIn {
     /// Absent in journals from before routes.
     #[serde(default)]
     route: Option<String>,
+    /// Absent unless the certificate went unverified (and in journals from before `--insecure`).
+    #[serde(default)]
+    insecure: bool,
 }
 
 impl AttemptIn {
@@ -163,6 +170,7 @@ impl AttemptIn {
             outcome,
             signed_headers: headers_in(self.signed_headers)?,
             route: self.route,
+            insecure: self.insecure,
         })
     }
 }
@@ -196,6 +204,7 @@ pub(crate) mod tests {
             },
             signed_headers: Vec::new(),
             route: None,
+            insecure: false,
         }
     }
 
@@ -244,6 +253,18 @@ pub(crate) mod tests {
         let old = String::from_utf8(encode_attempt(&sample_attempt())).expect("utf-8");
         assert!(!old.contains("route"), "{old}");
         assert_eq!(round_trip(&sample_attempt()).route, None);
+    }
+
+    #[test]
+    fn an_unverified_attempt_says_so_and_old_lines_were_verified() {
+        let mut attempt = sample_attempt();
+        attempt.insecure = true;
+        assert_eq!(round_trip(&attempt), attempt);
+        let line = String::from_utf8(encode_attempt(&attempt)).expect("utf-8");
+        assert!(line.contains(r#""insecure":true"#), "{line}");
+        let old = String::from_utf8(encode_attempt(&sample_attempt())).expect("utf-8");
+        assert!(!old.contains("insecure"), "{old}");
+        assert!(!round_trip(&sample_attempt()).insecure);
     }
 
     #[test]

@@ -162,10 +162,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let mut printer = None;
     if interactive {
         let context = tui::Context {
-            listen: Some(format!("http://{addr}")),
+            listen: Some(format!("{}://{addr}", scheme(&args))),
             journal: args.out.display().to_string(),
             forward: args.forward.clone(),
             relay: relay_label.as_ref().map(|label| format!("connecting · {label}")),
+            insecure: args.tls.insecure,
             public: ways_in_status(&public, &smee)
                 .into_iter()
                 .chain(registered.as_ref().map(crate::register::Session::status_line))
@@ -200,7 +201,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             .forward
             .as_deref()
             .map(|target| forward_config(&args, target));
-        let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured);
+        let replayer = tui::Replayer::new(hub.clone(), app_analyzer, configured, args.tls.clone());
         let shown = tui::run(
             app,
             Some(events),
@@ -219,9 +220,13 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         };
         let signalled = shutdown_signal();
         eprintln!(
-            "hookscope listening on http://{addr}, journaling to {}",
+            "hookscope listening on {}://{addr}, journaling to {}",
+            scheme(&args),
             args.out.display()
         );
+        if args.tls.insecure {
+            eprintln!("{}", crate::http_client::INSECURE);
+        }
         eprintln!("verifying signatures: {configured}");
         for line in registered.iter().flat_map(crate::register::Session::lines) {
             eprintln!("registered {line} (removed at exit)");
@@ -368,6 +373,7 @@ fn forward_config(args: &ListenArgs, target: &str) -> ForwardConfig {
         retry: args.retry.clone(),
         max_in_flight: args.max_in_flight as usize,
         body_limit: usize::try_from(args.forward_body_limit).unwrap_or(usize::MAX),
+        tls: args.tls.clone(),
         ..ForwardConfig::new(target)
     }
 }
@@ -420,8 +426,24 @@ fn server_config(args: &ListenArgs) -> anyhow::Result<ServerConfig> {
         read_timeout: args.read_timeout,
         idle_timeout: args.idle_timeout,
         max_connections: args.max_connections.map(|n| n as usize),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let mut tls = crate::tls::server_config(cert, key)?;
+                tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+                Some(Arc::new(tls))
+            }
+            _ => None,
+        },
         ..ServerConfig::default()
     })
+}
+
+/// `https` with `--tls-cert`, else `http`: how senders reach the listener.
+fn scheme(args: &ListenArgs) -> &'static str {
+    match args.tls_cert.is_some() {
+        true => "https",
+        false => "http",
+    }
 }
 
 /// Completes at the first Ctrl-C or SIGTERM. The handlers are installed when this is called, not

@@ -53,6 +53,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
     }
     let context = Context {
         journal: args.file.display().to_string(),
+        insecure: args.tls.insecure,
         ..Context::default()
     };
     let mut app = App::new(store, analyzer.clone(), context);
@@ -71,7 +72,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
     let journal = Journal::open(&args.file, WriteOptions { fsync: false })
         .with_context(|| format!("cannot open {} to append replays to it", args.file.display()))?;
     let hub = Hub::new(journal.appender(), analyzer.clone());
-    let replayer = tui::Replayer::new(hub.clone(), analyzer, None);
+    let replayer = tui::Replayer::new(hub.clone(), analyzer, None, args.tls.clone());
     let events = hub.subscribe();
     // The line stays up until the inspector takes the screen (filtering a million rows is
     // not instant either), then leaves no trace in the shell's scrollback.

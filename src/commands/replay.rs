@@ -50,9 +50,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         timeout: args.timeout,
         retry: args.retry.clone(),
         max_in_flight: concurrency,
+        tls: args.tls.clone(),
         ..ForwardConfig::new(args.to.clone())
     };
     let forwarder = Forwarder::new(config, analyzer.catalog()).context("--to")?;
+    if args.tls.insecure {
+        eprintln!("{}", crate::http_client::INSECURE);
+    }
     if captures.is_empty() {
         eprintln!("nothing to replay: no capture in {} matches", args.file.display());
         return Ok(());

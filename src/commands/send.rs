@@ -3,16 +3,14 @@
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
-use bytes::Bytes;
 use chrono::Utc;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::capture::Header;
 use crate::cli::SendArgs;
 use crate::config;
+use crate::http_client::{self, HttpClient};
 use crate::provider::{Catalog, Profile, Sample, user_dir};
 use crate::sample;
 use crate::sanitize;
@@ -29,9 +27,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("--to {:?} is not a URL", args.to))?;
     match target.scheme_str() {
-        Some("http") => {}
+        Some("http" | "https") => {}
         Some(other) => {
-            bail!("--to: {other}:// is not supported yet; send to the local listener over http://")
+            bail!("--to: {other}:// is not supported; send over http:// or https://")
         }
         None => bail!(
             "--to {:?} needs a scheme and host, e.g. http://127.0.0.1:8080/hooks",
@@ -68,9 +66,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         }
     }
 
-    let client = Client::builder(TokioExecutor::new())
-        .http1_title_case_headers(true)
-        .build_http::<Full<Bytes>>();
+    let client = http_client::client(&args.tls)?;
+    if args.tls.insecure {
+        eprintln!(
+            "INSECURE: --insecure: {}'s certificate is not verified",
+            sanitize::line(&args.to)
+        );
+    }
     let (mut sent, mut failed) = (0u32, 0u32);
     for (profile, key, samples) in keyed {
         for sample in samples {
@@ -223,7 +225,7 @@ pub fn test_secret(scheme: &Scheme) -> &'static str {
 }
 
 async fn send_one(
-    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     target: &Uri,
     profile: &Profile,
     sample: &Sample,
@@ -263,10 +265,10 @@ async fn send_one(
         .body(Full::new(rendered.body))
         .context("cannot build the request")?;
     let started = Instant::now();
-    let response = client
-        .request(request)
-        .await
-        .with_context(|| format!("cannot reach {target}"))?;
+    let response = client.request(request).await.map_err(|err| {
+        let why = http_client::describe(&err, target.host().unwrap_or_default(), &args.tls);
+        anyhow!("cannot reach {target}: {why}")
+    })?;
     let status = response.status();
     // Read the answer so the connection can be reused.
     let _ = response.into_body().collect().await;

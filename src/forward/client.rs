@@ -2,20 +2,18 @@
 //! within the timeout, and name what went wrong in words a developer recognises.
 
 use std::error::Error as StdError;
-use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::ForwardConfig;
 use crate::attempt::{Attempt, AttemptKind, Outcome};
 use crate::capture::{Capture, CaptureId, Header};
 use crate::export::is_hop_by_hop;
+use crate::http_client::HttpClient;
 
 /// What one exchange gave, before it is numbered as an attempt.
 pub(super) struct Exchange {
@@ -26,7 +24,19 @@ pub(super) struct Exchange {
 }
 
 impl Exchange {
-    pub(super) fn into_attempt(self, capture: CaptureId, kind: AttemptKind, number: u32) -> Attempt {
+    pub(super) fn into_attempt(
+        self,
+        capture: CaptureId,
+        kind: AttemptKind,
+        number: u32,
+        insecure: bool,
+    ) -> Attempt {
+        // Only a delivery over TLS skipped a verification.
+        let insecure = insecure
+            && self
+                .target
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"));
         Attempt {
             capture,
             kind,
@@ -37,13 +47,14 @@ impl Exchange {
             outcome: self.outcome,
             signed_headers: Vec::new(),
             route: None,
+            insecure,
         }
     }
 }
 
 /// Sends `capture` to `target` and reads the answer, all within `config.timeout`.
 pub(super) async fn send(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     config: &ForwardConfig,
     capture: &Capture,
     target: &str,
@@ -55,7 +66,7 @@ pub(super) async fn send(
         Ok(request) => {
             match tokio::time::timeout(config.timeout, exchange(client, request, config.body_limit)).await {
                 Ok(Ok(outcome)) => outcome,
-                Ok(Err(err)) => Outcome::Failed(describe(&*err)),
+                Ok(Err(err)) => Outcome::Failed(describe(&*err, target, &config.tls)),
                 Err(_) => Outcome::Failed(format!(
                     "timed out after {}",
                     crate::units::format_duration(config.timeout)
@@ -74,7 +85,7 @@ pub(super) async fn send(
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 async fn exchange(
-    client: &Client<HttpConnector, Full<Bytes>>,
+    client: &HttpClient,
     request: hyper::Request<Full<Bytes>>,
     limit: usize,
 ) -> Result<Outcome, BoxError> {
@@ -160,70 +171,19 @@ fn build(
     Ok(request)
 }
 
-/// Names an error as a developer would: `connection refused`, `connection reset`...
-fn describe(err: &(dyn StdError + 'static)) -> String {
-    let mut current = Some(err);
-    while let Some(err) = current {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            let known = match io.kind() {
-                io::ErrorKind::ConnectionRefused => Some("connection refused"),
-                io::ErrorKind::ConnectionReset => Some("connection reset"),
-                io::ErrorKind::ConnectionAborted => Some("connection aborted"),
-                io::ErrorKind::TimedOut => Some("connection timed out"),
-                io::ErrorKind::AddrNotAvailable => Some("address not available"),
-                _ => None,
-            };
-            return known.map_or_else(|| io.to_string(), str::to_owned);
-        }
-        if let Some(hyper) = err.downcast_ref::<hyper::Error>()
-            && hyper.is_incomplete_message()
-        {
-            return "connection closed before a complete response".into();
-        }
-        current = err.source();
-    }
-    // Nothing better known: the whole chain, outermost first.
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(next) = source {
-        text.push_str(": ");
-        text.push_str(&next.to_string());
-        source = next.source();
-    }
-    text
+/// Names an error as a developer would ([`crate::http_client::describe`]), for the target's host.
+fn describe(err: &(dyn StdError + 'static), target: &str, tls: &crate::http_client::TlsOptions) -> String {
+    let host = target
+        .parse::<hyper::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_owned))
+        .unwrap_or_default();
+    crate::http_client::describe(err, &host, tls)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn io_errors_are_named_plainly() {
-        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
-        assert_eq!(describe(&refused), "connection refused");
-        let wrapped: BoxError = Box::new(io::Error::other(io::Error::from(io::ErrorKind::ConnectionReset)));
-        // An io::Error wrapping another is named by the outer one's kind (Other): its text,
-        // which is the inner error's.
-        assert_eq!(describe(&*wrapped), "connection reset");
-        // A refusal found under other errors is named as such.
-        #[derive(Debug)]
-        struct Outer(io::Error);
-        impl std::fmt::Display for Outer {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("client error (Connect)")
-            }
-        }
-        impl StdError for Outer {
-            fn source(&self) -> Option<&(dyn StdError + 'static)> {
-                Some(&self.0)
-            }
-        }
-        let nested = Outer(io::Error::from(io::ErrorKind::ConnectionRefused));
-        assert_eq!(describe(&nested), "connection refused");
-        // Nothing known: the whole chain, outermost first.
-        let unknown = Outer(io::Error::new(io::ErrorKind::InvalidData, "bad"));
-        assert_eq!(describe(&unknown), "bad");
-    }
 
     #[test]
     fn timeouts_read_as_typed() {

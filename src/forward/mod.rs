@@ -16,17 +16,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::Uri;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::Semaphore;
 
 pub use self::retry::{EXP_CAP, EXP_FIRST, RetryOn, RetryPolicy};
 use crate::attempt::{Attempt, AttemptKind};
 use crate::capture::Capture;
+use crate::http_client::{HttpClient, TlsOptions};
 use crate::provider::Catalog;
 
 /// How a [`Forwarder`] delivers.
@@ -46,6 +42,8 @@ pub struct ForwardConfig {
     pub max_in_flight: usize,
     /// How much of a response body is kept in the attempt record.
     pub body_limit: usize,
+    /// How `https://` targets are trusted (`--ca`, `--insecure`).
+    pub tls: TlsOptions,
 }
 
 impl ForwardConfig {
@@ -60,6 +58,7 @@ impl ForwardConfig {
             retry: RetryPolicy::None,
             max_in_flight: 64,
             body_limit: 64 * 1024,
+            tls: TlsOptions::default(),
         }
     }
 }
@@ -75,9 +74,12 @@ pub enum ForwardError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The target's scheme is not `http`.
-    #[error("{0}:// targets are not supported: forward to the local app over http://")]
+    /// The target's scheme is neither `http` nor `https`.
+    #[error("{0}:// targets are not supported: forward to the local app over http:// or https://")]
     UnsupportedScheme(String),
+    /// `--ca` cannot be read.
+    #[error("{0:#}")]
+    Tls(anyhow::Error),
 }
 
 /// Delivers captures to one target; cheap to clone (clones share connections and the limit on
@@ -89,7 +91,7 @@ pub struct Forwarder {
 
 struct Inner {
     config: ForwardConfig,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: HttpClient,
     slots: Semaphore,
     /// Each sender's documented policy, for `--retry provider`.
     senders: HashMap<String, (String, RetryOn)>,
@@ -105,11 +107,11 @@ impl Forwarder {
         };
         let uri: Uri = config.target.parse().map_err(|e| bad(format!("{e}")))?;
         match uri.scheme_str() {
-            Some("http") => {}
+            Some("http" | "https") => {}
             Some(other) => return Err(ForwardError::UnsupportedScheme(other.to_owned())),
             None => {
                 return Err(bad(
-                    "it needs a scheme and host, like http://127.0.0.1:3000".into()
+                    "it needs a scheme and host, like http://127.0.0.1:3000 or https://localhost:3443".into(),
                 ));
             }
         }
@@ -127,9 +129,7 @@ impl Forwarder {
                 (p.name.clone(), (p.retry.clone(), on))
             })
             .collect();
-        let client = Client::builder(TokioExecutor::new())
-            .http1_title_case_headers(true)
-            .build_http();
+        let client = crate::http_client::client(&config.tls).map_err(ForwardError::Tls)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 slots: Semaphore::new(config.max_in_flight.max(1)),
@@ -188,7 +188,7 @@ impl Forwarder {
             &self.target_for(request),
         )
         .await
-        .into_attempt(request.id, kind, number)
+        .into_attempt(request.id, kind, number, self.inner.config.tls.insecure)
     }
 
     /// Delivers `capture` under the retry policy: attempts it, hands each attempt to
@@ -324,10 +324,11 @@ mod tests {
     }
 
     #[test]
-    fn only_http_targets_are_accepted() {
+    fn only_http_and_https_targets_are_accepted() {
         let catalog = Catalog::builtin();
         assert!(Forwarder::new(ForwardConfig::new("http://127.0.0.1:3000"), &catalog).is_ok());
-        for bad in ["https://example.com", "127.0.0.1:3000", "/just/a/path", "http://"] {
+        assert!(Forwarder::new(ForwardConfig::new("https://localhost:3443"), &catalog).is_ok());
+        for bad in ["ftp://example.com", "127.0.0.1:3000", "/just/a/path", "http://"] {
             assert!(
                 Forwarder::new(ForwardConfig::new(bad), &catalog).is_err(),
                 "{bad}"

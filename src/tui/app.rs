@@ -98,6 +98,9 @@ pub struct Context {
     /// The other ways in (`--public`'s URL, `--smee`'s channel), each a line its task keeps
     /// current, read when the bar is drawn (the clock redraws it every second).
     pub public: Vec<tokio::sync::watch::Receiver<String>>,
+    /// `--insecure`: deliveries to `https://` go without the certificate verified; the status
+    /// bar says so and never lets it go.
+    pub insecure: bool,
 }
 
 /// How many seconds the rate sparkline covers.

@@ -253,6 +253,12 @@ fn deliveries(attempts: &[Arc<Attempt>], context: &Context) -> Vec<Line<'static>
             ),
             Span::raw(sanitize::line(&attempt.target).into_owned()),
         ]));
+        if attempt.insecure {
+            lines.push(Line::from(Span::styled(
+                "  INSECURE: the certificate was not verified (--insecure)",
+                Style::new().fg(Color::White).bg(Color::Red),
+            )));
+        }
         if let Outcome::Response {
             headers,
             body,

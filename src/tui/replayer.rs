@@ -11,6 +11,7 @@ use crate::analysis::Analyzer;
 use crate::attempt::AttemptKind;
 use crate::capture::Capture;
 use crate::forward::{ForwardConfig, Forwarder};
+use crate::http_client::TlsOptions;
 use crate::hub::Hub;
 use crate::replay::{self, ResignError};
 
@@ -22,17 +23,26 @@ pub struct Replayer {
     analyzer: Arc<Analyzer>,
     /// `listen --forward`'s settings (exact, preserve-host, timeout) for its own target.
     configured: Option<ForwardConfig>,
+    /// How `https://` targets typed at the prompt are trusted (`--ca`, `--insecure`).
+    tls: TlsOptions,
     forwarders: HashMap<String, Forwarder>,
 }
 
 impl Replayer {
     /// Replays journaled through `hub`, re-signed with `analyzer`'s keys; `configured` is the
-    /// forwarding configuration of `listen --forward`, if any.
-    pub fn new(hub: Hub, analyzer: Arc<Analyzer>, configured: Option<ForwardConfig>) -> Self {
+    /// forwarding configuration of `listen --forward`, if any; `tls` how other `https://`
+    /// targets are trusted.
+    pub fn new(
+        hub: Hub,
+        analyzer: Arc<Analyzer>,
+        configured: Option<ForwardConfig>,
+        tls: TlsOptions,
+    ) -> Self {
         Self {
             hub,
             analyzer,
             configured,
+            tls,
             forwarders: HashMap::new(),
         }
     }
@@ -43,7 +53,10 @@ impl Replayer {
         }
         let config = match &self.configured {
             Some(config) if config.target == target => config.clone(),
-            _ => ForwardConfig::new(target),
+            _ => ForwardConfig {
+                tls: self.tls.clone(),
+                ..ForwardConfig::new(target)
+            },
         };
         let forwarder = Forwarder::new(config, self.analyzer.catalog())?;
         self.forwarders.insert(target.to_owned(), forwarder.clone());

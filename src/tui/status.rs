@@ -1,7 +1,8 @@
 //! The status bar: where captures come from and where they go, the counts, the rate and the
 //! view's state, fitted to the terminal's width. Every part has a few forms, longest first;
 //! when the whole does not fit, parts are shortened, then left out, the least important first
-//! ([`STEPS`]): the counts, the pause or follow state and the listen address stay longest. A
+//! ([`STEPS`]): the counts, the pause or follow state and the listen address stay longest, and
+//! `--insecure`'s warning never goes. A
 //! text cut to fit ends with `…`, so nothing is ever cut mid-word without saying so.
 
 use std::path::Path;
@@ -39,14 +40,16 @@ impl Part {
 
 // The parts, in the order they are drawn.
 const BRAND: usize = 0;
-const SOURCE: usize = 1;
-const RELAY: usize = 2;
-const FORWARD: usize = 3;
-const COUNTS: usize = 4;
-const RATE: usize = 5;
-const MISSED: usize = 6;
-const STATE: usize = 7;
-const PUBLIC: usize = 8;
+/// `--insecure`'s warning: in no step of [`STEPS`], so it never gives way.
+const INSECURE: usize = 1;
+const SOURCE: usize = 2;
+const RELAY: usize = 3;
+const FORWARD: usize = 4;
+const COUNTS: usize = 5;
+const RATE: usize = 6;
+const MISSED: usize = 7;
+const STATE: usize = 8;
+const PUBLIC: usize = 9;
 
 /// What gives way when the bar is too wide, in order: a part and the form it is brought down
 /// to (a part with fewer forms is left out at its last). The sparkline and the name go first,
@@ -73,6 +76,15 @@ const STEPS: [(usize, usize); 18] = [
     (MISSED, 2),
     (PUBLIC, 2),
 ];
+
+// `--insecure`'s warning is in no step: it never gives way.
+const _: () = {
+    let mut step = 0;
+    while step < STEPS.len() {
+        assert!(STEPS[step].0 != INSECURE);
+        step += 1;
+    }
+};
 
 /// The columns between two parts.
 const GAP: usize = 2;
@@ -271,8 +283,16 @@ fn parts(app: &App) -> Vec<Part> {
             ]
         }
     };
+    let insecure = match context.insecure {
+        true => vec![vec![Span::styled(
+            " INSECURE: https unverified ",
+            Style::new().fg(Color::White).bg(Color::Red).bold(),
+        )]],
+        false => vec![],
+    };
     let mut parts: Vec<Part> = [
         vec![vec![brand], vec![]],
+        insecure,
         source,
         relay,
         forward,
@@ -328,6 +348,42 @@ mod tests {
     use crate::provider::Catalog;
     use crate::tui::app::Context;
     use crate::tui::store::Store;
+
+    /// `--insecure` (#15): said at every width, the first thing after the name, while the
+    /// rest gives way around it.
+    #[test]
+    fn the_insecure_warning_never_gives_way() {
+        let context = Context {
+            listen: Some("https://127.0.0.1:8443".into()),
+            journal: "captures.jsonl".into(),
+            forward: Some("https://localhost:3443/hooks".into()),
+            relay: Some("connected · https://relay.example.com channel c as me".into()),
+            insecure: true,
+            ..Context::default()
+        };
+        let analyzer = Arc::new(Analyzer::new(Catalog::builtin(), Keys::default()));
+        let app = App::new(Store::new(None), analyzer.clone(), context.clone());
+        let warning = "INSECURE: https unverified";
+        for width in 30..=250 {
+            let text = line(&app, width).to_string();
+            assert!(line(&app, width).width() <= width, "at {width}: {text:?}");
+            assert!(text.contains(warning), "at {width}: {text:?}");
+        }
+        assert!(
+            line(&app, 250)
+                .to_string()
+                .contains("https://localhost:3443/hooks")
+        );
+        let verified = App::new(
+            Store::new(None),
+            analyzer,
+            Context {
+                insecure: false,
+                ..context
+            },
+        );
+        assert!(!line(&verified, 250).to_string().contains("INSECURE"));
+    }
 
     /// `--public` and `--smee`'s part (#16): whole when there is room, cut with … or left out
     /// when not, never past the width, and what the child printed is shown escaped.

@@ -388,6 +388,7 @@ fn attempt(capture: &Capture, kind: AttemptKind, outcome: Outcome) -> Arc<Attemp
         outcome,
         signed_headers: Vec::new(),
         route: None,
+        insecure: false,
     })
 }
 

@@ -330,6 +330,19 @@ impl LocalApp {
 
     /// An app on `addr` (port 0: a free one) answering with `answer`.
     pub fn start_on(addr: SocketAddr, answer: Answer) -> Self {
+        Self::start_with(addr, answer, None)
+    }
+
+    /// An HTTPS app on a free port answering 200 to everything, with the certificate of `tls`.
+    pub fn start_https(tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(
+            "127.0.0.1:0".parse().expect("address"),
+            Arc::new(|_, _| (200, Duration::ZERO)),
+            Some(tokio_rustls::TlsAcceptor::from(tls)),
+        )
+    }
+
+    fn start_with(addr: SocketAddr, answer: Answer, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = std::net::TcpListener::bind(addr).expect("bind the local app");
         listener.set_nonblocking(true).expect("nonblocking");
         let addr = listener.local_addr().expect("local addr");
@@ -351,7 +364,7 @@ impl LocalApp {
                             Err(_) => continue,
                         },
                     };
-                    let (log, answer) = (log.clone(), answer.clone());
+                    let (log, answer, tls) = (log.clone(), answer.clone(), tls.clone());
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(
                             move |request: hyper::Request<hyper::body::Incoming>| {
@@ -361,9 +374,21 @@ impl LocalApp {
                                 }
                             },
                         );
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
+                        let http = hyper::server::conn::http1::Builder::new();
+                        let _ = match tls {
+                            None => {
+                                http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                    .await
+                            }
+                            // A client that gives up on the certificate ends it here.
+                            Some(tls) => match tls.accept(stream).await {
+                                Ok(stream) => {
+                                    http.serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                        .await
+                                }
+                                Err(_) => return,
+                            },
+                        };
                     });
                 }
             });
@@ -379,6 +404,11 @@ impl LocalApp {
     /// The app's base URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The base URL of an app started with [`LocalApp::start_https`].
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// Every request received so far.

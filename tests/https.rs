@@ -1,0 +1,299 @@
+//! HTTPS (#15): local apps served over https:// with a certificate from a test CA, reached by
+//! `listen --forward`, a route, `replay --to` and `send --to`, trusted with `--ca` or not
+//! verified with `--insecure`; and `listen --tls-cert/--tls-key` serving HTTPS itself.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Listener, LocalApp, attempts_in, binary, captures_in, post, wait_for};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A test CA, and a certificate it issued for localhost and 127.0.0.1, as PEM files in `dir`.
+struct Certificates {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Certificates {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_key = rcgen::KeyPair::generate().expect("key");
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "hookscope test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("ca");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let leaf_key = rcgen::KeyPair::generate().expect("key");
+        let leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("params");
+        let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
+        let write = |name: &str, pem: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, pem).expect("write pem");
+            path
+        };
+        Self {
+            ca: write("ca.pem", ca.pem()),
+            cert: write("cert.pem", leaf.pem()),
+            key: write("key.pem", leaf_key.serialize_pem()),
+            _dir: dir,
+        }
+    }
+
+    /// A rustls server configuration with the issued certificate.
+    fn server(&self) -> Arc<rustls::ServerConfig> {
+        let chain = CertificateDer::pem_file_iter(&self.cert)
+            .expect("cert file")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certs");
+        let key = PrivateKeyDer::from_pem_file(&self.key).expect("key");
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .expect("server config");
+        Arc::new(config)
+    }
+
+    fn ca(&self) -> &str {
+        self.ca.to_str().expect("utf-8 path")
+    }
+}
+
+const UNTRUSTED: &str = "the certificate of 127.0.0.1 is not trusted (issued by a CA this machine does \
+                         not trust): pass --ca PATH (mkcert: $(mkcert -CAROOT)/rootCA.pem) or --insecure";
+
+/// The listener's first attempt, once journaled.
+fn first_attempt(listener: &Listener) -> hookscope::capture::Attempt {
+    wait_for("an attempt", Duration::from_secs(20), || {
+        attempts_in(&listener.journal).into_iter().next()
+    })
+}
+
+async fn deliver_one(listener: &Listener, path: &str) {
+    let sent = common::send_raw(listener.addr, &post(path, &[], b"{\"hello\":1}"))
+        .await
+        .expect("the listener answers");
+    assert_eq!(sent.status, 200);
+}
+
+/// Caught: the forwarder refusing https:// (the old `UnsupportedScheme`), --ca not added to the
+/// roots, the verifier left on with --insecure, the attempt not marked insecure, and a
+/// certificate error left as rustls' debug text.
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_to_an_https_app_needs_ca_or_insecure_and_says_which() {
+    let certificates = Certificates::new();
+    let app = LocalApp::start_https(certificates.server());
+    let target = format!("{}/app", app.https_url());
+
+    let mut untrusted = Listener::start(&["--headless", "--forward", &target]);
+    deliver_one(&untrusted, "/hooks/a").await;
+    let attempt = first_attempt(&untrusted);
+    assert_eq!(attempt.status(), None, "{attempt:?}");
+    match &attempt.outcome {
+        hookscope::attempt::Outcome::Failed(why) => assert_eq!(why, UNTRUSTED),
+        other => panic!("{other:?}"),
+    }
+    assert!(!attempt.insecure);
+    assert!(app.seen().is_empty(), "the app was reached without trust");
+    untrusted.stop();
+
+    let mut trusted = Listener::start(&["--headless", "--forward", &target, "--ca", certificates.ca()]);
+    deliver_one(&trusted, "/hooks/b").await;
+    let attempt = first_attempt(&trusted);
+    assert_eq!(attempt.status(), Some(200), "{attempt:?}");
+    assert!(!attempt.insecure, "verified with --ca");
+    assert_eq!(
+        app.seen().last().map(|s| s.target.clone()).as_deref(),
+        Some("/app/hooks/b")
+    );
+    let (_, _, stderr) = trusted.stop();
+    assert!(!stderr.contains("INSECURE"), "{stderr}");
+
+    let mut insecure = Listener::start(&["--headless", "--forward", &target, "--insecure"]);
+    deliver_one(&insecure, "/hooks/c").await;
+    let attempt = first_attempt(&insecure);
+    assert_eq!(attempt.status(), Some(200), "{attempt:?}");
+    assert!(attempt.insecure, "an unverified delivery says so in its record");
+    let line = std::fs::read_to_string(&insecure.journal).expect("journal");
+    assert!(line.contains(r#""insecure":true"#), "{line}");
+    let (_, stdout, stderr) = insecure.stop();
+    assert!(
+        stdout.contains("/app/hooks/c [INSECURE: certificate not verified]"),
+        "{stdout}"
+    );
+    let first_lines: Vec<&str> = stderr.lines().take(3).collect();
+    assert!(
+        first_lines.iter().any(|l| l.starts_with("INSECURE (--insecure)")),
+        "{stderr}"
+    );
+    assert_eq!(app.seen().len(), 2);
+}
+
+/// Caught: routes' targets built without --ca (each route target has its own forwarder).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_route_forwards_to_an_https_app() {
+    let certificates = Certificates::new();
+    let app = LocalApp::start_https(certificates.server());
+    let route = format!("path:/secure/* => {}", app.https_url());
+    let mut listener = Listener::start(&["--headless", "--route", &route, "--ca", certificates.ca()]);
+    deliver_one(&listener, "/secure/1").await;
+    let attempt = first_attempt(&listener);
+    assert_eq!(attempt.status(), Some(200), "{attempt:?}");
+    assert!(attempt.route.is_some(), "{attempt:?}");
+    assert_eq!(app.seen().len(), 1);
+    listener.stop();
+}
+
+fn replay(file: &Path, to: &str, extra: &[&str]) -> Output {
+    binary()
+        .arg("replay")
+        .arg(file)
+        .args(["--to", to])
+        .args(extra)
+        .output()
+        .expect("run replay")
+}
+
+/// Caught: `replay --to https://` refused as a scheme, or --ca not reaching the forwarder.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_an_https_app() {
+    let certificates = Certificates::new();
+    let app = LocalApp::start_https(certificates.server());
+    let mut listener = Listener::start(&["--headless"]);
+    deliver_one(&listener, "/hooks/replayed").await;
+    listener.stop();
+    let journal = listener.journal.clone();
+
+    let refused = replay(&journal, &app.https_url(), &[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(app.seen().is_empty());
+    let failed = attempts_in(&journal);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].outcome,
+        hookscope::attempt::Outcome::Failed(UNTRUSTED.into())
+    );
+
+    let trusted = replay(&journal, &app.https_url(), &["--ca", certificates.ca()]);
+    let stderr = String::from_utf8_lossy(&trusted.stderr);
+    assert!(trusted.status.success(), "{stderr}");
+    assert_eq!(
+        app.seen().last().map(|s| s.target.clone()).as_deref(),
+        Some("/hooks/replayed")
+    );
+
+    let insecure = replay(&journal, &app.https_url(), &["--insecure"]);
+    let stderr = String::from_utf8_lossy(&insecure.stderr);
+    assert!(insecure.status.success(), "{stderr}");
+    assert!(stderr.starts_with("INSECURE (--insecure)"), "{stderr}");
+    let marks: Vec<bool> = attempts_in(&journal).iter().map(|a| a.insecure).collect();
+    assert_eq!(marks, [false, false, true]);
+}
+
+fn send(to: &str, extra: &[&str]) -> Output {
+    binary()
+        .args([
+            "send",
+            "optiview",
+            "channel.stopped",
+            "--to",
+            to,
+            "--secret",
+            SECRET,
+        ])
+        .args(extra)
+        .output()
+        .expect("run send")
+}
+
+const SECRET: &str = "dolby_sec_test_3f9a";
+
+/// Caught: `send --to https://` refused, --ca ignored, and a refusal printed as a debug chain.
+#[test]
+fn send_to_an_https_app() {
+    let certificates = Certificates::new();
+    let app = LocalApp::start_https(certificates.server());
+    let to = format!("{}/hooks", app.https_url());
+    let refused = send(&to, &[]);
+    let stdout = String::from_utf8_lossy(&refused.stdout);
+    assert!(!refused.status.success());
+    assert!(stdout.contains(UNTRUSTED), "{stdout}");
+    assert!(app.seen().is_empty());
+    let sent = send(&to, &["--ca", certificates.ca()]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stdout));
+    assert_eq!(app.seen().len(), 1);
+    assert!(
+        app.seen()[0].header("dolby-signature").is_some(),
+        "{:?}",
+        app.seen()
+    );
+}
+
+/// Caught: the listener not serving TLS, h2 not offered by ALPN, the address line still
+/// saying http://, and the signature no longer verified on captures that came over TLS.
+#[test]
+fn listen_serves_https_with_the_signature_verified_as_usual() {
+    let certificates = Certificates::new();
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--tls-cert",
+        certificates.cert.to_str().expect("path"),
+        "--tls-key",
+        certificates.key.to_str().expect("path"),
+        "--secret",
+        &format!("optiview={SECRET}"),
+    ]);
+    let url = format!("https://{}/hooks/optiview", listener.addr);
+    let sent = send(&url, &["--ca", certificates.ca()]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stdout));
+    let plain = send(&url.replacen("https://", "http://", 1), &[]);
+    assert!(!plain.status.success(), "plain HTTP to the TLS listener");
+    let (_, _, stderr) = listener.stop();
+    assert!(
+        stderr.starts_with(&format!("hookscope listening on https://{}, ", listener.addr)),
+        "{stderr}"
+    );
+    let captures = captures_in(&listener.journal);
+    assert_eq!(captures.len(), 1, "{captures:?}");
+    let capture = &captures[0];
+    assert_eq!(capture.derived.provider.as_deref(), Some("optiview"));
+    assert_eq!(capture.derived.verdict.as_deref(), Some("valid"), "{capture:?}");
+    // hookscope's client offers h2 and the listener accepts it by ALPN.
+    assert_eq!(capture.version, "HTTP/2.0");
+}
+
+/// Caught: a key that is not the certificate's accepted at start (every handshake would fail).
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused_at_start() {
+    let certificates = Certificates::new();
+    let other = Certificates::new();
+    let output = binary()
+        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+        .arg(certificates._dir.path().join("captures.jsonl"))
+        .arg("--tls-cert")
+        .arg(&certificates.cert)
+        .arg("--tls-key")
+        .arg(&other.key)
+        .output()
+        .expect("run listen");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("is not the key of the certificate in"),
+        "{stderr}"
+    );
+}
