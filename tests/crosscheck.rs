@@ -1,5 +1,6 @@
 //! Cross-checks against independent implementations, both ways: the senders' documented sample
-//! code under node (millicast, optiview, shopify, dyte) and the official Standard Webhooks and
+//! code under node (millicast, optiview, shopify, dyte, zoom, meta; and Zoom's and Meta's
+//! endpoint checks against the handshakes `listen` answers) and the official Standard Webhooks and
 //! Stripe libraries under python verify what `hookscope send` signs, and `hookscope listen`
 //! verifies what they sign. With `CI` set, a tool that cannot be had fails instead of skipping.
 
@@ -63,6 +64,14 @@ fn keys(provider: &str) -> (String, String, String) {
             let secret = "shpss_a1b2c3d4e5f6".to_owned();
             (secret.clone(), secret.clone(), secret)
         }
+        "zoom" => {
+            let secret = "zoom_Wh4tEv3rS3cr3tT0k3n".to_owned();
+            (secret.clone(), secret.clone(), secret)
+        }
+        "meta" => {
+            let secret = "0123456789abcdef0123456789abcdef".to_owned();
+            (secret.clone(), secret.clone(), secret)
+        }
         _ => (
             format!("file:{FIXTURES}/dyte-public.pem"),
             format!("{FIXTURES}/dyte-public.pem"),
@@ -86,7 +95,7 @@ fn send_all(provider: &str, port: u16, secret_or_key: &[&str]) -> std::process::
 
 #[test]
 fn the_senders_sample_code_accepts_what_we_send() {
-    for provider in ["millicast", "optiview", "shopify", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte", "zoom", "meta"] {
         let (_, their_key, _) = keys(provider);
         let (_peer, port) = start_peer(node(&["serve", provider, &their_key]));
         let ours = match provider {
@@ -110,6 +119,8 @@ fn the_senders_sample_code_accepts_what_we_send() {
             "dyte" => None,
             "millicast" => Some("b3RoZXItc2VjcmV0"),
             "shopify" => Some("shpss_other"),
+            "zoom" => Some("zoom_other"),
+            "meta" => Some("fedcba9876543210fedcba9876543210"),
             _ => Some("dolby_sec_other"),
         };
         if let Some(wrong) = wrong {
@@ -127,13 +138,13 @@ fn the_senders_sample_code_accepts_what_we_send() {
 #[tokio::test]
 async fn we_accept_what_the_senders_sample_code_signs() {
     let mut flags = vec!["--headless".to_owned()];
-    for provider in ["millicast", "optiview", "shopify", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte", "zoom", "meta"] {
         flags.push("--secret".into());
         flags.push(format!("{provider}={}", keys(provider).0));
     }
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let listener = Listener::start(&flags);
-    for provider in ["millicast", "optiview", "shopify", "dyte"] {
+    for provider in ["millicast", "optiview", "shopify", "dyte", "zoom", "meta"] {
         let (_, _, their_key) = keys(provider);
         let url = format!("http://{}/from-{provider}", listener.addr);
         let status = node(&["send", provider, &their_key, &url])
@@ -142,7 +153,7 @@ async fn we_accept_what_the_senders_sample_code_signs() {
         assert!(status.success(), "{provider}: node could not deliver");
     }
     let captures = listener.captures();
-    assert_eq!(captures.len(), 4);
+    assert_eq!(captures.len(), 6);
     for capture in &captures {
         let d = &capture.derived;
         assert_eq!(
@@ -152,7 +163,53 @@ async fn we_accept_what_the_senders_sample_code_signs() {
             capture.path,
             d.verdict_detail
         );
+        let provider = capture.path.trim_start_matches("/from-");
+        assert_eq!(d.provider.as_deref(), Some(provider), "detected by its headers");
     }
+}
+
+/// Zoom's endpoint check and Meta's verification request, as their docs describe them, run by
+/// node against `listen`: the answer is what each sender recomputes; with another secret or
+/// verify token it is not.
+#[tokio::test]
+async fn zoom_and_meta_accept_the_handshakes_listen_answers() {
+    let (zoom, _, _) = keys("zoom");
+    let secret = format!("zoom={zoom}");
+    let listener = Listener::start(&[
+        "--headless",
+        "--secret",
+        &secret,
+        "--verify-token",
+        "meta=my-verify-token",
+    ]);
+    let url = format!("http://{}/webhooks", listener.addr);
+    let check = |mode: &str, provider: &str, key: &str| {
+        let output = node(&[mode, provider, key, &url]).output().expect("run node");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        )
+    };
+    assert_eq!(
+        check("zoom-validate", "zoom", &zoom),
+        (Some(0), "200 validated".into())
+    );
+    assert_eq!(
+        check("meta-verify", "meta", "my-verify-token"),
+        (Some(0), "200 verified".into())
+    );
+    // Signed with a secret the listener does not have: refused, so Zoom sees no token at all.
+    assert_eq!(
+        check("zoom-validate", "zoom", "zoom_other"),
+        (Some(1), "401 NOT validated".into())
+    );
+    assert_eq!(
+        check("meta-verify", "meta", "not-my-token"),
+        (Some(1), "403 NOT verified".into())
+    );
+    let captures = listener.captures();
+    assert_eq!(captures.len(), 4);
+    assert!(captures.iter().all(|c| c.derived.handshake.is_some()));
 }
 
 /// Python with the official libraries (`standardwebhooks`, `stripe`) importable, installing

@@ -93,8 +93,16 @@ pub fn details(p: &Profile) -> String {
     let signature = match &p.scheme {
         Scheme::None => "none documented: nothing can be verified".to_owned(),
         Scheme::Hmac(params) => format!(
-            "hmac: {} = {}{{{:?} {:?}}} over {:?}",
-            params.header, params.prefix, params.algorithm, params.encoding, params.template
+            "hmac: {} = {}<{} HMAC-{}> over {:?}{}",
+            params.header,
+            params.prefix,
+            format!("{:?}", params.encoding).to_lowercase(),
+            format!("{:?}", params.algorithm).to_uppercase(),
+            params.template,
+            match &params.timestamp_header {
+                Some(name) => format!(", {{timestamp}} from {name}"),
+                None => String::new(),
+            }
         ),
         scheme => format!("{} ({})", scheme.name(), scheme.signature_header().unwrap_or("-")),
     };
@@ -112,10 +120,12 @@ pub fn details(p: &Profile) -> String {
             form.describe()
         );
     }
-    if matches!(
-        p.scheme,
-        Scheme::Optiview | Scheme::Stripe | Scheme::StandardWebhooks | Scheme::Slack
-    ) {
+    let timestamped = match &p.scheme {
+        Scheme::Optiview | Scheme::Stripe | Scheme::StandardWebhooks | Scheme::Slack => true,
+        Scheme::Hmac(params) => params.timestamp_header.is_some(),
+        _ => false,
+    };
+    if timestamped {
         let _ = writeln!(out, "  tolerance:   {} s", p.tolerance.as_secs());
     }
     let _ = writeln!(

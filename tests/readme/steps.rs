@@ -78,11 +78,33 @@ pub const RUN: &[Step] = &[
     (
         "hookscope send --all --to http://127.0.0.1:8080/",
         |s, example| {
-            let out = s.run(example, 0);
-            for provider in ["millicast", "optiview", "stripe", "github", "aioz"] {
+            // "A listener without a zoom secret cannot answer Zoom's handshake: 403, and `send
+            // --all` to it reports that one failure."
+            let out = s.run(example, 1);
+            for provider in [
+                "millicast",
+                "optiview",
+                "stripe",
+                "github",
+                "aioz",
+                "zoom",
+                "meta",
+            ] {
                 let sent = out.stdout.lines().any(|l| l.starts_with(&format!("{provider} ")));
                 assert!(sent, "{provider}: {}", out.stdout);
             }
+            let failed: Vec<&str> = out
+                .stdout
+                .lines()
+                .filter(|l| !l.contains(" -> 2"))
+                .filter_map(|l| l.split(" in ").next())
+                .collect();
+            assert_eq!(
+                failed,
+                ["zoom endpoint.url_validation -> 403 Forbidden"],
+                "{}",
+                out.stdout
+            );
             // "Dyte needs a private key: without one its events are refused (skipped, with the
             // reason, under --all)".
             assert!(out.stderr.contains("dyte: skipped: no key"), "{}", out.stderr);
