@@ -240,6 +240,21 @@ fn send_to_an_https_app() {
         "{:?}",
         app.seen()
     );
+    let insecure = send(&to, &["--insecure"]);
+    let stderr = String::from_utf8_lossy(&insecure.stderr);
+    assert!(insecure.status.success(), "{stderr}");
+    assert!(stderr.starts_with("INSECURE"), "{stderr}");
+    assert_eq!(app.seen().len(), 2);
+    // https:// to an app that speaks plain HTTP is named as such.
+    let plain = LocalApp::start();
+    let mistaken = send(&plain.url().replacen("http://", "https://", 1), &[]);
+    let stdout = String::from_utf8_lossy(&mistaken.stdout);
+    assert!(
+        stdout.contains(
+            "127.0.0.1 did not answer in TLS: if it serves plain HTTP, use http:// instead of https://"
+        ),
+        "{stdout}"
+    );
 }
 
 /// Caught: the listener not serving TLS, h2 not offered by ALPN, the address line still
