@@ -312,3 +312,60 @@ fn a_key_that_is_not_the_certificates_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// A self-signed certificate made the usual way (`openssl req -x509`: marked as a CA), given as
+/// --ca, is the app's own and trusted for the names it holds (webpki alone refuses a CA
+/// certificate as a server's); for another name it is still refused.
+/// Caught: --ca added as a root only, without the pin (`CaUsedAsEndEntity`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_apps_own_self_signed_certificate_given_as_ca_is_trusted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("certificate");
+    let pem = dir.path().join("app.pem");
+    std::fs::write(&pem, cert.pem()).expect("write");
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
+            )
+            .expect("server config");
+    let app = LocalApp::start_https(Arc::new(config));
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &app.https_url(),
+        "--ca",
+        pem.to_str().expect("path"),
+    ]);
+    deliver_one(&listener, "/hooks/own").await;
+    let attempt = first_attempt(&listener);
+    assert_eq!(attempt.status(), Some(200), "{attempt:?}");
+    listener.stop();
+    // The same certificate for a name it does not hold.
+    let elsewhere = format!("https://localhost:{}", app.addr.port());
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--forward",
+        &elsewhere,
+        "--ca",
+        pem.to_str().expect("path"),
+    ]);
+    deliver_one(&listener, "/hooks/elsewhere").await;
+    let attempt = first_attempt(&listener);
+    match &attempt.outcome {
+        hookscope::attempt::Outcome::Failed(why) => assert!(
+            why.starts_with("the certificate of localhost is not valid for localhost (it names "),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    listener.stop();
+    assert_eq!(app.seen().len(), 1);
+}

@@ -106,6 +106,22 @@ const NOT_RUN: &[(&str, &str)] = &[
         "removes webhooks at the platforms (credentials, the internet); tests/register.rs runs it against a stand-in",
     ),
     (
+        "hookscope listen --forward https://localhost:3443 --ca \"$(mkcert -CAROOT)/rootCA.pem\"",
+        "needs mkcert and an app serving https://localhost:3443; tests/https.rs forwards to an HTTPS app whose certificate a CA made in the test issued, with --ca that CA",
+    ),
+    (
+        "hookscope listen --forward https://localhost:3443 --insecure",
+        "needs an app serving https://localhost:3443; tests/https.rs forwards to an HTTPS app with --insecure and checks what says so",
+    ),
+    (
+        "hookscope replay captures.jsonl --to https://localhost:3443 --ca \"$(mkcert -CAROOT)/rootCA.pem\"",
+        "needs mkcert and an app serving https://localhost:3443; tests/https.rs replays to an HTTPS app with --ca, without it, and with --insecure",
+    ),
+    (
+        "mkcert localhost 127.0.0.1",
+        "needs mkcert; tests/readme.rs makes the same pair with rcgen before serving it",
+    ),
+    (
         "hookscope listen --smee new",
         "asks smee.io for a channel (the internet); tests/smee.rs creates one on a local stand-in",
     ),
