@@ -195,14 +195,18 @@ fn optiview_is_registered_verified_at_once_and_removed_at_exit() {
     let place = Place::new();
     let api = Standin::start();
     let base = format!("optiview={}", api.url());
-    let session = place.listen(&[
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://hooks.example.test/in/",
-        "--api-base",
-        &base,
-    ]);
+    // Logged at every level the client has: the credentials are in no line of it.
+    let session = place.listen_with(
+        &[
+            "--register",
+            "optiview",
+            "--public-url",
+            "https://hooks.example.test/in/",
+            "--api-base",
+            &base,
+        ],
+        &[("RUST_LOG", "trace")],
+    );
     // Created with the documented body and auth, then its secret read.
     assert_eq!(
         api.call_lines(),
@@ -283,6 +287,10 @@ fn optiview_is_registered_verified_at_once_and_removed_at_exit() {
         place.records()
     );
     // Neither the webhook's secret nor the API credentials were shown or written anywhere.
+    assert!(
+        stderr.contains("TRACE hyper_util"),
+        "the client's logs are on: {stderr}"
+    );
     let everything = written(&place, &stderr);
     for value in [secret.as_str(), OPTIVIEW_KEY, OPTIVIEW_SECRET] {
         assert!(!everything.contains(value), "{value} was written");
@@ -689,4 +697,48 @@ fn the_status_bar_shows_the_registration_and_q_removes_it() {
         api.call_lines()[2..],
         ["PATCH /v2/webhooks/wh_1", "DELETE /v2/webhooks/wh_1"]
     );
+}
+
+/// An error exit after the registration (here `--smee`'s URL, checked once the listener runs)
+/// removes the webhook all the same.
+#[test]
+fn an_error_exit_after_registering_removes_the_webhook() {
+    let place = Place::new();
+    let api = Standin::start();
+    let base = format!("optiview={}", api.url());
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+        "--smee",
+        "ftp://smee.example/x",
+    ]);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("--smee ftp://smee.example/x: expected https://smee.io/CHANNEL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("removed optiview webhook wh_1 (deactivated, deleted)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        api.call_lines(),
+        [
+            "POST /v2/webhooks",
+            "GET /v2/webhooks/wh_1/secret",
+            "PATCH /v2/webhooks/wh_1",
+            "DELETE /v2/webhooks/wh_1"
+        ]
+    );
+    assert!(api.webhooks().is_empty());
+    assert!(place.records().is_empty(), "{:?}", place.records());
 }

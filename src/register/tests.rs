@@ -1,7 +1,12 @@
 //! What `--register`'s flags mean, checked before anything starts; the end-to-end behaviour is in
 //! `tests/register.rs`, against stand-ins of the platforms' APIs.
 
+use super::plan::*;
+use super::session::*;
 use super::*;
+use crate::provider::Catalog;
+use api::{Credentials, Events, Step};
+use std::time::Duration;
 
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()

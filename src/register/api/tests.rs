@@ -2,6 +2,7 @@
 //! each failed status said in one line that names the step and what to check, with nothing
 //! secret in it.
 
+use super::answer::SHOWN;
 use super::*;
 
 fn optiview_credentials() -> Credentials {
@@ -156,6 +157,11 @@ fn a_body_shown_keeps_no_credential_and_no_escape() {
     assert_eq!(
         shown,
         r#"{"error":"bad token ***","apiKey":"***","data":{"secret":"***","id":"wh_1","n":["***!"],"token":"***"},"t":"\u001b]0;owned\u0007\u{202e}"}"#
+    );
+    assert_eq!(
+        redacted(br#"{"data":{"Secret":"c2VjcmV0","webhookSecretId":9}}"#, &[]),
+        r#"{"data":{"Secret":"***","webhookSecretId":"***"}}"#,
+        "a secret of any form, under a field named so"
     );
     let text = redacted(b"Unauthorized for SECRETVALUE: dolby_sec_zz-9 \x1b[2J", &hidden);
     assert_eq!(text, r"Unauthorized for ***: *** \x1b[2J");
