@@ -169,12 +169,26 @@ pub async fn serve(
                 match tls {
                     None => context.serve_stream(stream, remote, &builder, watcher).await,
                     Some(tls) => {
-                        // On the connection's own task, so a slow handshake holds up only itself.
+                        // On the connection's own task, so a slow handshake holds up only
+                        // itself; and counted as idle, so with the listener full it gives way
+                        // (after SHED_GRACE) like an idle connection: senders that never finish
+                        // one cannot hold the listener.
+                        let (placeholder, handshaking) = Tap::new(());
+                        let id = context.connections.opened(handshaking.clone());
                         let limit = HANDSHAKE.min(context.config.read_timeout);
-                        match tokio::time::timeout(limit, tls.accept(stream)).await {
-                            Ok(Ok(stream)) => context.serve_stream(stream, remote, &builder, watcher).await,
-                            Ok(Err(err)) => tracing::debug!(%err, "TLS handshake failed"),
-                            Err(_) => tracing::debug!("TLS handshake not done in time"),
+                        let shaken = tokio::select! {
+                            shaken = tokio::time::timeout(limit, tls.accept(stream)) => Some(shaken),
+                            () = given_way(&handshaking) => None,
+                        };
+                        context.connections.closed(id);
+                        drop(placeholder);
+                        match shaken {
+                            Some(Ok(Ok(stream))) => {
+                                context.serve_stream(stream, remote, &builder, watcher).await
+                            }
+                            Some(Ok(Err(err))) => tracing::debug!(%err, "TLS handshake failed"),
+                            Some(Err(_)) => tracing::debug!("TLS handshake not done in time"),
+                            None => tracing::debug!("closed during its TLS handshake to make room"),
                         }
                     }
                 }
@@ -192,6 +206,13 @@ pub async fn serve(
         );
     }
     tasks.shutdown().await;
+}
+
+/// Completes once the listener asked `heads`' connection to give way.
+async fn given_way(heads: &Heads) {
+    while !heads.activity().shed {
+        heads.changed().await;
+    }
 }
 
 struct Context {

@@ -369,3 +369,50 @@ async fn the_apps_own_self_signed_certificate_given_as_ca_is_trusted() {
     listener.stop();
     assert_eq!(app.seen().len(), 1);
 }
+
+/// Senders that connect and never finish a TLS handshake give way when the listener is full,
+/// like idle connections: a webhook behind them is answered within a few seconds, not after
+/// each handshake's 10 s limit. Caught: a handshake not counted among the open connections
+/// (the webhook waited ~10 s).
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_handshakes_give_way_when_the_listener_is_full() {
+    let certificates = Certificates::new();
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--max-connections",
+        "2",
+        "--tls-cert",
+        certificates.cert.to_str().expect("path"),
+        "--tls-key",
+        certificates.key.to_str().expect("path"),
+    ]);
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        stalled.push(
+            tokio::net::TcpStream::connect(listener.addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    let tls = hookscope::http_client::TlsOptions {
+        ca: Some(certificates.ca.clone()),
+        insecure: false,
+    };
+    let client = hookscope::http_client::client(&tls).expect("client");
+    let request = hyper::Request::post(format!("https://127.0.0.1:{}/hooks/late", listener.addr.port()))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+        .expect("request");
+    let answered = tokio::time::timeout(Duration::from_secs(6), client.request(request))
+        .await
+        .expect("answered while two handshakes stall")
+        .expect("a response");
+    assert_eq!(answered.status(), 200);
+    // The stalled ones were closed to make room.
+    for mut stream in stalled {
+        let mut byte = [0u8; 1];
+        let read = tokio::io::AsyncReadExt::read(&mut stream, &mut byte).await;
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    listener.stop();
+    assert_eq!(captures_in(&listener.journal).len(), 1);
+}
