@@ -71,9 +71,9 @@ fn wait_queue_emptied(data: &Path) {
     });
 }
 
-/// Caught: one position per channel instead of per client (the second client got nothing the
-/// first had acknowledged: "0 journaled, 20 expected"); the queue compacted at the first
-/// client's ack rather than the slowest known one's (ben's backlog gone while he was away).
+/// Caught: the queue's floor taken as the fastest client's position instead of the slowest
+/// known one's (ben's backlog gone while he was away); a newcomer started at the floor (cai got
+/// ben's backlog).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_named_clients_each_journal_every_request_once_across_an_absence_and_a_relay_restart() {
     let (dir, data, _) = dir();
@@ -118,6 +118,10 @@ async fn two_named_clients_each_journal_every_request_once_across_an_absence_and
         "{report}"
     );
     assert_eq!(ben_row.last().map(String::as_str), Some("known"), "{report}");
+    // Cai joins now: a newcomer starts with what arrives from now on, not ben's backlog.
+    let cai_journal = dir.path().join("cai.jsonl");
+    let cai = named(&cai_journal, &relay, &token, "cai");
+    wait_connections(&cai, 1);
     // The relay is killed; `relay status` reads the same from its files alone.
     relay.kill9();
     let down = status(&data);
@@ -141,15 +145,16 @@ async fn two_named_clients_each_journal_every_request_once_across_an_absence_and
         ids(&ben_captures),
         "the same requests, the same ids"
     );
+    assert_exactly(&wait_captures(&cai_journal, 21), 40..61, "alpha");
     // Both have everything: no delivered payload stays on the relay's disk.
     wait_queue_emptied(&data);
     assert!(ana.stderr_text().contains("relay: reconnecting"));
     drop(ben);
 }
 
-/// Caught: a reconnecting client resumed from the channel's floor instead of its own position
-/// (the restarted client journaled nothing twice only thanks to its ids: with them forgotten
-/// too, 10 duplicates); a new session of one name left the other names' sessions to end.
+/// Caught: a new session displacing every session of the channel, as before names, instead of
+/// only the one of its own name (ana and ben stopped when cai came back: "timed out waiting for
+/// 401 captures in ana.jsonl").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_named_clients_each_journal_every_request_once_while_one_restarts_mid_stream() {
     let (dir, data, _) = dir();
@@ -355,8 +360,8 @@ async fn next(ws: &mut Socket) -> Result<ServerMessage, (CloseCode, String)> {
     }
 }
 
-/// Caught: the name used in a file name (`alpha.../../x.acked` written outside the data
-/// directory); a client without a name refused instead of taken as `default`.
+/// Caught: a client without a name refused instead of taken as `default` (clients from before
+/// names cut off).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_default() {
     let (dir, data, _) = dir();
@@ -386,6 +391,10 @@ async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_d
         .expect("run listen");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
+    assert!(
+        !dir.path().join("refused.jsonl").exists(),
+        "refused before opening anything"
+    );
     assert!(
         said.contains(
             "--client-name: invalid client name \"../../x\\x1b[2J\": use 1 to 64 letters, digits, \

@@ -28,6 +28,12 @@ use crate::units::format_size;
 /// Runs the listener until a shutdown signal, then flushes the journal and prints a summary.
 pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let mut config = server_config(&args)?;
+    // Checked before anything is opened: a bad --client-name leaves no journal behind.
+    let client_name = args
+        .relay
+        .as_ref()
+        .map(|_| client::client_name(args.client_name.as_deref()))
+        .transpose()?;
     let (analyzer, configured) = args.keys.analyzer_with(&args.verify_tokens)?;
     let analyzer = Arc::new(analyzer);
     config.handshakes = (!args.no_handshakes).then(|| Arc::new(crate::handshake::Handshakes::new(&analyzer)));
@@ -119,11 +125,6 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             forwarder.map(|f| forward::task::spawn_dispatch(answered(Arc::new(f)), hub.clone()))
         }
     };
-    let client_name = args
-        .relay
-        .as_ref()
-        .map(|_| client::client_name(args.client_name.as_deref()))
-        .transpose()?;
     let tunnel = match (&args.relay, &args.channel, &args.token) {
         (Some(relay), Some(channel), Some(token)) => {
             anyhow::ensure!(valid_channel(channel), "invalid channel name {channel:?}");

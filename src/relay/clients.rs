@@ -255,7 +255,8 @@ impl ClientBook {
                         .min_by_key(|(_, r)| r.seen)
                         .map(|(at, _)| at)
                     {
-                        self.records.remove(oldest);
+                        let gone = self.records.remove(oldest);
+                        self.live.remove(&gone.name);
                     }
                 }
                 let start = match others_known {
