@@ -163,3 +163,53 @@ pub fn edit_body(capture: &Capture) -> std::io::Result<Bytes> {
     let _ = std::fs::remove_file(&path);
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Keys;
+    use crate::journal::{Journal, WriteOptions};
+    use crate::provider::Catalog;
+
+    /// A target typed at the prompt is trusted as `--ca`/`--insecure` say, and `--forward`'s
+    /// own target keeps its configuration (which carries the same options).
+    #[tokio::test]
+    async fn targets_typed_at_the_prompt_get_the_tls_options() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = Journal::open(&dir.path().join("j.jsonl"), WriteOptions::default()).expect("journal");
+        let analyzer = Arc::new(Analyzer::new(Catalog::builtin(), Keys::default()));
+        let hub = Hub::new(journal.appender(), analyzer.clone());
+        let insecure = TlsOptions {
+            ca: None,
+            insecure: true,
+        };
+        let configured = ForwardConfig {
+            exact: true,
+            ..ForwardConfig::new("https://localhost:3443")
+        };
+        let mut replayer = Replayer::new(hub, analyzer, Some(configured), insecure.clone());
+        let typed = replayer.forwarder("https://127.0.0.1:4443").expect("a forwarder");
+        assert_eq!(typed.config().tls, insecure);
+        assert!(!typed.config().exact);
+        let forward = replayer.forwarder("https://localhost:3443").expect("a forwarder");
+        assert!(forward.config().exact, "--forward's own configuration");
+        // A --ca that cannot be read is said when the replay starts, not a panic.
+        let mut unreadable = Replayer::new(
+            replayer.hub.clone(),
+            replayer.analyzer.clone(),
+            None,
+            TlsOptions {
+                ca: Some(dir.path().join("missing.pem")),
+                insecure: false,
+            },
+        );
+        let err = unreadable
+            .forwarder("https://localhost:1")
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("cannot read certificates from --ca"),
+            "{err}"
+        );
+    }
+}
