@@ -596,7 +596,7 @@ fn without_a_public_url_or_credentials_it_refuses_before_starting() {
     assert!(!output.status.success());
     assert!(
         text(&output.stderr).starts_with(
-            "hookscope: --register millicast needs a Millicast API secret: set HOOKSCOPE_MILLICAST_API_SECRET"
+            "hookscope: no Millicast API secret for millicast's webhooks: set HOOKSCOPE_MILLICAST_API_SECRET"
         ),
         "{}",
         text(&output.stderr)
@@ -741,4 +741,87 @@ fn an_error_exit_after_registering_removes_the_webhook() {
     );
     assert!(api.webhooks().is_empty());
     assert!(place.records().is_empty(), "{:?}", place.records());
+}
+
+/// cloudflared that never gets its tunnel: it says so, then waits.
+const CLOUDFLARED_STUCK: &str = r#"#!/bin/sh
+echo $$ > "$STANDIN_DIR/cloudflared.pid"
+echo "2026-12-01T18:00:00Z INF Requesting new quick Tunnel on trycloudflare.com..." >&2
+exec sleep 600
+"#;
+
+/// SIGTERM while `listen` waits for the tunnel's URL ends the wait: nothing is registered, and
+/// the tunnel's child is stopped.
+#[test]
+fn a_signal_while_waiting_for_the_tunnel_registers_nothing_and_stops_the_child() {
+    let place = Place::new();
+    let api = Standin::start();
+    let bin = place.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    std::fs::write(bin.join("cloudflared"), CLOUDFLARED_STUCK).expect("write");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("cloudflared"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let base = format!("optiview={}", api.url());
+    let mut child = place
+        .command(&[
+            "listen",
+            "--headless",
+            "--addr",
+            "127.0.0.1:0",
+            "--public",
+            "cloudflared",
+            "--register",
+            "optiview",
+            "--api-base",
+            &base,
+        ])
+        .env("PATH", &path)
+        .env("STANDIN_DIR", &bin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut all = Vec::new();
+    while !all
+        .iter()
+        .any(|l: &String| l.starts_with("waiting for cloudflared's public URL"))
+    {
+        all.push(
+            seen.recv_timeout(Duration::from_secs(20))
+                .expect("the waiting line"),
+        );
+    }
+    let pid: u32 = wait_for("the stand-in's pid", Duration::from_secs(10), || {
+        std::fs::read_to_string(bin.join("cloudflared.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    });
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let status = child.wait().expect("wait");
+    all.extend(seen.iter());
+    assert!(!status.success());
+    assert_eq!(
+        all.last().map(String::as_str),
+        Some("hookscope: interrupted while waiting for the tunnel's URL; nothing was registered"),
+        "{all:?}"
+    );
+    assert!(api.calls().is_empty());
+    wait_for("the tunnel's child to be gone", Duration::from_secs(10), || {
+        (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
 }

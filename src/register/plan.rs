@@ -57,7 +57,7 @@ pub fn credentials(platform: Platform, config_path: Option<&Path>) -> anyhow::Re
                     format!("{key_source} and {secret_source}"),
                 )),
                 _ => anyhow::bail!(
-                    "--register optiview needs an OptiView API token: set HOOKSCOPE_OPTIVIEW_API_KEY and \
+                    "no OptiView API token for optiview's webhooks: set HOOKSCOPE_OPTIVIEW_API_KEY and \
                      HOOKSCOPE_OPTIVIEW_API_SECRET (the token's key and secret, from the OptiView dashboard), \
                      or key and secret under [api.optiview] in {file_name}"
                 ),
@@ -71,7 +71,7 @@ pub fn credentials(platform: Platform, config_path: Option<&Path>) -> anyhow::Re
             match one("secret", table.secret)? {
                 Some((secret, source)) => Ok(Credentials::millicast(&secret, source)),
                 None => anyhow::bail!(
-                    "--register millicast needs a Millicast API secret: set HOOKSCOPE_MILLICAST_API_SECRET \
+                    "no Millicast API secret for millicast's webhooks: set HOOKSCOPE_MILLICAST_API_SECRET \
                      (from the Streaming Dashboard's API settings), or secret under [api.millicast] in {file_name}"
                 ),
             }
@@ -202,6 +202,11 @@ impl Plan {
     /// webhook's signing secret to `analyzer`'s keys. On an error, what was registered so far is
     /// removed again before the error is returned.
     pub async fn register(self, public: Option<&Public>, analyzer: &mut Analyzer) -> anyhow::Result<Session> {
+        // Ctrl-C and SIGTERM are watched from here on: one that comes while waiting for the
+        // tunnel ends the wait, and one during a call lets the call finish (a webhook created
+        // and not recorded would be left behind), then removes what was registered.
+        let interrupted = crate::commands::listen::shutdown_signal();
+        tokio::pin!(interrupted);
         let dir = state::dir();
         let platforms: Vec<Platform> = self.entries.iter().map(|e| e.platform).collect();
         for line in leftovers(&dir, &platforms) {
@@ -209,14 +214,26 @@ impl Plan {
         }
         let base = match self.target {
             Target::Url(url) => url,
-            Target::Tunnel => tunnel_url(public).await?,
+            Target::Tunnel => tokio::select! {
+                url = tunnel_url(public) => url?,
+                () = &mut interrupted => anyhow::bail!("interrupted while waiting for the tunnel's URL; nothing was registered"),
+            },
         };
         let state = state::SessionState::create(&dir)
             .with_context(|| format!("cannot record registrations in {}", dir.display()))?;
         let mut session = Session::new(state);
         let name = format!("hookscope {} {}", host(), Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
         for entry in self.entries {
-            if let Err(err) = session.register(entry, &base, &name, analyzer).await {
+            let registered = session.register(entry, &base, &name, analyzer).await;
+            let stop = match registered {
+                Err(err) => Some(err),
+                Ok(()) => tokio::select! {
+                    biased;
+                    () = &mut interrupted => Some(anyhow::anyhow!("interrupted while registering")),
+                    () = std::future::ready(()) => None,
+                },
+            };
+            if let Some(err) = stop {
                 session.finish().await;
                 return Err(err);
             }

@@ -152,7 +152,7 @@ fn credentials_come_from_the_config_file_and_their_errors_show_no_value() {
     let err = credentials(Platform::Optiview, Some(&config)).expect_err("no secret");
     assert!(
         err.to_string()
-            .starts_with("--register optiview needs an OptiView API token: set HOOKSCOPE_OPTIVIEW_API_KEY"),
+            .starts_with("no OptiView API token for optiview's webhooks: set HOOKSCOPE_OPTIVIEW_API_KEY"),
         "{err}"
     );
     assert!(!err.to_string().contains("KEYVALUE"), "{err}");
