@@ -6,6 +6,10 @@
 //! oversized body a `413`. The tunnel endpoint checks the bearer token *before* upgrading, so a
 //! wrong token is a plain `401` and the connection closes.
 //!
+//! A channel may be shared by several named clients (a team's laptops), each with its own
+//! position ([`crate::relay::clients`]): a [`Channel`] holds their book and one session
+//! generation per name, and a tick forgets the clients not seen for `--client-ttl`.
+//!
 //! Connections are capped, watched and shed by [`connections`]: a request must arrive whole
 //! within `--read-timeout` of its first byte (`408`), an idle one is closed after
 //! `--idle-timeout`, and at the cap the longest idle one makes room; tunnels are never shed.
