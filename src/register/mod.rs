@@ -50,7 +50,7 @@ pub struct RegisterArgs {
     #[arg(long, value_name = "EVENTS", value_delimiter = ',', requires = "platforms")]
     pub events: Vec<String>,
 
-    /// The public URL the platforms send to, when it is neither --relay's nor --public's
+    /// The public URL the platforms send to, instead of --relay's channel or --public's tunnel
     /// (a reverse proxy, a tunnel of your own); each webhook gets URL/PLATFORM.
     #[arg(long, value_name = "URL", requires = "platforms")]
     pub public_url: Option<String>,
