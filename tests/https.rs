@@ -416,3 +416,39 @@ async fn stalled_handshakes_give_way_when_the_listener_is_full() {
     listener.stop();
     assert_eq!(captures_in(&listener.journal).len(), 1);
 }
+
+/// Over HTTPS the listener's limits and journal are those of HTTP: a body over --max-body is
+/// answered 413 and journaled with why, a webhook within it 200 (the README's promise; both
+/// over h2, which hookscope's client and the listener agree on by ALPN).
+#[tokio::test(flavor = "multi_thread")]
+async fn over_https_a_body_past_the_limit_is_answered_413_and_journaled() {
+    let certificates = Certificates::new();
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--max-body",
+        "1KiB",
+        "--tls-cert",
+        certificates.cert.to_str().expect("path"),
+        "--tls-key",
+        certificates.key.to_str().expect("path"),
+    ]);
+    let tls = hookscope::http_client::TlsOptions {
+        ca: Some(certificates.ca.clone()),
+        insecure: false,
+    };
+    let client = hookscope::http_client::client(&tls).expect("client");
+    let post = |path: &str, size: usize| {
+        hyper::Request::post(format!("https://localhost:{}{path}", listener.addr.port()))
+            .body(http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; size])))
+            .expect("request")
+    };
+    let small = client.request(post("/small", 100)).await.expect("answered");
+    assert_eq!(small.status(), 200);
+    let large = client.request(post("/large", 4096)).await.expect("answered");
+    assert_eq!(large.status(), 413);
+    listener.stop();
+    let captures = captures_in(&listener.journal);
+    let statuses: Vec<(&str, u16)> = captures.iter().map(|c| (c.path.as_str(), c.status)).collect();
+    assert_eq!(statuses, [("/small", 200), ("/large", 413)]);
+    assert!(captures[1].note.is_some(), "{:?}", captures[1]);
+}
