@@ -825,3 +825,61 @@ fn a_signal_while_waiting_for_the_tunnel_registers_nothing_and_stops_the_child()
         (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
     });
 }
+
+/// At exit, a removal that fails stays recorded (the line says how to remove it later, and
+/// `registrations --cleanup` does), and a webhook the platform no longer has is not an error.
+#[test]
+fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
+    let place = Place::new();
+    let api = Standin::start();
+    let (optiview, millicast) = (
+        format!("optiview={}", api.url()),
+        format!("millicast={}", api.url()),
+    );
+    let session = place.listen(&[
+        "--register",
+        "millicast",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &optiview,
+        "--api-base",
+        &millicast,
+    ]);
+    session.wait_line(
+        "registered optiview webhook wh_1 → https://h.example.test/optiview, all events (removed at exit)",
+    );
+    session.wait_line(
+        "registered millicast webhook 2 → https://h.example.test/millicast, all events (removed at exit)",
+    );
+    api.answer_next("DELETE", 503, r#"{"message":"maintenance"}"#);
+    api.answer_next("DELETE /api/webhooks", 404, r#"{"status":"fail"}"#);
+    let (status, stderr) = session.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "deleting optiview webhook wh_1: DELETE {}/v2/webhooks/wh_1 answered 503 Service Unavailable: optiview \
+             failed on its side (it said: maintenance): try again in a moment; it is still registered: \
+             `hookscope registrations --cleanup` removes it",
+            api.url()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("removed millicast webhook 2 (gone already)"),
+        "{stderr}"
+    );
+    let listed = text(&place.run(&["registrations"]).stdout);
+    assert!(
+        listed.starts_with("optiview webhook wh_1 → https://h.example.test/optiview"),
+        "{listed}"
+    );
+    assert!(!listed.contains("millicast webhook"), "{listed}");
+    let cleaned = place.run(&["registrations", "--cleanup"]);
+    assert!(cleaned.status.success(), "{}", text(&cleaned.stderr));
+    assert!(text(&cleaned.stdout).contains("removed optiview webhook wh_1 (deactivated, deleted)"));
+    assert!(!api.webhooks().contains_key("wh_1"));
+    assert!(place.records().is_empty(), "{:?}", place.records());
+}
