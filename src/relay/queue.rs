@@ -375,29 +375,55 @@ impl Backlog {
     }
 }
 
-/// Reads the queue of `channel` in `dir` without changing it: a torn last record (an append
-/// under way, or a crash) is left out, as the relay would cut it.
+/// Reads the queue of `channel` in `dir` without changing it: only each record's head is read
+/// (a queue of 256 MiB is not loaded), and a torn last record (an append under way, or a crash)
+/// is left out, as the relay would cut it.
 pub fn backlog(dir: &Path, channel: &str) -> std::io::Result<Backlog> {
+    use std::io::{BufReader, ErrorKind};
     let acked = match std::fs::read(dir.join(format!("{channel}.acked"))) {
         Ok(bytes) => bytes
             .get(..8)
             .and_then(|b| b.try_into().ok())
             .map_or(0, u64::from_be_bytes),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(err) if err.kind() == ErrorKind::NotFound => 0,
         Err(err) => return Err(err),
     };
-    let data = match std::fs::read(dir.join(format!("{channel}.queue"))) {
-        Ok(data) => data,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let file = match File::open(dir.join(format!("{channel}.queue"))) {
+        Ok(file) => file,
+        Err(err) if err.kind() == ErrorKind::NotFound => {
+            return Ok(Backlog {
+                acked,
+                pending: Vec::new(),
+            });
+        }
         Err(err) => return Err(err),
     };
-    let (records, _) =
-        read_records(&data).map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidData, why))?;
-    let pending = records
-        .into_iter()
-        .filter(|e| e.seq > acked)
-        .map(|e| (e.seq, e.body.len() as u64))
-        .collect();
+    // What is there now; appends from here on are not waited for.
+    let size = file.metadata()?.len();
+    let mut file = BufReader::new(file);
+    let mut pending = Vec::new();
+    let mut at = 0u64;
+    // A record: u64 seq | u32 length | frame, whose first 4 bytes are its JSON head's length;
+    // the body is the rest of the frame.
+    while at + 16 <= size {
+        let mut head = [0u8; 16];
+        file.read_exact(&mut head)?;
+        let seq = u64::from_be_bytes(head[..8].try_into().unwrap_or_default());
+        let length = u64::from(u32::from_be_bytes(head[8..12].try_into().unwrap_or_default()));
+        let json = u64::from(u32::from_be_bytes(head[12..].try_into().unwrap_or_default()));
+        if at + 12 + length > size {
+            break; // torn
+        }
+        let Some(body) = length.checked_sub(4).and_then(|rest| rest.checked_sub(json)) else {
+            let why = format!("record {seq} at byte {at} is unreadable (its head is longer than it)");
+            return Err(std::io::Error::new(ErrorKind::InvalidData, why));
+        };
+        if seq > acked {
+            pending.push((seq, body));
+        }
+        file.seek_relative(i64::try_from(length - 4).unwrap_or(i64::MAX))?;
+        at += 12 + length;
+    }
     Ok(Backlog { acked, pending })
 }
 
@@ -549,6 +575,30 @@ mod tests {
         let queue = ChannelQueue::open(dir.path(), "a", 10).expect("reopen");
         assert_eq!(std::fs::metadata(&path).expect("queue").len(), 0);
         assert_eq!(queue.push(request(5), Bytes::new()).expect("push"), 5);
+    }
+
+    #[test]
+    fn the_backlog_is_read_without_changing_the_files_and_without_a_torn_tail() {
+        let dir = tempfile::tempdir().expect("dir");
+        let queue = ChannelQueue::open(dir.path(), "a", 10).expect("open");
+        for n in 1..=4 {
+            queue
+                .push(request(n), Bytes::from(vec![0; n as usize * 100]))
+                .expect("push");
+        }
+        queue.ack(1).expect("ack");
+        drop(queue);
+        let path = dir.path().join("a.queue");
+        let mut file = OpenOptions::new().append(true).open(&path).expect("file");
+        file.write_all(&[0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 1, 0, 0, 0, 0, 9])
+            .expect("torn write");
+        let before = std::fs::read(&path).expect("read");
+        let read = backlog(dir.path(), "a").expect("backlog");
+        assert_eq!(read.acked, 1);
+        assert_eq!(read.pending, [(2, 200), (3, 300), (4, 400)]);
+        assert_eq!((read.last_seq(), read.after(2)), (4, (2, 700)));
+        assert_eq!(std::fs::read(&path).expect("read"), before, "nothing cut");
+        assert_eq!(backlog(dir.path(), "none").expect("none"), Backlog::default());
     }
 
     #[test]
