@@ -211,7 +211,7 @@ impl<'a> Parser<'a> {
 
 /// Where the run of string bytes taken as they are (not `"`, `\` or a control character) that
 /// starts at `from` ends, and whether it is all ASCII.
-fn plain_run(bytes: &[u8], from: usize) -> (usize, bool) {
+pub(super) fn plain_run(bytes: &[u8], from: usize) -> (usize, bool) {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     // Eight bytes at a time while none of them ends the run (the classic "has a zero byte" and

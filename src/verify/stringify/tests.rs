@@ -1,4 +1,7 @@
 //! The rules of `JSON.stringify`, one table each; `tests/stringify.rs` holds it all to node.
+//! The expected outputs in the tables are node 20's `JSON.stringify(JSON.parse(body))` for each
+//! body (and `None` where its `JSON.parse` throws), checked once with node for every body and
+//! written in: these tests hold the rules without node.
 
 use super::*;
 
@@ -70,7 +73,87 @@ fn strings_escape_only_what_json_stringify_escapes() {
         (r#""\u2028\u2029""#, "\"\u{2028}\u{2029}\""),
         ("\"\u{2028}<\u{7f}>\"", "\"\u{2028}<\u{7f}>\""),
         (r#""\u0041bc""#, r#""Abc""#),
+        // Every width of UTF-8 from escapes, with bits set in each byte a character has (€, and
+        // U+10FFFF, U+12000 past the first plane), and each width's first and last character.
+        (
+            r#""\u20ac\udbff\udfff\u00e9\ud808\udc00""#,
+            "\"\u{20ac}\u{10ffff}\u{e9}\u{12000}\"",
+        ),
+        (
+            r#""\u0080\u07ff\u0800\uffff""#,
+            "\"\u{80}\u{7ff}\u{800}\u{ffff}\"",
+        ),
     ]);
+}
+
+#[test]
+fn long_strings_end_where_their_first_quote_backslash_or_control_character_is() {
+    // Past eight bytes the string is scanned a word at a time: what ends it must be found in
+    // any place of a word, and a space, which does not end it, in none.
+    table(&[
+        (r#""a b""#, r#""a b""#),
+        (r#"{" 1":5,"1":6}"#, r#"{"1":6," 1":5}"#),
+        (r#""\nééééé€€""#, r#""\nééééé€€""#),
+        (
+            r#""\u0041 long plain text after an escape, past a word\t and past another one""#,
+            r#""A long plain text after an escape, past a word\t and past another one""#,
+        ),
+        (r#""abcdefgh\\ijklmnop""#, r#""abcdefgh\\ijklmnop""#),
+        (r#""abcdefgh\"ijklmnop""#, r#""abcdefgh\"ijklmnop""#),
+        (
+            r#"["abcdefghijklmnop","abcdefghijk"]"#,
+            r#"["abcdefghijklmnop","abcdefghijk"]"#,
+        ),
+    ]);
+    for rejected in [
+        r#""""""""""""#,
+        "\"abcdefghij\u{1}klmnop\"",
+        "\"abcdefghijklmn\u{1f}op\"",
+    ] {
+        assert_eq!(s(rejected.as_bytes()), None, "body {rejected:?}");
+    }
+}
+
+/// What `plain_run` answers, byte by byte: where the run from `from` ends (at a `"`, a `\` or a
+/// byte below 0x20), and whether the run is all ASCII.
+fn plain_run_byte_by_byte(bytes: &[u8], from: usize) -> (usize, bool) {
+    let end = bytes[from..]
+        .iter()
+        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+        .map_or(bytes.len(), |at| from + at);
+    (end, bytes[from..end].is_ascii())
+}
+
+#[test]
+fn the_word_at_a_time_scan_answers_as_the_byte_loop() {
+    // The bytes at the edges the word tests draw: the three specials and their neighbours (a
+    // borrow from the byte below can make 0x23 look like 0x22), both ends of the control range,
+    // both ends of ASCII, and bytes that XOR with 0x22 or 0x5c to 0x80 or 0x7f.
+    const EDGES: [u8; 20] = [
+        0x00, 0x01, 0x1f, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x61, 0x7e, 0x7f, 0x80, 0x81, 0xa0, 0xa2,
+        0xdc, 0xfe, 0xff,
+    ];
+    // Every word of two of them, in each of the 256 ways to place them; as the first word, and
+    // after a word that does not end the run (one ASCII, one not), then bytes for the byte loop.
+    let prefixes: [&[u8]; 3] = [b"", b"abcdefgh", "\u{e9}abcdef".as_bytes()];
+    let mut bytes = Vec::with_capacity(24);
+    for (i, &x) in EDGES.iter().enumerate() {
+        for &y in &EDGES[i + 1..] {
+            for places in 0u32..256 {
+                for prefix in prefixes {
+                    bytes.clear();
+                    bytes.extend_from_slice(prefix);
+                    bytes.extend((0..8).map(|bit| if places >> bit & 1 == 1 { x } else { y }));
+                    bytes.extend_from_slice(b"a\"");
+                    assert_eq!(
+                        parse::plain_run(&bytes, 0),
+                        plain_run_byte_by_byte(&bytes, 0),
+                        "bytes {bytes:02x?}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -92,6 +175,9 @@ fn keys_follow_javascript_property_order() {
         (r#"{"a":1,"b":2,"a":3}"#, r#"{"a":3,"b":2}"#),
         (r#"{"1":1,"a":2,"1":3}"#, r#"{"1":3,"a":2}"#),
         (r#"{"😀":1,"\ud83d\ude00":2}"#, r#"{"😀":2}"#),
+        // Two keys written with escapes: equal by their code units, or not.
+        (r#"{"\u0061":1,"\u0061":2}"#, r#"{"a":2}"#),
+        (r#"{"\u0061":1,"\u0062":2}"#, r#"{"a":1,"b":2}"#),
         (
             r#"{"__proto__":1,"a":{"__proto__":[]}}"#,
             r#"{"__proto__":1,"a":{"__proto__":[]}}"#,
