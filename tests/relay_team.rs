@@ -461,3 +461,36 @@ async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_d
         .collect();
     assert!(outside.iter().all(|name| name.ends_with(".jsonl")), "{outside:?}");
 }
+
+/// Caught: the queue bounded by what the fastest client has not acknowledged instead of the
+/// slowest known one (the sixth request answered 202 while ben's backlog was already 5, and
+/// ben's backlog gone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teammate_away_holds_the_queue_only_up_to_its_limit_and_senders_then_hear_503() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &["--queue-limit", "5"]);
+    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
+    let ana = named(&ana_journal, &relay, &token, "ana");
+    let mut ben = named(&ben_journal, &relay, &token, "ben");
+    wait_connections(&ana, 1);
+    wait_connections(&ben, 1);
+    ben.kill9();
+    for n in 0..5 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    // Ana has them all, and has said so: only ben's absence holds them now.
+    wait_captures(&ana_journal, 5);
+    wait_for("ana's ack", Duration::from_secs(20), || {
+        (row(&status(&data), "ana").get(1).map(String::as_str) == Some("5")).then_some(())
+    });
+    // Never a silent drop: the sender is told to come back.
+    assert_eq!(send(relay.addr, "alpha", 5).await, 503);
+    // Ben comes back, takes his backlog, and the sender's retry is taken.
+    let ben = named(&ben_journal, &relay, &token, "ben");
+    assert_exactly(&wait_captures(&ben_journal, 5), 0..5, "alpha");
+    wait_queue_emptied(&data);
+    assert_eq!(send(relay.addr, "alpha", 5).await, 202);
+    assert_exactly(&wait_captures(&ana_journal, 6), 0..6, "alpha");
+    assert_exactly(&wait_captures(&ben_journal, 6), 0..6, "alpha");
+}
