@@ -177,7 +177,7 @@ pub async fn serve(
                         let id = context.connections.opened(handshaking.clone());
                         let limit = HANDSHAKE.min(context.config.read_timeout);
                         let shaken = tokio::select! {
-                            shaken = tokio::time::timeout(limit, tls.accept(stream)) => Some(shaken),
+                            shaken = tokio::time::timeout(limit, handshake(&tls, stream)) => Some(shaken),
                             () = given_way(&handshaking) => None,
                         };
                         context.connections.closed(id);
@@ -186,7 +186,14 @@ pub async fn serve(
                             Some(Ok(Ok(stream))) => {
                                 context.serve_stream(stream, remote, &builder, watcher).await
                             }
-                            Some(Ok(Err(err))) => tracing::debug!(%err, "TLS handshake failed"),
+                            Some(Ok(Err(Handshake::Plain(stream)))) => {
+                                let why = "this listener serves HTTPS (--tls-cert): send to https:// \
+                                           instead of http://";
+                                last_words(stream, StatusCode::BAD_REQUEST, why).await;
+                            }
+                            Some(Ok(Err(Handshake::Failed(err)))) => {
+                                tracing::debug!(%err, "TLS handshake failed")
+                            }
                             Some(Err(_)) => tracing::debug!("TLS handshake not done in time"),
                             None => tracing::debug!("closed during its TLS handshake to make room"),
                         }
@@ -206,6 +213,28 @@ pub async fn serve(
         );
     }
     tasks.shutdown().await;
+}
+
+/// Why a connection to the HTTPS listener did not become TLS.
+enum Handshake {
+    /// It began as plain HTTP (its first byte is not a TLS record's): it is told to use https://.
+    Plain(tokio::net::TcpStream),
+    /// The handshake failed.
+    Failed(std::io::Error),
+}
+
+/// The TLS handshake on `stream`, unless the sender speaks plain HTTP to it.
+async fn handshake(
+    tls: &tokio_rustls::TlsAcceptor,
+    stream: tokio::net::TcpStream,
+) -> Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>, Handshake> {
+    /// The first byte of a TLS handshake record.
+    const HANDSHAKE_RECORD: u8 = 0x16;
+    let mut first = [0u8; 1];
+    if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] != HANDSHAKE_RECORD {
+        return Err(Handshake::Plain(stream));
+    }
+    tls.accept(stream).await.map_err(Handshake::Failed)
 }
 
 /// Completes once the listener asked `heads`' connection to give way.

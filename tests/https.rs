@@ -274,8 +274,11 @@ fn listen_serves_https_with_the_signature_verified_as_usual() {
     let url = format!("https://{}/hooks/optiview", listener.addr);
     let sent = send(&url, &["--ca", certificates.ca()]);
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stdout));
+    // Plain HTTP to it is told what to do, in words.
     let plain = send(&url.replacen("https://", "http://", 1), &[]);
+    let stdout = String::from_utf8_lossy(&plain.stdout);
     assert!(!plain.status.success(), "plain HTTP to the TLS listener");
+    assert!(stdout.contains("-> 400 Bad Request"), "{stdout}");
     let (_, _, stderr) = listener.stop();
     assert!(
         stderr.starts_with(&format!("hookscope listening on https://{}, ", listener.addr)),
@@ -446,6 +449,14 @@ async fn over_https_a_body_past_the_limit_is_answered_413_and_journaled() {
     assert_eq!(small.status(), 200);
     let large = client.request(post("/large", 4096)).await.expect("answered");
     assert_eq!(large.status(), 413);
+    let plain = common::send_raw(listener.addr, &common::post("/plain", &[], b"{}"))
+        .await
+        .expect("answered in plain HTTP");
+    assert_eq!(plain.status, 400);
+    assert_eq!(
+        String::from_utf8_lossy(&plain.body),
+        "this listener serves HTTPS (--tls-cert): send to https:// instead of http://\n"
+    );
     listener.stop();
     let captures = captures_in(&listener.journal);
     let statuses: Vec<(&str, u16)> = captures.iter().map(|c| (c.path.as_str(), c.status)).collect();
