@@ -1,5 +1,5 @@
 //! The platforms' webhook APIs as their documentation gives them, and nothing else: each step's
-//! request, and what its answer means. Pure: no sockets (the exchange is [`super::http`]'s).
+//! request, and what its answer means. Pure: no sockets (the exchange is `register::http`'s).
 //!
 //! - OptiView (`../shared/providers/002_*.txt`): `POST /v2/webhooks` with `{name, url, events}`,
 //!   `GET /v2/webhooks/{id}/secret`, `PATCH /v2/webhooks/{id}` with `{"active": false}`, then

@@ -19,7 +19,7 @@ pub(crate) struct Entry {
     pub(crate) events: Events,
     pub(crate) credentials: Credentials,
     pub(crate) base: String,
-    /// How long one call may take ([`API_TIMEOUT`]).
+    /// How long one call may take ([`super::API_TIMEOUT`]).
     pub(crate) timeout: Duration,
 }
 
@@ -77,7 +77,7 @@ pub(super) struct Registered {
 #[derive(Debug)]
 pub struct Session {
     registered: Vec<Registered>,
-    state: Option<state::SessionState>,
+    state: state::SessionState,
     finished: bool,
 }
 
@@ -86,7 +86,7 @@ impl Session {
     pub(super) fn new(state: state::SessionState) -> Self {
         Self {
             registered: Vec::new(),
-            state: Some(state),
+            state,
             finished: false,
         }
     }
@@ -128,12 +128,10 @@ impl Session {
             api_base: entry.base.clone(),
             created_at: Utc::now(),
         };
-        let recorded = match &mut self.state {
-            Some(state) => state
-                .add(record)
-                .map_err(|e| format!("cannot record it in {}: {e}", state.path().display())),
-            None => Err("no record of this session's registrations".into()),
-        };
+        let recorded = self
+            .state
+            .add(record)
+            .map_err(|e| format!("cannot record it in {}: {e}", self.state.path().display()));
         self.registered.push(Registered { entry, id, url });
         // Registered from here on: an error below removes it with the rest.
         let registered = self.registered.last().context("just pushed")?;
@@ -200,9 +198,7 @@ impl Session {
             let platform = registered.entry.platform;
             match remove(&registered.entry, &registered.id).await {
                 Ok(done) => {
-                    if let Some(state) = &mut self.state
-                        && let Err(err) = state.remove(platform, &registered.id)
-                    {
+                    if let Err(err) = self.state.remove(platform, &registered.id) {
                         tracing::warn!(%err, "cannot update the registrations record");
                     }
                     eprintln!("removed {platform} webhook {id} ({done})");

@@ -26,7 +26,7 @@ fn sensitive(name: &str) -> bool {
 /// The most of a body shown in a message.
 pub(super) const SHOWN: usize = 300;
 
-/// A body as a message may show it: one sanitized line, cut to [`SHOWN`] characters, with every
+/// A body as a message may show it: one sanitized line, cut to `SHOWN` characters, with every
 /// value of a field named like a credential, every `dolby_sec_` secret and every one of `hidden`
 /// replaced by `***`.
 ///
