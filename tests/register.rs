@@ -883,3 +883,32 @@ fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
     assert!(!api.webhooks().contains_key("wh_1"));
     assert!(place.records().is_empty(), "{:?}", place.records());
 }
+
+/// An API that cannot be reached is one line too, naming the step and what to check.
+#[test]
+fn an_api_that_cannot_be_reached_is_one_line() {
+    let place = Place::new();
+    let down = common::free_port();
+    let base = format!("millicast=http://{down}");
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--register",
+        "millicast",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &base,
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(
+        text(&output.stderr).trim_end(),
+        format!(
+            "hookscope: creating the millicast webhook: POST http://{down}/api/webhooks: connection refused: \
+             check the network, or --api-base millicast=URL (now http://{down})"
+        )
+    );
+    assert!(place.records().is_empty());
+}
