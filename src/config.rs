@@ -418,6 +418,49 @@ mod tests {
     }
 
     #[test]
+    fn verify_tokens_come_from_the_file_then_flags_and_only_for_meta() {
+        let catalog = Catalog::builtin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("hookscope.toml");
+        std::fs::write(&config, "[verify_tokens]\nmeta = [\"from-file\", \"rotated\"]\n").expect("config");
+        let mut keys = Keys::load(&catalog, &[], Some(&config)).expect("valid");
+        let tokens = |keys: &Keys| -> Vec<String> {
+            keys.verify_tokens("meta")
+                .iter()
+                .map(|t| t.expose().to_owned())
+                .collect()
+        };
+        assert_eq!(tokens(&keys), ["from-file", "rotated"]);
+        assert!(
+            keys.summary().ends_with("; verify token for meta"),
+            "{}",
+            keys.summary()
+        );
+        assert!(!keys.summary().contains("from-file"));
+        keys.add_verify_token_flags(&[("meta".into(), "from-flag".into())])
+            .expect("a flag");
+        assert_eq!(tokens(&keys), ["from-flag"], "flags replace the file's");
+        let err = keys
+            .add_verify_token_flags(&[("slack".into(), "SECRETVALUE".into())])
+            .expect_err("slack has no verify token");
+        assert!(
+            err.starts_with("--verify-token: a verify token for \"slack\", but only meta"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRETVALUE"), "{err}");
+        let err = keys
+            .add_verify_token_flags(&[("meta".into(), "env:HOOKSCOPE_TEST_UNSET_TOKEN".into())])
+            .expect_err("unset");
+        assert!(err.contains("HOOKSCOPE_TEST_UNSET_TOKEN is not set"), "{err}");
+        std::fs::write(&config, "[verify_tokens]\nzoom = \"x\"\n").expect("config");
+        let err = Keys::load(&catalog, &[], Some(&config)).expect_err("zoom has none");
+        assert!(
+            err.starts_with("hookscope.toml: a verify token for \"zoom\""),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn layered_sources_and_errors_never_show_the_secret() {
         let catalog = Catalog::builtin();
         let dir = tempfile::tempdir().expect("temp dir");

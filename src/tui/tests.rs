@@ -550,6 +550,43 @@ fn a_relayed_capture_says_so() {
 }
 
 #[test]
+fn a_handshake_is_marked_in_the_list_said_in_the_detail_and_filtered() {
+    let mut app = app(true);
+    let mut handshake = (*capture(
+        1,
+        "/slack/events",
+        vec![Header::new("Content-Type", "application/json")],
+        br#"{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV","type":"url_verification"}"#,
+    ))
+    .clone();
+    handshake.derived.handshake = Some("slack url_verification: answered the challenge".into());
+    app.on_capture(Arc::new(handshake));
+    app.on_capture(optiview(2, "channel.stopped", SECRET));
+    app.on_tick(at(3));
+    press(&mut app, "g");
+    let screen = draw(&mut app, 100, 30);
+    let row = screen
+        .lines()
+        .find(|l| l.contains("/slack/events"))
+        .unwrap_or_default();
+    assert!(row.contains("url_verification handshake"), "{screen}");
+    let other = screen
+        .lines()
+        .find(|l| l.contains("channel.stopped"))
+        .unwrap_or_default();
+    assert!(!other.contains("handshake"), "{screen}");
+    assert!(
+        screen.contains("handshake: slack url_verification: answered the challenge"),
+        "{screen}"
+    );
+    assert!(screen.contains("captured 2  shown 2"), "{screen}");
+    app.apply_filter("handshake".into());
+    let screen = draw(&mut app, 100, 30);
+    assert!(screen.contains("captured 2  shown 1"), "{screen}");
+    assert!(!screen.contains("channel.stopped"), "{screen}");
+}
+
+#[test]
 fn no_color_draws_without_colours() {
     let colours = |app: &mut App| {
         app.on_resize(120, 30);
