@@ -463,3 +463,51 @@ async fn over_https_a_body_past_the_limit_is_answered_413_and_journaled() {
     assert_eq!(statuses, [("/small", 200), ("/large", 413)]);
     assert!(captures[1].note.is_some(), "{:?}", captures[1]);
 }
+
+/// The inspector says `--insecure` in its status bar, first, even in a narrow terminal where the
+/// listen address and the forward target have given way; and `listen --tls-cert` shows its
+/// https:// address there. Caught: listen not passing --insecure to the inspector.
+#[test]
+fn the_inspector_says_insecure_and_https() {
+    let certificates = Certificates::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let term = common::pty::Terminal::start(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--forward",
+            "https://localhost:3443/hooks",
+            "--insecure",
+            "--tls-cert",
+            certificates.cert.to_str().expect("path"),
+            "--tls-key",
+            certificates.key.to_str().expect("path"),
+        ],
+        dir.path(),
+        130,
+        30,
+    );
+    let screen = term.wait_for("the status bar", |s| s.contains("● https://127.0.0.1:"));
+    assert!(screen.contains("INSECURE: https unverified"), "{screen}");
+    term.quit();
+    let term = common::pty::Terminal::start(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--forward",
+            "https://localhost:3443/hooks",
+            "--insecure",
+        ],
+        dir.path(),
+        44,
+        30,
+    );
+    let screen = term.wait_for("the status bar", |s| s.contains("INSECURE: https unverified"));
+    assert!(
+        !screen.contains("localhost:3443"),
+        "the target gave way at 44 columns: {screen}"
+    );
+    term.quit();
+}
