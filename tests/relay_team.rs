@@ -488,7 +488,7 @@ async fn a_teammate_away_holds_the_queue_only_up_to_its_limit_and_senders_then_h
     // Never a silent drop: the sender is told to come back.
     assert_eq!(send(relay.addr, "alpha", 5).await, 503);
     // Ben comes back, takes his backlog, and the sender's retry is taken.
-    let ben = named(&ben_journal, &relay, &token, "ben");
+    let _ben = named(&ben_journal, &relay, &token, "ben");
     assert_exactly(&wait_captures(&ben_journal, 5), 0..5, "alpha");
     wait_queue_emptied(&data);
     assert_eq!(send(relay.addr, "alpha", 5).await, 202);
