@@ -284,7 +284,7 @@ pub const VERIFY_TOKEN_PROVIDERS: &[&str] = &["meta"];
 fn verify_tokens(provider: &str, values: Vec<String>, source: &str) -> Result<Vec<Secret>, String> {
     if !VERIFY_TOKEN_PROVIDERS.contains(&provider) {
         return Err(format!(
-            "{source}: a verify token for {provider:?}, but only {} answer a handshake with one \
+            "{source}: a verify token for {provider:?}, but only the handshake of {} uses one \
              (Meta's hub.verify_token)",
             VERIFY_TOKEN_PROVIDERS.join(", ")
         ));
@@ -444,7 +444,9 @@ mod tests {
             .add_verify_token_flags(&[("slack".into(), "SECRETVALUE".into())])
             .expect_err("slack has no verify token");
         assert!(
-            err.starts_with("--verify-token: a verify token for \"slack\", but only meta"),
+            err.starts_with(
+                "--verify-token: a verify token for \"slack\", but only the handshake of meta uses one"
+            ),
             "{err}"
         );
         assert!(!err.contains("SECRETVALUE"), "{err}");
