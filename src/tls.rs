@@ -113,8 +113,9 @@ impl Refusal {
                 Refusal::Untrusted("self-signed")
             }
             E::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
+                let names: Vec<&str> = presented.iter().map(|name| plain_name(name)).collect();
                 // The peer's text: shown as a terminal may show it.
-                Refusal::WrongName(crate::sanitize::line(&presented.join(", ")).into_owned())
+                Refusal::WrongName(crate::sanitize::line(&names.join(", ")).into_owned())
             }
             E::NotValidForName | E::NotValidForNameContext { .. } => Refusal::WrongName(String::new()),
             E::Expired | E::ExpiredContext { .. } => Refusal::Expired,
@@ -122,6 +123,20 @@ impl Refusal {
             other => Refusal::Other(crate::sanitize::line(&format!("{other:?}")).into_owned()),
         }
     }
+}
+
+/// A name as webpki lists those a certificate holds (`DnsName("localhost")`,
+/// `IpAddress(127.0.0.1)`), as a person writes it: `localhost`, `127.0.0.1`.
+fn plain_name(listed: &str) -> &str {
+    for (open, close) in [("DnsName(\"", "\")"), ("IpAddress(", ")")] {
+        if let Some(name) = listed
+            .strip_prefix(open)
+            .and_then(|rest| rest.strip_suffix(close))
+        {
+            return name;
+        }
+    }
+    listed
 }
 
 /// Trusts the given certificates as roots, and accepts a server whose own certificate is
@@ -235,5 +250,27 @@ impl ServerCertVerifier for Unverified {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_a_certificate_holds_are_written_plainly() {
+        let refused = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("localhost").expect("name"),
+            presented: vec![
+                "DnsName(\"example.com\")".into(),
+                "IpAddress(127.0.0.1)".into(),
+                "DnsName(\"evil\u{1b}[2J\")".into(),
+                "DirectoryName".into(),
+            ],
+        };
+        assert_eq!(
+            Refusal::of(&refused),
+            Refusal::WrongName("example.com, 127.0.0.1, evil\\x1b[2J, DirectoryName".into())
+        );
     }
 }

@@ -364,7 +364,7 @@ async fn the_apps_own_self_signed_certificate_given_as_ca_is_trusted() {
     let attempt = first_attempt(&listener);
     match &attempt.outcome {
         hookscope::attempt::Outcome::Failed(why) => assert!(
-            why.starts_with("the certificate of localhost is not valid for localhost (it names "),
+            why.starts_with("the certificate of localhost is not valid for localhost (it names 127.0.0.1): "),
             "{why}"
         ),
         other => panic!("{other:?}"),
