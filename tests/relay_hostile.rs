@@ -153,7 +153,11 @@ async fn relay_files_are_private_and_the_queue_keeps_no_delivered_payload() {
             (!held.windows(marker.len()).any(|w| w == marker) && acked.exists()).then_some(())
         },
     );
-    assert_eq!((mode(&queue), mode(&acked)), (0o600, 0o600));
+    let clients = data.join("alpha.clients");
+    assert_eq!(
+        (mode(&queue), mode(&acked), mode(&clients)),
+        (0o600, 0o600, 0o600)
+    );
     assert!(
         !relay.stderr_text().contains("tightened"),
         "{}",
@@ -164,16 +168,26 @@ async fn relay_files_are_private_and_the_queue_keeps_no_delivered_payload() {
     // emptied queue still numbers on after its ack (a request numbered 1 again would be taken
     // by the client for one it has already journaled, and dropped).
     relay.kill9();
-    for (path, loose) in [(&data, 0o755), (&data.join("tokens"), 0o644), (&queue, 0o644)] {
+    for (path, loose) in [
+        (&data, 0o755),
+        (&data.join("tokens"), 0o644),
+        (&queue, 0o644),
+        (&clients, 0o644),
+    ] {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(loose)).expect("loosen");
     }
     let relay = Relay::start_on(&addr, &data, &[]);
     assert_eq!(
-        (mode(&data), mode(&data.join("tokens")), mode(&queue)),
-        (0o700, 0o600, 0o600)
+        (
+            mode(&data),
+            mode(&data.join("tokens")),
+            mode(&queue),
+            mode(&clients)
+        ),
+        (0o700, 0o600, 0o600, 0o600)
     );
     let warned = relay.stderr_text();
-    assert_eq!(warned.matches("permissions tightened").count(), 3, "{warned}");
+    assert_eq!(warned.matches("permissions tightened").count(), 4, "{warned}");
     assert_eq!(send(relay.addr, "alpha", 3).await, 202);
     let captures = wait_captures(&journal, 4);
     assert_eq!(captures[3].path, "/hooks/3");
