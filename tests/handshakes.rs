@@ -251,6 +251,22 @@ async fn the_three_handshakes_are_answered_journaled_marked_and_not_forwarded() 
     assert_eq!(log(&listener, "handshake").len(), 4);
     assert_eq!(log(&listener, "!handshake").len(), 1);
     assert_eq!(log(&listener, "handshake provider:meta").len(), 2);
+    // "To show your app one that was answered, replay it."
+    let replayed = binary()
+        .arg("replay")
+        .arg(&listener.journal)
+        .args(["--filter", "handshake provider:slack", "--to", &app.url()])
+        .output()
+        .expect("run replay");
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let seen = app.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[1].target, "/slack/events");
+    assert!(String::from_utf8_lossy(&seen[1].body).contains("\"type\":\"url_verification\""));
 }
 
 #[tokio::test]
