@@ -319,6 +319,22 @@ fn slack(capture: &Capture) -> Option<Handshake> {
     })
 }
 
+/// What `listen` does with `provider`'s handshake, for `hookscope providers NAME`.
+pub fn described(provider: &str) -> Option<&'static str> {
+    Some(match provider {
+        "slack" => "url_verification answered by listen with its challenge",
+        "zoom" => {
+            "endpoint.url_validation answered by listen with plainToken and encryptedToken, when \
+             signed with the secret given by --secret zoom=…"
+        }
+        "meta" => {
+            "GET ?hub.mode=subscribe&hub.challenge=… answered by listen with the challenge, to the \
+             verify token given by --verify-token meta=…"
+        }
+        _ => return None,
+    })
+}
+
 /// Deliveries as `0` decides them, but none of a handshake the listener answered (or refused):
 /// its sender has its answer, and the app would answer a question already answered. With
 /// `--no-handshakes` the listener answers none and this is not used.

@@ -295,6 +295,7 @@ fn providers_lists_every_sender_and_their_events() {
                 "github.com/zoom/webhook-sample",
                 "endpoint.url_validation",
                 "meeting.started",
+                "handshake:   endpoint.url_validation answered by listen",
             ][..],
         ),
         (
@@ -305,6 +306,7 @@ fn providers_lists_every_sender_and_their_events() {
                 "developers.facebook.com/docs/graph-api/webhooks/getting-started",
                 "whatsapp_business_account.messages",
                 "page.feed",
+                "to the verify token given by --verify-token meta=",
             ][..],
         ),
     ] {

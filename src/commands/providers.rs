@@ -134,6 +134,9 @@ pub fn details(p: &Profile) -> String {
         p.name,
         crate::config::env_name(&p.name)
     );
+    if let Some(handshake) = crate::handshake::described(&p.name) {
+        let _ = writeln!(out, "  handshake:   {handshake}");
+    }
     let _ = writeln!(out, "  event type:  {}", p.event().type_templates.join("  or  "));
     let unit = if p.event().timestamp_in_ms {
         " (ms)"
