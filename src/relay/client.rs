@@ -93,6 +93,12 @@ pub enum TunnelState {
     Connecting,
     /// Receiving.
     Connected,
+    /// Receiving, after the relay let go of requests this client will never receive: it was
+    /// forgotten (not seen for the relay's `--client-ttl`) while they were queued.
+    ConnectedAfterGap {
+        /// How many.
+        skipped: u64,
+    },
     /// Waiting to dial again after a failure.
     Reconnecting {
         /// How long until the next try.
@@ -145,6 +151,12 @@ impl fmt::Display for TunnelState {
         match self {
             TunnelState::Connecting => f.write_str("connecting"),
             TunnelState::Connected => f.write_str("connected"),
+            TunnelState::ConnectedAfterGap { skipped } => write!(
+                f,
+                "connected, but {skipped} request{} queued while this client was forgotten (not \
+                 seen for the relay's --client-ttl) will not come",
+                if *skipped == 1 { "" } else { "s" }
+            ),
             TunnelState::Reconnecting { after, reason } => {
                 write!(f, "reconnecting in {:.1}s ({reason})", after.as_secs_f64())
             }
@@ -499,13 +511,7 @@ async fn session(
                     match message {
                         ServerMessage::Welcome { resume_after, skipped } => {
                             welcomed = true;
-                            if skipped > 0 {
-                                tracing::warn!(
-                                    skipped,
-                                    "while this client was forgotten (the relay's --client-ttl), \
-                                     the relay let go of requests it never received"
-                                );
-                            }
+
                             if resume_after < progress.last_acked {
                                 // The relay's numbering went back (its data directory was
                                 // reset): follow it, or its new requests would be dropped as
@@ -517,8 +523,11 @@ async fn session(
                                 );
                                 progress.last_acked = resume_after;
                             }
-                            tracing::info!(resume_after, "tunnel connected");
-                            state.send_replace(TunnelState::Connected);
+                            tracing::info!(resume_after, skipped, "tunnel connected");
+                            state.send_replace(match skipped {
+                                0 => TunnelState::Connected,
+                                skipped => TunnelState::ConnectedAfterGap { skipped },
+                            });
                         }
                         ServerMessage::Heartbeat => {}
                         ServerMessage::Deliver { seq, reply, request } => {
@@ -791,6 +800,11 @@ mod tests {
             "certificate refused: self-signed; trust it with --relay-ca (next try in 30s)"
         );
         assert!(state.lasts() && !TunnelState::Connected.lasts());
+        assert_eq!(
+            TunnelState::ConnectedAfterGap { skipped: 1 }.to_string(),
+            "connected, but 1 request queued while this client was forgotten (not seen for the \
+             relay's --client-ttl) will not come"
+        );
     }
 
     #[test]
