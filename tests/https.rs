@@ -511,3 +511,31 @@ fn the_inspector_says_insecure_and_https() {
     );
     term.quit();
 }
+
+/// Forwarding speaks HTTP/2 to an app that offers it by ALPN (here another listener serving
+/// HTTPS), the body byte for byte. Caught: the client built without h2 (the app saw HTTP/1.1).
+#[tokio::test(flavor = "multi_thread")]
+async fn forwarding_speaks_h2_to_an_app_that_offers_it() {
+    let certificates = Certificates::new();
+    let mut app = Listener::start(&[
+        "--headless",
+        "--tls-cert",
+        certificates.cert.to_str().expect("path"),
+        "--tls-key",
+        certificates.key.to_str().expect("path"),
+    ]);
+    let target = format!("https://localhost:{}", app.addr.port());
+    let mut listener = Listener::start(&["--headless", "--forward", &target, "--ca", certificates.ca()]);
+    deliver_one(&listener, "/hooks/h2").await;
+    let attempt = first_attempt(&listener);
+    assert_eq!(attempt.status(), Some(200), "{attempt:?}");
+    listener.stop();
+    app.stop();
+    let received = captures_in(&app.journal);
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        (received[0].path.as_str(), received[0].version.as_str()),
+        ("/hooks/h2", "HTTP/2.0")
+    );
+    assert_eq!(&received[0].body[..], b"{\"hello\":1}");
+}
