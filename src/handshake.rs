@@ -206,6 +206,11 @@ impl Handshakes {
         if mode.is_empty() && given.is_empty() {
             return None;
         }
+        // A WebSub hub's verification (YouTube's PubSubHubbub) names its topic; Meta's never
+        // does. Not Meta's to answer, nor to refuse.
+        if !named("hub.topic").is_empty() {
+            return None;
+        }
         // A route naming another provider for this path: its sender's, not Meta's.
         if capture.derived.provider.as_deref().is_some_and(|p| p != "meta") {
             return None;

@@ -413,8 +413,15 @@ fn meta_answers_the_challenge_as_plain_text_only_to_its_verify_token() {
     assert_eq!(shake.reply.status, StatusCode::BAD_REQUEST);
     assert!(shake.reply.body.len() < 1024);
 
-    // Not Meta's: no hub parameters, a POST, another provider's route.
+    // Not Meta's: no hub parameters, a WebSub hub's (it names a topic), a POST, another
+    // provider's route.
     assert_eq!(get("a=1&hub=2"), None);
+    assert_eq!(
+        get(
+            "hub.mode=subscribe&hub.topic=https%3A%2F%2Fwww.youtube.com%2Fxml%2Ffeeds%2Fvideos.xml&hub.challenge=C&hub.lease_seconds=432000"
+        ),
+        None
+    );
     let post = request("POST", Some("hub.mode=subscribe&hub.challenge=C"), vec![], b"");
     assert_eq!(answer(&analyzer, &handshakes, post), None);
     let mut routed = request("GET", Some("hub.mode=subscribe&hub.challenge=C"), vec![], b"");
