@@ -755,7 +755,7 @@ fn per_thread(
             None => groups.push((name.clone(), since)),
         }
     }
-    groups.sort_by(|a, b| b.1.cmp(&a.1));
+    groups.sort_by_key(|group| std::cmp::Reverse(group.1));
     groups
         .iter()
         .filter(|(_, used)| !used.is_zero())
