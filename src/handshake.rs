@@ -324,6 +324,12 @@ fn slack(capture: &Capture) -> Option<Handshake> {
     })
 }
 
+/// Whether `provider`'s `event_type` is a handshake `listen` answers itself (a sample of it
+/// checks the listener, not the app: `send --all` leaves it out).
+pub fn is_handshake(provider: &str, event_type: &str) -> bool {
+    [SLACK, ZOOM, META].contains(&(provider, event_type))
+}
+
 /// What `listen` does with `provider`'s handshake, for `hookscope providers NAME`.
 pub fn described(provider: &str) -> Option<&'static str> {
     Some(match provider {

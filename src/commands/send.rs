@@ -105,11 +105,33 @@ type Plan<'a> = Vec<(&'a Profile, Vec<&'a Sample>)>;
 
 fn plan<'a>(catalog: &'a Catalog, args: &SendArgs) -> anyhow::Result<Plan<'a>> {
     if args.all {
-        return Ok(catalog
+        // Every event of every sender, but the handshakes: `listen` answers those itself (Zoom's
+        // only with its secret), so they check the listener, not the app; each is sent alone.
+        let mut handshakes = Vec::new();
+        let plan = catalog
             .profiles()
             .iter()
-            .map(|p| (p, p.samples.iter().collect()))
-            .collect());
+            .map(|p| {
+                let (asked, events): (Vec<&Sample>, Vec<&Sample>) = p
+                    .samples
+                    .iter()
+                    .partition(|s| crate::handshake::is_handshake(&p.name, &s.event_type));
+                handshakes.extend(
+                    asked
+                        .iter()
+                        .map(|s| format!("hookscope send {} {}", p.name, s.event_type)),
+                );
+                (p, events)
+            })
+            .collect();
+        if !handshakes.is_empty() {
+            eprintln!(
+                "handshakes left out: listen answers them itself (Zoom's only with --secret zoom=…); \
+                 to check that, send one alone: {}",
+                handshakes.join(", ")
+            );
+        }
+        return Ok(plan);
     }
     let name = args.provider.as_deref().unwrap_or_default();
     let profile = catalog.get(name).ok_or_else(|| {
