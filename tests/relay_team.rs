@@ -154,9 +154,9 @@ async fn two_named_clients_each_journal_every_request_once_across_an_absence_and
 
 /// Caught: a new session displacing every session of the channel, as before names, instead of
 /// only the one of its own name (ana and ben stopped when cai came back: "timed out waiting for
-/// 1501 captures in ana.jsonl").
+/// 1510 captures in ana.jsonl": they had stopped, taken over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_named_clients_each_journal_every_request_once_while_one_restarts_mid_stream() {
+async fn three_named_clients_each_journal_every_request_once_across_restarts_of_one_and_of_the_relay() {
     let (dir, data, _) = dir();
     let token = create_token(&data, "alpha");
     let relay = Relay::start(&data, &[]);
@@ -190,19 +190,33 @@ async fn three_named_clients_each_journal_every_request_once_while_one_restarts_
     );
     let cai = named(&journals[2], &relay, &token, "cai");
     wait_captures(&journals[2], 1500);
-    assert_eq!(send(relay.addr, "alpha", 1500).await, 202);
-    let all: Vec<Vec<Capture>> = journals.iter().map(|j| wait_captures(j, 1501)).collect();
-    for captures in &all {
-        assert_exactly(captures, 0..1501, "alpha");
-    }
-    assert_eq!(ids(&all[0]), ids(&all[1]));
-    assert_eq!(ids(&all[0]), ids(&all[2]));
     // The others were never disturbed by cai's comings and goings.
     for listener in [&ana, &ben] {
         assert_eq!(listener.stderr_text().matches("relay: connected").count(), 1);
     }
+    // The relay is killed under all three and restarted: each reconnects by itself and goes on
+    // from its own position.
+    let addr = relay.addr.to_string();
+    let mut relay = relay;
+    relay.kill9();
+    let relay = Relay::start_on(&addr, &data, &[]);
+    for n in 1500..1510 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+    let all: Vec<Vec<Capture>> = journals.iter().map(|j| wait_captures(j, 1510)).collect();
+    for captures in &all {
+        assert_exactly(captures, 0..1510, "alpha");
+    }
+    assert_eq!(ids(&all[0]), ids(&all[1]));
+    assert_eq!(ids(&all[0]), ids(&all[2]));
+    for listener in [&ana, &ben, &cai] {
+        assert!(
+            !listener.stderr_text().contains("took over"),
+            "{}",
+            listener.stderr_text()
+        );
+    }
     wait_queue_emptied(&data);
-    drop(cai);
 }
 
 /// Caught: the session taken over closed without a word (the old listen showed "the relay
