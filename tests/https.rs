@@ -539,3 +539,40 @@ async fn forwarding_speaks_h2_to_an_app_that_offers_it() {
     );
     assert_eq!(&received[0].body[..], b"{\"hello\":1}");
 }
+
+/// Requests one after another over one TLS connection are not held up by Nagle's algorithm
+/// meeting the peer's delayed ACK (~40 ms each on Linux): 60 of them take well under the 2.4 s
+/// that stall alone would add. Caught: the client's sockets without TCP_NODELAY (measured: 500
+/// sends over HTTPS took 23 s, 1 s with it; 0.5 s over HTTP).
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_over_tls_do_not_wait_for_delayed_acks() {
+    let certificates = Certificates::new();
+    let mut listener = Listener::start(&[
+        "--headless",
+        "--tls-cert",
+        certificates.cert.to_str().expect("path"),
+        "--tls-key",
+        certificates.key.to_str().expect("path"),
+    ]);
+    let tls = hookscope::http_client::TlsOptions {
+        ca: Some(certificates.ca.clone()),
+        insecure: false,
+    };
+    let client = hookscope::http_client::client(&tls).expect("client");
+    let url = format!("https://localhost:{}/hooks/quick", listener.addr.port());
+    let post = || {
+        hyper::Request::post(url.as_str())
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+            .expect("request")
+    };
+    // The connection and its handshake first, outside the measure.
+    assert_eq!(client.request(post()).await.expect("answered").status(), 200);
+    let started = std::time::Instant::now();
+    for _ in 0..60 {
+        let answered = client.request(post()).await.expect("answered");
+        assert_eq!(answered.status(), 200);
+    }
+    let took = started.elapsed();
+    listener.stop();
+    assert!(took < Duration::from_millis(1200), "60 requests took {took:?}");
+}
