@@ -471,19 +471,30 @@ mod tests {
         };
         let forwarding = spawn_with(Arc::new(forwarder), hub.clone(), limits);
         let mut sent = Vec::new();
-        for n in 0..300 {
+        let record = |n: usize| {
             let mut capture = crate::codec::tests::sample_capture();
             capture.id = CaptureId::generate();
             capture.path = format!("/hooks/{n}");
             capture.query = None;
+            capture
+        };
+        for n in 0..20 {
+            let capture = record(n);
             sent.push(capture.path.clone());
             hub.record(capture).await.expect("journaled");
         }
-        // The app holds two answers; the other deliveries wait, at most the limit in all.
+        // The app holds two answers, the other deliveries wait: the task holds the limit, and
+        // takes nothing more until one is done.
         until("the app has two requests", || {
             heard.lock().expect("lock").len() == 2
         })
         .await;
+        // So these overflow the broadcast's 4, and come back from the journal.
+        for n in 20..300 {
+            let capture = record(n);
+            sent.push(capture.path.clone());
+            hub.record(capture).await.expect("journaled");
+        }
         open.send_replace(true);
         until("the app has every capture", || {
             heard.lock().expect("lock").len() >= 300
