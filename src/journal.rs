@@ -38,6 +38,11 @@ const QUEUE: usize = 8192;
 pub struct WriteOptions {
     /// `fdatasync` every commit, so acknowledged lines survive a power loss too.
     pub fsync: bool,
+    /// Refuse to open a journal another writer holds this way (an advisory lock on the file,
+    /// for as long as it is open): `listen` does, so that two listeners never interleave their
+    /// captures in one file, nor read back each other's. `replay` and `open`, which append only
+    /// their attempts, do not.
+    pub exclusive: bool,
 }
 
 /// A journal open for appending, with its writer thread.
@@ -121,6 +126,22 @@ impl Journal {
             .append(true)
             .read(true)
             .open(path)?;
+        // Before looking at the tail: another writer's line half-written is no torn line.
+        if options.exclusive && file.metadata()?.is_file() {
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::WouldBlock,
+                        "another hookscope listen is writing to it (one journal per listener): \
+                         give this one its own --out FILE",
+                    ));
+                }
+                // A file system without locks: as before locks, one listener is the user's word.
+                Err(std::fs::TryLockError::Error(err)) if err.kind() == io::ErrorKind::Unsupported => {}
+                Err(std::fs::TryLockError::Error(err)) => return Err(err),
+            }
+        }
         let repaired_tail = ends_in_torn_line(&mut file)?;
         if repaired_tail {
             file.write_all(b"\n")?;

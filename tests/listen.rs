@@ -629,3 +629,71 @@ async fn fsync_syncs_the_journal_after_writing_and_before_answering() {
         "written at line {written}, synced at {synced}, answered at {answered}:\n{trace}"
     );
 }
+
+/// A second `listen` on a journal another one is writing is refused in words, before it
+/// touches the file: two listeners interleaving captures in one journal would each read back
+/// (and forward, and list) the other's, and the second's "torn tail" repair could land in the
+/// middle of the first's line. The first keeps its journal, whole. Not a regular file
+/// (`/dev/null`) is not locked: two listeners may both throw their captures away.
+#[tokio::test]
+async fn a_second_listener_on_the_same_journal_is_refused_and_the_first_keeps_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("captures.jsonl");
+    let mut first = Listener::start_with_journal(&journal, &["--headless"]);
+    let answer = send_raw(first.addr, &post("/hooks/first", &[], b"{\"n\":1}")).await;
+    assert_eq!(answer.expect("an answer").status, 200);
+    let before = std::fs::read(&journal).expect("the first's journal");
+    let mut second = common::binary()
+        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+        .arg(&journal)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the second listener");
+    let exited = (0..1500).find_map(|_| {
+        let status = second.try_wait().expect("wait");
+        if status.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        status
+    });
+    let Some(status) = exited else {
+        let _ = second.kill();
+        let _ = second.wait();
+        panic!("the second listener on the same journal is still running");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!(
+            "cannot open journal {}: another hookscope listen is writing to it (one journal per \
+             listener): give this one its own --out FILE",
+            journal.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&journal).expect("journal"), before, "not touched");
+    // The first goes on, and stops cleanly with its two captures.
+    let answer = send_raw(first.addr, &post("/hooks/after", &[], b"{\"n\":2}")).await;
+    assert_eq!(answer.expect("an answer").status, 200);
+    let (status, _, _) = first.stop();
+    assert!(status.success());
+    let paths: Vec<String> = common::captures_in(&journal)
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(paths, ["/hooks/first", "/hooks/after"]);
+    // Once the first has stopped, the journal is free again.
+    let mut third = Listener::start_with_journal(&journal, &["--headless"]);
+    assert!(third.stop().0.success());
+
+    let devnull = std::path::Path::new("/dev/null");
+    let (mut a, mut b) = (
+        Listener::start_with_journal(devnull, &["--headless"]),
+        Listener::start_with_journal(devnull, &["--headless"]),
+    );
+    assert!(a.stop().0.success() && b.stop().0.success());
+}

@@ -51,7 +51,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         None => HashSet::new(),
     };
     refuse_a_file_that_is_not_a_journal(&args.out)?;
-    let journal = Journal::open(&args.out, WriteOptions { fsync: args.fsync })
+    let options = WriteOptions {
+        fsync: args.fsync,
+        exclusive: true,
+    };
+    let journal = Journal::open(&args.out, options)
         .with_context(|| format!("cannot open journal {}", args.out.display()))?;
     if journal.repaired_tail() {
         eprintln!(
@@ -150,14 +154,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let relay_label = args
-        .relay
-        .as_ref()
-        .map(|url| {
-            let channel = args.channel.as_deref().unwrap_or_default();
-            let name = client_name.as_deref().unwrap_or_default();
-            format!("{url} channel {channel} as {name}")
-        });
+    let relay_label = args.relay.as_ref().map(|url| {
+        let channel = args.channel.as_deref().unwrap_or_default();
+        let name = client_name.as_deref().unwrap_or_default();
+        format!("{url} channel {channel} as {name}")
+    });
     let started = Instant::now();
     let interactive = args.interactive();
     let mut printer = None;

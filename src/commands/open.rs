@@ -69,7 +69,7 @@ pub async fn run(args: OpenArgs) -> anyhow::Result<()> {
         ));
     }
     // Replays are journaled beside the captures they replay, so the next `open` shows them too.
-    let journal = Journal::open(&args.file, WriteOptions { fsync: false })
+    let journal = Journal::open(&args.file, WriteOptions::default())
         .with_context(|| format!("cannot open {} to append replays to it", args.file.display()))?;
     let hub = Hub::new(journal.appender(), analyzer.clone());
     let replayer = tui::Replayer::new(hub.clone(), analyzer, None, args.tls.clone());
