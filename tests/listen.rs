@@ -676,6 +676,16 @@ async fn a_second_listener_on_the_same_journal_is_refused_and_the_first_keeps_it
         "{stderr}"
     );
     assert_eq!(std::fs::read(&journal).expect("journal"), before, "not touched");
+    // `replay` appends its attempts to the journal meanwhile: it is no listener.
+    let replay = common::binary()
+        .arg("replay")
+        .arg(&journal)
+        .args(["--to", "http://127.0.0.1:1"])
+        .output()
+        .expect("run replay");
+    let said = String::from_utf8_lossy(&replay.stderr);
+    assert!(!said.contains("another hookscope listen"), "{said}");
+    assert_eq!(common::attempts_in(&journal).len(), 1, "{said}");
     // The first goes on, and stops cleanly with its two captures.
     let answer = send_raw(first.addr, &post("/hooks/after", &[], b"{\"n\":2}")).await;
     assert_eq!(answer.expect("an answer").status, 200);
