@@ -90,7 +90,7 @@ fn js_digits(magnitude: f64, scratch: &mut String) -> (u64, i32) {
 }
 
 /// Whether `value` is exactly `significand` × 10^`exponent`, for a significand below 10^18.
-fn equals_decimal(value: f64, significand: u64, exponent: i32) -> bool {
+pub(super) fn equals_decimal(value: f64, significand: u64, exponent: i32) -> bool {
     // A double equal to a decimal of at most 18 digits ending in 5 has an exponent in this range
     // (a larger power of 5 than 5^25 cannot divide into, nor 5^22 out of, a 53-bit mantissa),
     // and within it every product below fits in 128 bits.
@@ -125,7 +125,7 @@ fn equals_decimal(value: f64, significand: u64, exponent: i32) -> bool {
 }
 
 /// Whether `digits` × 10^`exponent` reads back as `value`.
-fn reads_back(digits: u64, exponent: i32, value: f64, scratch: &mut String) -> bool {
+pub(super) fn reads_back(digits: u64, exponent: i32, value: f64, scratch: &mut String) -> bool {
     use std::fmt::Write as _;
 
     scratch.clear();

@@ -57,6 +57,106 @@ fn numbers_print_as_number_to_string() {
 }
 
 #[test]
+fn a_tie_between_two_shortest_forms_takes_the_even_one_in_any_binade() {
+    table(&[
+        // 2^-25: exactly midway between …312 and …313 (std takes the odd one, upwards).
+        ("2.98023223876953125e-8", "2.9802322387695312e-8"),
+        // Midway again, the upper one even this time: nothing to change.
+        ("2204451448845234.75", "2204451448845234.8"),
+    ]);
+}
+
+/// `value`'s exact decimal digits (no trailing zero) and the power of ten of the first one.
+fn exact_decimal(value: f64) -> (String, i32) {
+    // 1100 places hold every digit of any double.
+    let text = format!("{value:.1100e}");
+    let (mantissa, exponent) = text.split_once('e').expect("an exponent");
+    let digits = mantissa.replace('.', "").trim_end_matches('0').to_owned();
+    (digits, exponent.parse().expect("a number"))
+}
+
+#[test]
+fn equals_decimal_says_whether_a_double_is_exactly_a_decimal() {
+    // Values each side of every branch: both sides of the binary point, powers of two (whose
+    // mantissa is one bit), 10^22 (the largest exact power of ten), ties, and a subnormal.
+    let mut values = vec![
+        0.5,
+        0.25,
+        2204451448845234.0 + 0.25,
+        2204451448845234.0 + 0.75,
+        1e22,
+        1e21,
+        123456789.0,
+        5e-324,
+        0.1,
+        1e23,
+    ];
+    values.extend((-90..90).map(|power| 2f64.powi(power)));
+    values.extend((-25..=22).map(|power| 10f64.powi(power)));
+    values.extend((-60..60).map(|power| 3.0 * 2f64.powi(power)));
+    let mut checked = [0; 2];
+    for value in values {
+        let (digits, first) = exact_decimal(value);
+        let mut claims = Vec::new();
+        if digits.len() <= 18 {
+            // value = digits × 10^(first − len + 1), exactly: that, the same with a zero more,
+            // and its neighbours in either place.
+            let significand: u64 = digits.parse().expect("digits");
+            let exponent = first - digits.len() as i32 + 1;
+            claims.extend([
+                (significand, exponent),
+                (significand * 10, exponent - 1),
+                (significand + 1, exponent),
+                (significand - 1, exponent),
+                (significand, exponent + 1),
+                (significand, exponent - 1),
+            ]);
+        }
+        // The first 17 digits, which are the value only when it has no more.
+        let seventeen: u64 = format!("{digits:0<17}")[..17].parse().expect("digits");
+        claims.push((seventeen, first - 16));
+        for (significand, exponent) in claims {
+            if significand == 0 || significand >= 1_000_000_000_000_000_000 {
+                continue;
+            }
+            let text = significand.to_string();
+            let trimmed = text.trim_end_matches('0');
+            let expected = (-25..=22).contains(&exponent)
+                && (trimmed.to_owned(), exponent + text.len() as i32 - 1) == (digits.clone(), first);
+            assert_eq!(
+                number::equals_decimal(value, significand, exponent),
+                expected,
+                "{value:e} = {significand}e{exponent}?"
+            );
+            checked[usize::from(expected)] += 1;
+        }
+    }
+    // Both answers were asked for, many times.
+    assert!(checked[0] > 500 && checked[1] > 100, "{checked:?}");
+}
+
+#[test]
+fn reads_back_says_whether_digits_parse_to_the_same_double() {
+    let mut scratch = String::new();
+    for (digits, exponent, value, expected) in [
+        (1, 0, 1.0, true),
+        (2, 0, 1.0, false),
+        (1, -1, 0.1, true),
+        (1, -1, 0.2, false),
+        (22044514488452342, -1, 2204451448845234.0 + 0.25, true),
+        (22044514488452341, -1, 2204451448845234.0 + 0.25, false),
+        (29802322387695312, -24, 2f64.powi(-25), true),
+        (29802322387695309, -24, 2f64.powi(-25), false),
+    ] {
+        assert_eq!(
+            number::reads_back(digits, exponent, value, &mut scratch),
+            expected,
+            "{digits}e{exponent} as {value:e}"
+        );
+    }
+}
+
+#[test]
 fn strings_escape_only_what_json_stringify_escapes() {
     table(&[
         (r#""a\/b""#, r#""a/b""#),
