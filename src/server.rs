@@ -11,6 +11,7 @@
 //! long, and the number open at once is capped ([`connections`]).
 
 mod connections;
+mod handshake_failures;
 mod refused;
 
 use std::convert::Infallible;
@@ -40,6 +41,7 @@ use crate::hub::Hub;
 use crate::limits::{self, AcceptErrors};
 use crate::tap::{Activity, Heads, RawHead, Tap};
 use connections::Connections;
+use handshake_failures::{Failure, HandshakeFailures};
 
 /// How a listener answers and what it accepts.
 #[derive(Debug, Clone)]
@@ -114,6 +116,7 @@ pub async fn serve(
         config,
         hub,
         connections: Connections::new(max),
+        handshake_failures: HandshakeFailures::default(),
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No header timeout of hyper's: in hyper 1.x it also runs while a keep-alive connection
@@ -159,6 +162,7 @@ pub async fn serve(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "set_nodelay failed");
         }
+        let peer = remote;
         // Formatted once per connection rather than per request.
         let remote: Arc<str> = remote.to_string().into();
         let span = tracing::debug_span!("connection", remote = %remote);
@@ -191,8 +195,18 @@ pub async fn serve(
                                            instead of http://";
                                 last_words(stream, StatusCode::BAD_REQUEST, why).await;
                             }
-                            Some(Ok(Err(Handshake::Failed(err)))) => {
-                                tracing::debug!(%err, "TLS handshake failed")
+                            Some(Ok(Err(Handshake::Failed(err, stream)))) => {
+                                // Said before the connection closes: a sender that waits for
+                                // the close finds it said.
+                                let failure = Failure::of(&err);
+                                match context.handshake_failures.line(peer, &failure, Instant::now()) {
+                                    Some(line) => tracing::warn!("{line}"),
+                                    None => tracing::debug!(%err, "TLS handshake failed"),
+                                }
+                                drop(stream);
+                            }
+                            Some(Ok(Err(Handshake::Closed))) => {
+                                tracing::debug!("closed before its TLS handshake began")
                             }
                             Some(Err(_)) => tracing::debug!("TLS handshake not done in time"),
                             None => tracing::debug!("closed during its TLS handshake to make room"),
@@ -219,8 +233,10 @@ pub async fn serve(
 enum Handshake {
     /// It began as plain HTTP (its first byte is not a TLS record's): it is told to use https://.
     Plain(tokio::net::TcpStream),
-    /// The handshake failed.
-    Failed(std::io::Error),
+    /// It closed before sending anything (a port check): nothing to say.
+    Closed,
+    /// The handshake failed; the connection, still open.
+    Failed(std::io::Error, tokio::net::TcpStream),
 }
 
 /// The TLS handshake on `stream`, unless the sender speaks plain HTTP to it.
@@ -231,10 +247,15 @@ async fn handshake(
     /// The first byte of a TLS handshake record.
     const HANDSHAKE_RECORD: u8 = 0x16;
     let mut first = [0u8; 1];
-    if matches!(stream.peek(&mut first).await, Ok(1)) && first[0] != HANDSHAKE_RECORD {
-        return Err(Handshake::Plain(stream));
+    match stream.peek(&mut first).await {
+        Ok(0) => return Err(Handshake::Closed),
+        Ok(_) if first[0] != HANDSHAKE_RECORD => return Err(Handshake::Plain(stream)),
+        _ => {}
     }
-    tls.accept(stream).await.map_err(Handshake::Failed)
+    tls.accept(stream)
+        .into_fallible()
+        .await
+        .map_err(|(err, stream)| Handshake::Failed(err, stream))
 }
 
 /// Completes once the listener asked `heads`' connection to give way.
@@ -248,6 +269,7 @@ struct Context {
     config: ServerConfig,
     hub: Hub,
     connections: Connections,
+    handshake_failures: HandshakeFailures,
 }
 
 /// How reading a request body ended; what arrived of an unfinished body is kept.

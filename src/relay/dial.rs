@@ -327,7 +327,7 @@ mod tests {
         let verifier = pinned(&[ca.der()]);
         assert_eq!(verify(&verifier, leaf.der(), "localhost"), Ok(()));
         assert!(verify(&verifier, leaf.der(), "relay.example").is_err());
-        // Expired, it is refused: only a pinned certificate goes without its dates checked.
+        // Expired, it is refused (a pinned certificate too: see the tls module's tests).
         leaf_params.not_after = rcgen::date_time_ymd(2001, 1, 1);
         leaf_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
         let expired = leaf_params.signed_by(&leaf_key, &issuer).expect("leaf");
