@@ -707,3 +707,73 @@ async fn a_second_listener_on_the_same_journal_is_refused_and_the_first_keeps_it
     );
     assert!(a.stop().0.success() && b.stop().0.success());
 }
+
+/// A headless listener whose stdout nobody reads (a pipe into a stuck `| less`, a full terminal
+/// buffer) keeps acknowledging and journaling every request: the printer falls behind on its
+/// own thread and capture never waits for it (#17). And SIGTERM still ends it, with the pipe
+/// still full.
+#[tokio::test]
+async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let journal = dir.path().join("captures.jsonl");
+    let mut child = common::binary()
+        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+        .arg(&journal)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn hookscope");
+    // Killed on drop, so that a failing run leaves no listener behind.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let (addr, stderr) = common::announced_address(&mut child);
+    let mut child = Killed(child);
+    // Held, never read: once its 64 KiB are full, every write to it blocks.
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    // Each headless line is over 60 bytes: 3000 of them are three times the pipe's room.
+    for n in 0..3000 {
+        let request = post(&format!("/hooks/stalled/{n}"), &[], b"{\"n\":1}");
+        // A bound on a hang (a request waiting for the printer), not a measure of speed.
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(30), send_raw(addr, &request))
+            .await
+            .unwrap_or_else(|_| panic!("request {n} not answered: capture waits for the printer"))
+            .expect("an answer");
+        assert_eq!(answer.status, 200, "request {n}");
+    }
+    assert_eq!(common::captures_in(&journal).len(), 3000);
+    let pid = child.0.id().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    let exited = (0..1500).find_map(|_| {
+        let status = child.0.try_wait().expect("wait");
+        if status.is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        status
+    });
+    drop(stdout);
+    if exited.is_some() {
+        let said = stderr.lock().map(|lines| lines.join("\n")).unwrap_or_default();
+        assert!(
+            said.contains(
+                "stdout is not being read: its last lines were not printed (every capture is in the journal)"
+            ),
+            "{said}"
+        );
+    }
+    if exited.is_none() {
+        panic!(
+            "SIGTERM did not end a listener whose stdout is full; stderr: {:?}",
+            stderr.lock().map(|lines| lines.clone())
+        );
+    }
+}

@@ -274,8 +274,21 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     drop(hub); // the printer ends once the last hub handle is gone
     let stats = journal.close().await;
     tracing::debug!(lines = stats.lines, commits = stats.commits, "journal closed");
-    if printer.map(|p| p.join()).is_some_and(|joined| joined.is_err()) {
-        tracing::error!("the printer thread panicked");
+    if let Some(printer) = printer {
+        // The printer prints what it still has, unless stdout is not being read (a full pipe):
+        // then the session ends without those lines, which are in the journal.
+        let deadline = Instant::now() + PRINTER_GRACE;
+        while !printer.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match printer.is_finished() {
+            true if printer.join().is_err() => tracing::error!("the printer thread panicked"),
+            true => {}
+            false => eprintln!(
+                "stdout is not being read: its last lines were not printed (every capture is in \
+                 the journal)"
+            ),
+        }
     }
     let failed = match stats.failed {
         0 => String::new(),
@@ -366,6 +379,10 @@ fn relayed_ids(journal: &std::path::Path, channel: &str) -> anyhow::Result<HashS
 
 /// The longest shutdown waits for deliveries in progress.
 const FORWARD_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long, at exit, the printer may take to print what it still has before the session ends
+/// without it (stdout nobody reads blocks it for ever).
+const PRINTER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn forward_config(args: &ListenArgs, target: &str) -> ForwardConfig {
     ForwardConfig {
