@@ -511,3 +511,68 @@ async fn a_teammate_away_holds_the_queue_only_up_to_its_limit_and_senders_then_h
     assert_exactly(&wait_captures(&ana_journal, 6), 0..6, "alpha");
     assert_exactly(&wait_captures(&ben_journal, 6), 0..6, "alpha");
 }
+
+/// Caught: a queue file of junk listed as "0 requests queued" and a damaged ack file passed
+/// over (the relay itself cuts the junk off as a torn record when it opens the channel); a
+/// damaged record mid-file counted as a torn tail; the file's words printed raw.
+#[test]
+fn relay_status_says_when_a_channels_files_are_torn_or_damaged() {
+    let (dir, _, _) = dir();
+    // The data directory's own name is shown in the warnings: as the terminal may show it.
+    let data = dir.path().join("relay\u{1b}[2J");
+    std::fs::create_dir_all(&data).expect("data dir");
+    // Junk for a queue, and an ack file of 3 bytes (not 8).
+    std::fs::write(data.join("alpha.queue"), b"\xff\xff\xff\xffjunk").expect("queue");
+    std::fs::write(data.join("alpha.acked"), b"\x00\x00\x07").expect("acked");
+    // A whole record whose head is not a request.
+    let json = b"{\"id\":\"x\"}";
+    let mut record = 5u64.to_be_bytes().to_vec();
+    record.extend_from_slice(&(4 + json.len() as u32).to_be_bytes());
+    record.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    record.extend_from_slice(json);
+    std::fs::write(data.join("beta.queue"), &record).expect("queue");
+    // A channel whose files are sound: no warning.
+    std::fs::write(data.join("gamma.queue"), b"").expect("queue");
+    std::fs::write(data.join("gamma.acked"), 7u64.to_be_bytes()).expect("acked");
+    let report = status(&data);
+    let alpha: Vec<&str> = report.lines().take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        alpha[0],
+        "channel alpha: 0 requests queued (0 B of bodies), numbered up to 0"
+    );
+    assert_eq!(
+        alpha[1],
+        "  warning: the queue file is torn: its last 8 bytes are not a whole record (a crash \
+         mid-append, damage, or an append under way); the relay cuts it off when it opens the \
+         channel"
+    );
+    assert!(
+        alpha[2].starts_with("  warning: the ack file is damaged: ")
+            && alpha[2].ends_with(
+                "alpha.acked holds 3 bytes, not 8; it is read as 0, as the relay reads it: \
+                 requests after that are delivered again (clients drop what they already have)"
+            ),
+        "{report}"
+    );
+    let beta = report.split("\n\n").nth(1).unwrap_or_default();
+    assert!(
+        beta.starts_with(
+            "channel beta: 0 requests queued (0 B of bodies), numbered up to 0\n  \
+             warning: the queue is damaged: "
+        ),
+        "{report}"
+    );
+    assert!(
+        beta.contains("beta.queue: record 5 at byte 0 is unreadable (its head is not a request: ")
+            && beta.contains("the relay refuses this channel until the file is moved aside"),
+        "{report}"
+    );
+    assert!(!beta.contains("torn"), "{report}");
+    assert!(
+        !report.chars().any(|c| c.is_control() && c != '\n') && report.contains("relay\\x1b[2J"),
+        "{report:?}"
+    );
+    let gamma = report.split("\n\n").nth(2).unwrap_or_default();
+    assert!(!gamma.contains("warning"), "{report}");
+    assert!(gamma.starts_with("channel gamma: 0 requests queued"), "{report}");
+}

@@ -102,14 +102,16 @@ impl ChannelQueue {
         private::tighten(&ack_path);
         // A replacement a crash left behind was not the last word.
         private::remove_leftover(&ack_path)?;
-        let acked = match std::fs::read(&ack_path) {
-            Ok(bytes) => bytes
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_be_bytes),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(err) => return Err(err),
-        };
+        let (acked, damage) = read_ack(&ack_path)?;
+        if let Some(damage) = damage {
+            tracing::warn!(
+                channel,
+                acked,
+                %damage,
+                "the ack file is damaged; read as the number shown: requests after it are \
+                 delivered again (clients drop what they have)"
+            );
+        }
         let path = dir.join(format!("{channel}.queue"));
         let mut file = private::options()
             .create(true)
@@ -349,6 +351,33 @@ fn write_ack(path: &Path, seq: u64, durable: bool) -> std::io::Result<()> {
     private::replace(path, &seq.to_be_bytes(), durable)
 }
 
+/// The number in the ack file at `path` (0 if there is none), and, if the file does not hold
+/// exactly 8 bytes, what is wrong with it: it is read all the same, as its first 8 bytes, or 0
+/// if it is shorter (the relay and `relay status` read it alike).
+fn read_ack(path: &Path) -> std::io::Result<(u64, Option<String>)> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
+        Err(err) => {
+            let why = format!("cannot read {}: {err}", path.display());
+            return Err(std::io::Error::new(err.kind(), why));
+        }
+    };
+    let acked = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes);
+    let damage = (bytes.len() != 8).then(|| {
+        format!(
+            "{} holds {} byte{}, not 8",
+            path.display(),
+            bytes.len(),
+            if bytes.len() == 1 { "" } else { "s" }
+        )
+    });
+    Ok((acked, damage))
+}
+
 /// A channel's queue as its files say, read without changing them (for `relay status`, while
 /// the relay runs or not).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -357,6 +386,15 @@ pub struct Backlog {
     pub acked: u64,
     /// The requests queued after it: sequence number and body size, in order.
     pub pending: Vec<(u64, u64)>,
+    /// What is wrong with `<channel>.acked`, if it is damaged (it is read all the same).
+    pub ack_damage: Option<String>,
+    /// How many bytes at the end of the queue file are not a whole record: torn by a crash
+    /// mid-append or damaged (the relay cuts them off when it opens the channel), or an append
+    /// under way.
+    pub torn: u64,
+    /// The first complete record that does not decode: the relay refuses to open the channel
+    /// until the file is moved aside. The records before it are in `pending`; none after it.
+    pub damage: Option<String>,
 }
 
 impl Backlog {
@@ -375,56 +413,88 @@ impl Backlog {
     }
 }
 
-/// Reads the queue of `channel` in `dir` without changing it: only each record's head is read
-/// (a queue of 256 MiB is not loaded), and a torn last record (an append under way, or a crash)
-/// is left out, as the relay would cut it.
+/// Reads the queue of `channel` in `dir` without changing it, and says what the relay would
+/// find wrong with its files. Each record's head is read and decoded, its body skipped (a queue
+/// of 256 MiB is not loaded); a torn last record (an append under way, or a crash) is left out
+/// and counted in [`Backlog::torn`], as the relay would cut it; a complete record that does not
+/// decode stops the reading ([`Backlog::damage`]), as it stops the relay.
 pub fn backlog(dir: &Path, channel: &str) -> std::io::Result<Backlog> {
     use std::io::{BufReader, ErrorKind};
-    let acked = match std::fs::read(dir.join(format!("{channel}.acked"))) {
-        Ok(bytes) => bytes
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_be_bytes),
-        Err(err) if err.kind() == ErrorKind::NotFound => 0,
-        Err(err) => return Err(err),
+    let (acked, ack_damage) = read_ack(&dir.join(format!("{channel}.acked")))?;
+    let mut backlog = Backlog {
+        acked,
+        ack_damage,
+        ..Backlog::default()
     };
-    let file = match File::open(dir.join(format!("{channel}.queue"))) {
+    let path = dir.join(format!("{channel}.queue"));
+    let named = |err: std::io::Error| {
+        let why = format!("cannot read {}: {err}", path.display());
+        std::io::Error::new(err.kind(), why)
+    };
+    let file = match File::open(&path) {
         Ok(file) => file,
-        Err(err) if err.kind() == ErrorKind::NotFound => {
-            return Ok(Backlog {
-                acked,
-                pending: Vec::new(),
-            });
-        }
-        Err(err) => return Err(err),
+        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(backlog),
+        Err(err) => return Err(named(err)),
     };
     // What is there now; appends from here on are not waited for.
-    let size = file.metadata()?.len();
+    let size = file.metadata().map_err(named)?.len();
     let mut file = BufReader::new(file);
-    let mut pending = Vec::new();
     let mut at = 0u64;
+    let mut json = Vec::new();
     // A record: u64 seq | u32 length | frame, whose first 4 bytes are its JSON head's length;
     // the body is the rest of the frame.
-    while at + 16 <= size {
-        let mut head = [0u8; 16];
-        file.read_exact(&mut head)?;
+    while at + 12 <= size {
+        let mut head = [0u8; 12];
+        file.read_exact(&mut head).map_err(named)?;
         let seq = u64::from_be_bytes(head[..8].try_into().unwrap_or_default());
-        let length = u64::from(u32::from_be_bytes(head[8..12].try_into().unwrap_or_default()));
-        let json = u64::from(u32::from_be_bytes(head[12..].try_into().unwrap_or_default()));
+        let length = u64::from(u32::from_be_bytes(head[8..].try_into().unwrap_or_default()));
         if at + 12 + length > size {
             break; // torn
         }
-        let Some(body) = length.checked_sub(4).and_then(|rest| rest.checked_sub(json)) else {
-            let why = format!("record {seq} at byte {at} is unreadable (its head is longer than it)");
-            return Err(std::io::Error::new(ErrorKind::InvalidData, why));
-        };
-        if seq > acked {
-            pending.push((seq, body));
+        match record_head(&mut file, length, &mut json).map_err(named)? {
+            Ok(body) if seq > acked => backlog.pending.push((seq, body)),
+            Ok(_) => {}
+            Err(why) => {
+                let why = format!(
+                    "{}: record {seq} at byte {at} is unreadable ({why})",
+                    path.display()
+                );
+                backlog.damage = Some(why);
+                return Ok(backlog);
+            }
         }
-        file.seek_relative(i64::try_from(length - 4).unwrap_or(i64::MAX))?;
         at += 12 + length;
     }
-    Ok(Backlog { acked, pending })
+    backlog.torn = size - at;
+    Ok(backlog)
+}
+
+/// Reads the frame of `length` bytes at the reader's position (the whole frame is in the file):
+/// decodes its JSON head into `json`'s buffer and skips its body, whose size it returns; or says
+/// why the frame does not decode.
+fn record_head(
+    file: &mut std::io::BufReader<File>,
+    length: u64,
+    json: &mut Vec<u8>,
+) -> std::io::Result<Result<u64, String>> {
+    if length < 4 {
+        return Ok(Err(format!("its frame is {length} bytes, too short for a head")));
+    }
+    let mut prefix = [0u8; 4];
+    file.read_exact(&mut prefix)?;
+    let head = u64::from(u32::from_be_bytes(prefix));
+    let Some(body) = (length - 4).checked_sub(head) else {
+        return Ok(Err("its head is longer than it".to_owned()));
+    };
+    json.clear();
+    // `head` is at most the frame's length, which is in the file.
+    json.resize(usize::try_from(head).unwrap_or(usize::MAX), 0);
+    file.read_exact(json)?;
+    if let Err(err) = serde_json::from_slice::<WireRequest>(json) {
+        return Ok(Err(format!("its head is not a request: {err}")));
+    }
+    file.seek_relative(i64::try_from(body).unwrap_or(i64::MAX))?;
+    Ok(Ok(body))
 }
 
 /// Parses records from the start of `data`; returns them and the length of the good prefix,
@@ -596,6 +666,7 @@ mod tests {
         let read = backlog(dir.path(), "a").expect("backlog");
         assert_eq!(read.acked, 1);
         assert_eq!(read.pending, [(2, 200), (3, 300), (4, 400)]);
+        assert_eq!((read.torn, &read.damage, &read.ack_damage), (16, &None, &None));
         assert_eq!((read.last_seq(), read.after(2)), (4, (2, 700)));
         assert_eq!(std::fs::read(&path).expect("read"), before, "nothing cut");
         assert_eq!(backlog(dir.path(), "none").expect("none"), Backlog::default());

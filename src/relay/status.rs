@@ -55,6 +55,7 @@ pub fn report(dir: &Path, now: DateTime<Utc>) -> anyhow::Result<String> {
         match read {
             Ok((backlog, records)) => channel_report(&mut out, channel, &backlog, &records, now),
             Err(err) => {
+                let err = sanitize::line(&err.to_string()).into_owned();
                 let _ = writeln!(out, "channel {channel}: cannot be read: {err}");
             }
         }
@@ -78,6 +79,9 @@ fn channel_report(
         format_size(bytes),
         backlog.last_seq(),
     );
+    for warning in warnings(backlog) {
+        let _ = writeln!(out, "  warning: {}", sanitize::line(&warning));
+    }
     if records.is_empty() {
         let _ = writeln!(
             out,
@@ -128,6 +132,35 @@ fn channel_report(
     }
 }
 
+/// What is wrong with a channel's files, as the relay would find it, and what it does about it.
+fn warnings(backlog: &Backlog) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(damage) = &backlog.damage {
+        warnings.push(format!(
+            "the queue is damaged: {damage}; the relay refuses this channel until the file is \
+             moved aside (which starts the channel afresh); the counts here stop before it"
+        ));
+    }
+    if backlog.torn > 0 {
+        let tail = match backlog.torn {
+            1 => "its last byte is".to_owned(),
+            n => format!("its last {n} bytes are"),
+        };
+        warnings.push(format!(
+            "the queue file is torn: {tail} not a whole record (a crash mid-append, damage, or \
+             an append under way); the relay cuts it off when it opens the channel"
+        ));
+    }
+    if let Some(damage) = &backlog.ack_damage {
+        warnings.push(format!(
+            "the ack file is damaged: {damage}; it is read as {}, as the relay reads it: \
+             requests after that are delivered again (clients drop what they already have)",
+            backlog.acked
+        ));
+    }
+    warnings
+}
+
 /// `2026-12-01 20:00:00 UTC (5m ago)`.
 fn seen(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let ago = (now - at).to_std().unwrap_or_default();
@@ -158,6 +191,7 @@ mod tests {
         let backlog = Backlog {
             acked: 39,
             pending: vec![(40, 1000), (41, 1000), (42, 500)],
+            ..Backlog::default()
         };
         let records = [
             ClientRecord {
@@ -197,6 +231,7 @@ mod tests {
         let backlog = Backlog {
             acked: 0,
             pending: vec![(1, 10), (2, 10)],
+            ..Backlog::default()
         };
         let mut out = String::new();
         channel_report(&mut out, "beta", &backlog, &[], at(0));
