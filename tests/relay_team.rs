@@ -576,3 +576,57 @@ fn relay_status_says_when_a_channels_files_are_torn_or_damaged() {
     assert!(!gamma.contains("warning"), "{report}");
     assert!(gamma.starts_with("channel gamma: 0 requests queued"), "{report}");
 }
+
+/// Caught: a listen without --client-name took the host name without a word, and two laptops of
+/// one host name (`ubuntu`) taking each other over were told only to "give each laptop its own
+/// --client-name", as if one of them had chosen the name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_named_by_the_host_name_are_told_at_start_and_at_the_takeover() {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, &[]);
+    let (first_journal, second_journal) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
+    // Two listens here stand for two laptops of one host name: neither gives a name.
+    let first = client(&first_journal, &relay.url(), "alpha", &token, &[]);
+    wait_connections(&first, 1);
+    let notice = first
+        .stderr_text()
+        .lines()
+        .find(|line| line.starts_with("relay client name: "))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    let host = notice
+        .strip_prefix("relay client name: ")
+        .and_then(|rest| rest.strip_suffix(" (the host name; give each laptop its own with --client-name)"))
+        .unwrap_or_else(|| panic!("no notice of the host name: {}", first.stderr_text()))
+        .to_owned();
+    assert!(!host.is_empty(), "{notice}");
+    let second = client(&second_journal, &relay.url(), "alpha", &token, &[]);
+    wait_connections(&second, 1);
+    assert!(second.stderr_text().contains(&notice), "{}", second.stderr_text());
+    let said = wait_for("the first to be told", Duration::from_secs(20), || {
+        first
+            .stderr_text()
+            .lines()
+            .find(|line| line.starts_with("relay: another session"))
+            .map(str::to_owned)
+    });
+    assert!(
+        said.starts_with(&format!(
+            "relay: another session named {host} took over; not reconnecting: the client names \
+             collided, this one being the host name, which another laptop (or another listen \
+             here) has too; restart this listen with --client-name and a name of this laptop's \
+             own"
+        )),
+        "{said}"
+    );
+    // A name given is not the host's: no notice.
+    let named_journal = dir.path().join("named.jsonl");
+    let named = named(&named_journal, &relay, &token, "ana");
+    wait_connections(&named, 1);
+    assert!(
+        !named.stderr_text().contains("relay client name:"),
+        "{}",
+        named.stderr_text()
+    );
+}

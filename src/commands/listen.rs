@@ -142,6 +142,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
                 relay: relay.clone(),
                 channel: channel.clone(),
                 client_name: client_name.clone().unwrap_or_default(),
+                named_by_host: args.client_name.is_none(),
                 token: token.clone(),
                 heartbeat: Duration::from_secs(10),
                 min_backoff: Duration::from_millis(250),
@@ -159,6 +160,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let name = client_name.as_deref().unwrap_or_default();
         format!("{url} channel {channel} as {name}")
     });
+    // Two laptops of one host name (`ubuntu`) would take the channel from each other.
+    let host_name_notice = client_name
+        .as_deref()
+        .and_then(|name| client::host_name_notice(args.client_name.as_deref(), name));
     let started = Instant::now();
     let interactive = args.interactive();
     let mut printer = None;
@@ -188,6 +193,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
             "journaling to {}; verifying signatures: {configured}",
             args.out.display()
         ));
+        if let (Some(message), Some(notice)) = (&mut app.message, &host_name_notice) {
+            message.push_str(&format!("; {notice}"));
+        }
         // The server stops when the inspector quits or a signal arrives, whichever is first.
         let (quit, quitting) = tokio::sync::watch::channel(());
         let signalled = shutdown_signal();
@@ -241,6 +249,9 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         }
         if let Some(smee) = &smee {
             crate::smee::print_status(smee, smee.url.clone());
+        }
+        if let Some(notice) = &host_name_notice {
+            eprintln!("{notice}");
         }
         if let (Some(tunnel), Some(label)) = (&tunnel, &relay_label) {
             print_tunnel_states(tunnel.state.clone(), label.clone());

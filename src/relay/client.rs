@@ -54,6 +54,9 @@ pub struct TunnelConfig {
     pub channel: String,
     /// This client's name on the channel ([`crate::relay::clients::check_name`]).
     pub client_name: String,
+    /// Whether that name is the host name (no `--client-name`): two laptops of one host name
+    /// (`ubuntu`, `localhost.localdomain`) collide, and a takeover says so.
+    pub named_by_host: bool,
     /// The channel's token.
     pub token: Token,
     /// How often to prove the connection alive; silence for three times this drops it.
@@ -121,6 +124,9 @@ pub enum TunnelState {
     Displaced {
         /// The relay's words ("another session named NAME took over"), made safe to print.
         reason: String,
+        /// This client's name was the host name: most likely another laptop of the same host
+        /// name, not this laptop again.
+        named_by_host: bool,
     },
     /// The relay's certificate was refused (self-signed, unknown CA, wrong name, expired):
     /// someone has to act, so it is retried slowly.
@@ -164,10 +170,22 @@ impl fmt::Display for TunnelState {
             TunnelState::Refused { reason, after } => {
                 write!(f, "refused: {reason} (next try in {:.0}s)", after.as_secs_f64())
             }
-            TunnelState::Displaced { reason } => write!(
+            TunnelState::Displaced {
+                reason,
+                named_by_host: false,
+            } => write!(
                 f,
                 "{reason}; not reconnecting (give each laptop its own --client-name, or restart \
                  this listen to take the channel back)"
+            ),
+            TunnelState::Displaced {
+                reason,
+                named_by_host: true,
+            } => write!(
+                f,
+                "{reason}; not reconnecting: the client names collided, this one being the host \
+                 name, which another laptop (or another listen here) has too; restart this \
+                 listen with --client-name and a name of this laptop's own"
             ),
             TunnelState::Untrusted { advice, after } => write!(
                 f,
@@ -264,7 +282,10 @@ async fn run(
         let (next, delay) = match ended {
             Err(SessionError::Displaced(reason)) => {
                 tracing::warn!(%reason, "taken over; the tunnel stops");
-                state.send_replace(TunnelState::Displaced { reason });
+                state.send_replace(TunnelState::Displaced {
+                    reason,
+                    named_by_host: config.named_by_host,
+                });
                 return;
             }
             Err(SessionError::Unauthorized) => (TunnelState::Unauthorized, slowly),
@@ -377,6 +398,16 @@ pub fn client_name(given: Option<&str>) -> anyhow::Result<String> {
         return Ok(given.to_owned());
     }
     Ok(name_of_host(host_name().as_deref()))
+}
+
+/// The line said at start when the client's name is the host name (`given` is `None`).
+pub fn host_name_notice(given: Option<&str>, name: &str) -> Option<String> {
+    given.is_none().then(|| {
+        format!(
+            "relay client name: {} (the host name; give each laptop its own with --client-name)",
+            crate::sanitize::line(name)
+        )
+    })
 }
 
 /// A valid client name made of `host`.
@@ -808,6 +839,35 @@ mod tests {
     }
 
     #[test]
+    fn a_takeover_of_the_host_name_says_the_names_collided_and_what_to_pass() {
+        let reason = "another session named ubuntu took over".to_owned();
+        let state = |named_by_host| TunnelState::Displaced {
+            reason: reason.clone(),
+            named_by_host,
+        };
+        assert_eq!(
+            state(true).to_string(),
+            "another session named ubuntu took over; not reconnecting: the client names collided, \
+             this one being the host name, which another laptop (or another listen here) has too; \
+             restart this listen with --client-name and a name of this laptop's own"
+        );
+        assert_eq!(
+            state(false).to_string(),
+            "another session named ubuntu took over; not reconnecting (give each laptop its own \
+             --client-name, or restart this listen to take the channel back)"
+        );
+        assert_eq!(
+            host_name_notice(None, "ubuntu").as_deref(),
+            Some("relay client name: ubuntu (the host name; give each laptop its own with --client-name)")
+        );
+        assert_eq!(
+            host_name_notice(Some("ubuntu"), "ubuntu"),
+            None,
+            "given, even if the same"
+        );
+    }
+
+    #[test]
     fn close_frames_say_why_and_revocation_is_a_refusal() {
         let frame = |code, reason: &str| {
             Some(CloseFrame {
@@ -868,6 +928,7 @@ mod tests {
             relay: format!("https://localhost:{port}"),
             channel: "alpha".into(),
             client_name: "test".into(),
+            named_by_host: false,
             token: Token::new("hst_test"),
             heartbeat: Duration::from_secs(5),
             min_backoff: Duration::from_millis(5),
