@@ -41,7 +41,7 @@ pub fn client_config(ca: Option<&Path>, insecure: bool, flag: &str) -> anyhow::R
     let Some(ca) = ca else {
         return Ok(builder.with_root_certificates(roots).with_no_client_auth());
     };
-    let text = read_pem(ca, &format!("{flag} "))?;
+    let text = read_pem(ca, &format!("{flag} "), "certificates")?;
     let pinned = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot read certificates from {flag} {}", ca.display()))?;
@@ -61,7 +61,7 @@ pub fn client_config(ca: Option<&Path>, insecure: bool, flag: &str) -> anyhow::R
 /// A server configuration from PEM files: the certificate chain in `cert`, its key in `key`.
 /// A key that is not the certificate's is refused here, at start, not at the first handshake.
 pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerConfig> {
-    let text = read_pem(cert, "")?;
+    let text = read_pem(cert, "--tls-cert ", "certificates")?;
     let chain = CertificateDer::pem_slice_iter(&text)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot read certificates from {}", cert.display()))?;
@@ -94,24 +94,25 @@ pub fn server_config(cert: &Path, key: &Path) -> anyhow::Result<rustls::ServerCo
 /// hundred.
 const PEM_LIMIT: u64 = 1 << 20;
 
-/// The PEM file at `path` (named `flag` first in errors: `--ca `, or nothing), refusing what is
-/// not a regular file (`/dev/zero`, a pipe: they would be read forever) and what is past
-/// [`PEM_LIMIT`].
-fn read_pem(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+/// The PEM file of `what` at `path` (named after `flag` in errors: `--ca `, `--tls-key `),
+/// refusing what is not a regular file (`/dev/zero`, a pipe: they would be read forever) and what
+/// is past [`PEM_LIMIT`].
+fn read_pem(path: &Path, flag: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     let shown = path.display();
-    let not_pem = |what: &str| anyhow::anyhow!("{flag}{shown} is {what}: give the PEM file itself");
-    let metadata = std::fs::metadata(path).with_context(|| format!("cannot read {flag}{shown}"))?;
+    let not_pem = |is: &str| anyhow::anyhow!("{flag}{shown} is {is}: give the PEM file itself");
+    let metadata =
+        std::fs::metadata(path).with_context(|| format!("cannot read {what} from {flag}{shown}"))?;
     if metadata.is_dir() {
         return Err(not_pem("a directory"));
     }
     if !metadata.is_file() {
         return Err(not_pem("not a regular file (a device or a pipe)"));
     }
-    let file = std::fs::File::open(path).with_context(|| format!("cannot read {flag}{shown}"))?;
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {what} from {flag}{shown}"))?;
     let mut text = Vec::new();
     file.take(PEM_LIMIT + 1)
         .read_to_end(&mut text)
-        .with_context(|| format!("cannot read {flag}{shown}"))?;
+        .with_context(|| format!("cannot read {what} from {flag}{shown}"))?;
     if text.len() as u64 > PEM_LIMIT {
         return Err(not_pem("larger than 1 MiB, more than any certificate or key"));
     }
@@ -122,7 +123,7 @@ fn read_pem(path: &Path, flag: &str) -> anyhow::Result<Vec<u8>> {
 /// to do.
 fn private_key(path: &Path) -> anyhow::Result<PrivateKeyDer<'static>> {
     let shown = path.display();
-    let text = read_pem(path, "")?;
+    let text = read_pem(path, "--tls-key ", "a private key")?;
     let holds = |label: &str| text.windows(label.len()).any(|window| window == label.as_bytes());
     // PKCS#8 encrypted (`-----BEGIN ENCRYPTED PRIVATE KEY-----`), or OpenSSL's traditional
     // encryption of an RSA or EC key (a `Proc-Type: 4,ENCRYPTED` header).
@@ -465,7 +466,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let err = server_config(Path::new("/dev/zero"), Path::new("/dev/zero")).expect_err("device");
         assert!(
-            err.to_string().starts_with("/dev/zero is not a regular file"),
+            err.to_string()
+                .starts_with("--tls-cert /dev/zero is not a regular file"),
             "{err}"
         );
         let err = server_config(dir.path(), dir.path()).expect_err("directory");

@@ -796,11 +796,12 @@ fn devices_encrypted_keys_and_certificates_as_keys_are_refused_in_words() {
     };
     assert_eq!(
         listen(Path::new("/dev/zero"), &certificates.key),
-        "hookscope: /dev/zero is not a regular file (a device or a pipe): give the PEM file itself\n"
+        "hookscope: --tls-cert /dev/zero is not a regular file (a device or a pipe): give the PEM file \
+         itself\n"
     );
     assert!(
         listen(&certificates.cert, Path::new("/dev/zero"))
-            .starts_with("hookscope: /dev/zero is not a regular file"),
+            .starts_with("hookscope: --tls-key /dev/zero is not a regular file"),
     );
     let encrypted = dir.join("k1enc.pem");
     std::fs::write(
