@@ -23,6 +23,12 @@
 //! |               |                             |         | relative to the package root         |
 //! | `--inspector` | `HOOKSCOPE_BENCH_INSPECTOR=1`| off    | headless against the live inspector  |
 //! | `--pin`       | `HOOKSCOPE_BENCH_PIN=1`     | off     | servers on CPU 0, the client on CPU 1|
+//! | `--rate N`    | `HOOKSCOPE_BENCH_RATE`      | off     | N requests/s on a fixed schedule     |
+//!
+//! `--rate` measures latency at a given load instead of throughput (issue #17: p50/p99 at a
+//! fixed rate, e.g. 5000): each connection sends its share on a schedule; a request held past
+//! its time by the last answer counts from when it was due, so a server that falls behind its
+//! schedule shows it, and one sent on time from when it is sent.
 //!
 //! `--pin` (Linux, `taskset` from util-linux) runs each server on the first CPU and this load
 //! client on the second, so that a server's CPU per request is not mixed with the client's
@@ -109,6 +115,10 @@ struct Settings {
     inspector: bool,
     /// Servers on CPU 0, the load client on CPU 1.
     pin: bool,
+    /// Requests per second in all, on a fixed schedule, instead of as fast as answers come:
+    /// for latency at a given load (each latency counts from when the request was due, so a
+    /// server that falls behind is not flattered by the client waiting for it).
+    rate: Option<usize>,
 }
 
 impl Settings {
@@ -125,6 +135,9 @@ impl Settings {
             bin: env("HOOKSCOPE_BENCH_BIN").map(PathBuf::from),
             inspector: env("HOOKSCOPE_BENCH_INSPECTOR").is_some_and(|value| value != "0"),
             pin: env("HOOKSCOPE_BENCH_PIN").is_some_and(|value| value != "0"),
+            rate: env("HOOKSCOPE_BENCH_RATE")
+                .map(|text| parse_count("HOOKSCOPE_BENCH_RATE", &text))
+                .transpose()?,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -144,7 +157,11 @@ impl Settings {
                 settings.pin = true;
                 continue;
             }
-            if !["--secs", "--warmup", "--conns", "--rounds", "--out", "--bin"].contains(&flag) {
+            if ![
+                "--secs", "--warmup", "--conns", "--rounds", "--out", "--bin", "--rate",
+            ]
+            .contains(&flag)
+            {
                 continue; // `--bench` from cargo, or anything meant for someone else
             }
             let value = inline
@@ -156,6 +173,7 @@ impl Settings {
                 "--conns" => settings.connections = parse_count(flag, &value)?,
                 "--rounds" => settings.rounds = parse_count(flag, &value)?,
                 "--bin" => settings.bin = Some(PathBuf::from(value)),
+                "--rate" => settings.rate = Some(parse_count(flag, &value)?),
                 _ => settings.out = Some(PathBuf::from(value)),
             }
         }
@@ -527,6 +545,7 @@ async fn drive_connection(
     webhook: Webhook,
     measure_from: Instant,
     until: Instant,
+    schedule: Option<(Instant, Duration)>,
 ) -> Tally {
     let mut tally = Tally::default();
     let stream = match TcpStream::connect(addr).await {
@@ -548,12 +567,29 @@ async fn drive_connection(
         }
     };
     let connection = tokio::spawn(connection);
+    let mut due = schedule.map(|(first, _)| first);
     loop {
         if let Err(err) = sender.ready().await {
             tally.error("connection closed", err);
             break;
         }
-        let sent = Instant::now();
+        // On a schedule, a request the last answer held past its time counts from when it was
+        // due (the server's delay, not hidden by the client waiting for it); one sent on time
+        // counts from when it is sent (the timer's millisecond lateness is the client's own).
+        let sent = match (&mut due, schedule) {
+            (Some(at), Some((_, interval))) => {
+                let this = *at;
+                *at += interval;
+                match Instant::now() >= this {
+                    true => this,
+                    false => {
+                        tokio::time::sleep_until(this.into()).await;
+                        Instant::now()
+                    }
+                }
+            }
+            _ => Instant::now(),
+        };
         if sent >= until {
             break;
         }
@@ -613,8 +649,26 @@ impl Run {
 async fn load(addr: SocketAddr, settings: &Settings, webhook: &Webhook) -> Run {
     let measure_from = Instant::now() + settings.warmup;
     let until = measure_from + settings.measured;
+    // With --rate, each connection sends its share on a schedule, the connections' schedules
+    // staggered so that the requests are spread evenly.
+    let interval = settings
+        .rate
+        .map(|rate| Duration::from_secs_f64(settings.connections as f64 / rate as f64));
+    let start = Instant::now();
     let tasks: Vec<_> = (0..settings.connections)
-        .map(|_| tokio::spawn(drive_connection(addr, webhook.clone(), measure_from, until)))
+        .map(|n| {
+            let schedule = interval.map(|interval| {
+                let offset = interval.mul_f64(n as f64 / settings.connections as f64);
+                (start + offset, interval)
+            });
+            tokio::spawn(drive_connection(
+                addr,
+                webhook.clone(),
+                measure_from,
+                until,
+                schedule,
+            ))
+        })
         .collect();
     let mut tally = Tally::default();
     for task in tasks {
@@ -1025,7 +1079,7 @@ fn main() -> ExitCode {
         .build()
         .expect("the load client needs a tokio runtime");
     println!(
-        "ingest: POST {} {} B JSON ({}), {} keep-alive HTTP/1.1 connections, {:?} warm-up + {:?} \
+        "ingest: POST {} {} B JSON ({}), {} keep-alive HTTP/1.1 connections{}, {:?} warm-up + {:?} \
          measured per run, {} round(s) of {} then {}",
         HOOK_PATH,
         webhook.body.len(),
@@ -1034,6 +1088,11 @@ fn main() -> ExitCode {
             true => "OptiView channel.started, UNSIGNED",
         },
         settings.connections,
+        settings
+            .rate
+            .map_or(String::from(" as fast as answered"), |rate| format!(
+                " at {rate} req/s in all on a fixed schedule (a late request's latency from when it was due)"
+            )),
         settings.warmup,
         settings.measured,
         settings.rounds,
