@@ -27,15 +27,20 @@
 //! ```
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::Uri;
+use hyper::rt::{Read, ReadBuf, ReadBufCursor, Write};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::tls::Refusal;
 
@@ -59,7 +64,7 @@ pub const INSECURE: &str = "INSECURE (--insecure): https:// certificates are not
                             \"insecure\":true";
 
 /// The client: `http://` and `https://`, connections kept and shared between clones.
-pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub type HttpClient = Client<HttpsConnector<Dialer>, Full<Bytes>>;
 
 /// A client trusting as `tls` says. Fails only when `--ca` cannot be read or holds no
 /// certificate, with a sentence naming the file.
@@ -75,11 +80,115 @@ pub fn client(tls: &TlsOptions) -> anyhow::Result<HttpClient> {
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(tcp);
+        .wrap_connector(Dialer(tcp));
     Ok(Client::builder(TokioExecutor::new())
         // Senders' headers go on in the case they came in, as far as HTTP/1.1 lets us.
         .http1_title_case_headers(true)
         .build(connector))
+}
+
+/// The TCP connector under TLS: an `http://` connection whose first bytes from the app are a TLS
+/// record (an app that speaks only HTTPS answers plain HTTP with a TLS alert) fails with
+/// [`AnsweredInTls`], which [`describe`] names, instead of hyper's `invalid HTTP version parsed`.
+#[derive(Debug, Clone)]
+pub struct Dialer(HttpConnector);
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+impl tower_service::Service<Uri> for Dialer {
+    type Response = Sniffed<TokioIo<tokio::net::TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let sniffing = uri.scheme() == Some(&hyper::http::uri::Scheme::HTTP);
+        let connecting = self.0.call(uri);
+        Box::pin(async move {
+            let io = connecting.await?;
+            Ok(Sniffed { io, sniffing })
+        })
+    }
+}
+
+/// An app's answer to plain HTTP began with a TLS record: it speaks only HTTPS.
+#[derive(Debug)]
+pub struct AnsweredInTls;
+
+impl std::fmt::Display for AnsweredInTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("answered in TLS")
+    }
+}
+
+impl StdError for AnsweredInTls {}
+
+/// A connection whose first bytes are looked at, on `http://` only (over `https://` they are
+/// TLS's own).
+#[derive(Debug)]
+pub struct Sniffed<T> {
+    io: T,
+    sniffing: bool,
+}
+
+impl<T: Read + Unpin> Read for Sniffed<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.sniffing {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        let mut first = [0u8; 4096];
+        let len = buf.remaining().min(first.len());
+        let mut read = ReadBuf::new(&mut first[..len]);
+        ready!(Pin::new(&mut this.io).poll_read(cx, read.unfilled()))?;
+        this.sniffing = false;
+        let filled = read.filled();
+        // A TLS record: alert (21) or handshake (22), then version 3.x (SSL 3.0 to TLS 1.3's 3.4).
+        if let [0x15 | 0x16, 0x03, 0..=4, ..] = filled {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, AnsweredInTls)));
+        }
+        buf.put_slice(filled);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: Write + Unpin> Write for Sniffed<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+impl<T: Connection> Connection for Sniffed<T> {
+    fn connected(&self) -> Connected {
+        self.io.connected()
+    }
 }
 
 /// Why a request to `host` failed, as one sentence with what to do where something can be done:
@@ -88,6 +197,10 @@ pub fn client(tls: &TlsOptions) -> anyhow::Result<HttpClient> {
 pub fn describe(err: &(dyn StdError + 'static), host: &str, tls: &TlsOptions) -> String {
     if let Some(refused) = find::<rustls::Error>(err) {
         return tls_failure(refused, host, tls);
+    }
+    if find::<AnsweredInTls>(err).is_some() {
+        let host = crate::sanitize::line(host);
+        return format!("{host} answered in TLS: it serves HTTPS, so use https:// instead of http://");
     }
     let mut current = Some(err);
     while let Some(err) = current {

@@ -846,3 +846,41 @@ fn devices_encrypted_keys_and_certificates_as_keys_are_refused_in_words() {
         );
     }
 }
+
+/// http:// to an app that speaks only HTTPS (it answers plain HTTP with a TLS alert) says so,
+/// not hyper's `invalid HTTP version parsed`; http:// and https:// to the right apps still work.
+/// Caught: the first bytes not looked at (the old message), and looked at over https:// too
+/// (every TLS handshake taken for an answer in TLS).
+#[test]
+fn http_to_an_app_that_speaks_only_https_says_to_use_https() {
+    let certificates = Certificates::new();
+    let app = LocalApp::start_https(certificates.server());
+    let mistaken = send(&format!("{}/hooks", app.url()), &[]);
+    let stdout = String::from_utf8_lossy(&mistaken.stdout);
+    assert!(!mistaken.status.success());
+    assert!(
+        stdout.contains(&format!(
+            "cannot reach {}/hooks: 127.0.0.1 answered in TLS: it serves HTTPS, so use https:// \
+             instead of http://",
+            app.url()
+        )),
+        "{stdout}"
+    );
+    let right = send(
+        &format!("{}/hooks", app.https_url()),
+        &["--ca", certificates.ca()],
+    );
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stdout)
+    );
+    let plain = LocalApp::start();
+    let right = send(&format!("{}/hooks", plain.url()), &[]);
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stdout)
+    );
+    assert_eq!((app.seen().len(), plain.seen().len()), (1, 1));
+}
