@@ -88,7 +88,8 @@ pub fn client(tls: &TlsOptions) -> anyhow::Result<HttpClient> {
 }
 
 /// The TCP connector under TLS: an `http://` connection whose first bytes from the app are a TLS
-/// record (an app that speaks only HTTPS answers plain HTTP with a TLS alert) fails with
+/// record (a rustls-based app that speaks only HTTPS answers plain HTTP with a TLS alert; an
+/// OpenSSL-based one resets the connection, which cannot be told from any other reset) fails with
 /// [`AnsweredInTls`], which [`describe`] names, instead of hyper's `invalid HTTP version parsed`.
 #[derive(Debug, Clone)]
 pub struct Dialer(HttpConnector);
