@@ -643,28 +643,12 @@ async fn a_second_listener_on_the_same_journal_is_refused_and_the_first_keeps_it
     let answer = send_raw(first.addr, &post("/hooks/first", &[], b"{\"n\":1}")).await;
     assert_eq!(answer.expect("an answer").status, 200);
     let before = std::fs::read(&journal).expect("the first's journal");
-    let mut second = common::binary()
-        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
-        .arg(&journal)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn the second listener");
-    let exited = (0..1500).find_map(|_| {
-        let status = second.try_wait().expect("wait");
-        if status.is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        status
-    });
-    let Some(status) = exited else {
-        let _ = second.kill();
-        let _ = second.wait();
+    let mut second = Killed::headless(&journal);
+    let Some(status) = second.exited_within(std::time::Duration::from_secs(30)) else {
         panic!("the second listener on the same journal is still running");
     };
     let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut second.stderr.take().expect("stderr"), &mut stderr)
+    std::io::Read::read_to_string(&mut second.0.stderr.take().expect("stderr"), &mut stderr)
         .expect("read stderr");
     assert!(!status.success());
     assert!(
@@ -716,24 +700,8 @@ async fn a_second_listener_on_the_same_journal_is_refused_and_the_first_keeps_it
 async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = dir.path().join("captures.jsonl");
-    let mut child = common::binary()
-        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
-        .arg(&journal)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn hookscope");
-    // Killed on drop, so that a failing run leaves no listener behind.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let (addr, stderr) = common::announced_address(&mut child);
-    let mut child = Killed(child);
+    let mut child = Killed::headless(&journal);
+    let (addr, stderr) = common::announced_address(&mut child.0);
     // Held, never read: once its 64 KiB are full, every write to it blocks.
     let stdout = child.0.stdout.take().expect("piped stdout");
     // Each headless line is over 60 bytes: 3000 of them are three times the pipe's room.
@@ -753,13 +721,7 @@ async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
         .status()
         .expect("run kill");
     assert!(sent.success());
-    let exited = (0..1500).find_map(|_| {
-        let status = child.0.try_wait().expect("wait");
-        if status.is_none() {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        status
-    });
+    let exited = child.exited_within(std::time::Duration::from_secs(30));
     drop(stdout);
     if exited.is_some() {
         let said = stderr.lock().map(|lines| lines.join("\n")).unwrap_or_default();
@@ -775,5 +737,45 @@ async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
             "SIGTERM did not end a listener whose stdout is full; stderr: {:?}",
             stderr.lock().map(|lines| lines.clone())
         );
+    }
+}
+
+/// A `listen --headless` on `journal` started here (its stdout and stderr piped, not read),
+/// killed on drop, so that a failing test leaves no listener behind.
+struct Killed(std::process::Child);
+
+impl Killed {
+    fn headless(journal: &std::path::Path) -> Self {
+        Self(
+            common::binary()
+                .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+                .arg(journal)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn hookscope"),
+        )
+    }
+
+    /// Its exit status, if it exits within `limit` (a bound on a hang, not a measure).
+    fn exited_within(&mut self, limit: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
