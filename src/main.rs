@@ -60,7 +60,9 @@ fn main() -> ExitCode {
         Command::Relay(args) => commands::relay::run(args),
         Command::Completions(args) => commands::docs::completions(args),
         Command::Man => commands::docs::man(),
-        Command::Registrations(args) => runtime().and_then(|rt| rt.block_on(commands::registrations::run(args))),
+        Command::Registrations(args) => {
+            runtime().and_then(|rt| rt.block_on(commands::registrations::run(args)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
