@@ -642,6 +642,27 @@ mod tests {
         assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
     }
 
+    #[tokio::test]
+    async fn an_exclusive_journal_refuses_a_second_exclusive_writer_until_closed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        let exclusive = WriteOptions {
+            fsync: false,
+            exclusive: true,
+        };
+        let first = Journal::open(&path, exclusive).expect("open");
+        let refused = Journal::open(&path, exclusive)
+            .err()
+            .expect("a second listener is refused");
+        assert_eq!(refused.kind(), io::ErrorKind::WouldBlock);
+        assert!(refused.to_string().contains("give this one its own --out FILE"));
+        // Attempts of a replay may be appended meanwhile.
+        let attempts = Journal::open(&path, WriteOptions::default()).expect("not exclusive");
+        attempts.close().await;
+        first.close().await;
+        Journal::open(&path, exclusive).expect("free once the first is closed");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_appends_are_group_committed_and_all_kept() {
         for fsync in [false, true] {
@@ -652,7 +673,14 @@ mod tests {
     async fn concurrent_appends(fsync: bool) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("captures.jsonl");
-        let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
+        let journal = Journal::open(
+            &path,
+            WriteOptions {
+                fsync,
+                exclusive: true,
+            },
+        )
+        .expect("open");
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let appender = journal.appender();
@@ -676,7 +704,14 @@ mod tests {
             let path = dir.path().join("captures.jsonl");
             // A file that already has content, ending in a torn line the journal repairs.
             std::fs::write(&path, b"{\"torn\"").expect("seed");
-            let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
+            let journal = Journal::open(
+                &path,
+                WriteOptions {
+                    fsync,
+                    exclusive: true,
+                },
+            )
+            .expect("open");
             let appender = journal.appender();
             let lines: Vec<Vec<u8>> = (0..5).map(|n| encode_capture(&capture(n))).collect();
             let offsets =
@@ -711,7 +746,14 @@ mod tests {
         for fsync in [false, true] {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("captures.jsonl");
-            let journal = Journal::open(&path, WriteOptions { fsync }).expect("open");
+            let journal = Journal::open(
+                &path,
+                WriteOptions {
+                    fsync,
+                    exclusive: true,
+                },
+            )
+            .expect("open");
             let appender = journal.appender();
             let lines: Vec<Vec<u8>> = (0..500).map(|n| encode_capture(&capture(n))).collect();
             let results =
