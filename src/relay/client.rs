@@ -402,9 +402,13 @@ pub fn client_name(given: Option<&str>) -> anyhow::Result<String> {
 
 /// The line said at start when the client's name is the host name (`given` is `None`).
 pub fn host_name_notice(given: Option<&str>, name: &str) -> Option<String> {
+    let whence = match name {
+        DEFAULT_NAME => "no usable host name, so the default, which a listen from before names has too",
+        _ => "the host name",
+    };
     given.is_none().then(|| {
         format!(
-            "relay client name: {} (the host name; give each laptop its own with --client-name)",
+            "relay client name: {} ({whence}; give each laptop its own with --client-name)",
             crate::sanitize::line(name)
         )
     })
@@ -864,6 +868,13 @@ mod tests {
             host_name_notice(Some("ubuntu"), "ubuntu"),
             None,
             "given, even if the same"
+        );
+        assert_eq!(
+            host_name_notice(None, DEFAULT_NAME).as_deref(),
+            Some(
+                "relay client name: default (no usable host name, so the default, which a listen \
+                 from before names has too; give each laptop its own with --client-name)"
+            )
         );
     }
 
