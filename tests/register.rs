@@ -409,7 +409,7 @@ fn a_crashed_session_is_listed_and_cleaned_up_and_a_running_one_is_left_alone() 
         "{stderr}"
     );
     // A cleanup now removes the crashed session's webhook only.
-    let cleaned = place.run(&["registrations", "--cleanup"]);
+    let cleaned = place.run(&["registrations", "--cleanup", "--api-base", &base]);
     let out = text(&cleaned.stdout);
     assert!(cleaned.status.success(), "{out}{}", text(&cleaned.stderr));
     assert!(
@@ -437,6 +437,14 @@ fn a_crashed_session_is_listed_and_cleaned_up_and_a_running_one_is_left_alone() 
 /// `listen --register optiview` whose creation is answered `status` with `body`: it exits with
 /// one line on stderr.
 fn refused(status: u16, body: &str) -> String {
+    refused_with(status, body)
+        .strip_prefix(" answered ")
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{status}"))
+}
+
+/// As [`refused`], the rest of the line after the request (` answered 401 …`, ` with a body …`).
+fn refused_with(status: u16, body: &str) -> String {
     let place = Place::new();
     let api = Standin::start();
     api.answer_next("POST /v2/webhooks", status, body);
@@ -461,7 +469,7 @@ fn refused(status: u16, body: &str) -> String {
     }
     assert!(place.records().is_empty(), "{:?}", place.records());
     let prefix = format!(
-        "hookscope: creating the optiview webhook: POST {}/v2/webhooks answered ",
+        "hookscope: creating the optiview webhook: POST {}/v2/webhooks",
         api.url()
     );
     stderr
@@ -857,7 +865,16 @@ fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
     api.answer_next("DELETE", 503, r#"{"message":"maintenance"}"#);
     api.answer_next("DELETE /api/webhooks", 404, r#"{"status":"fail"}"#);
     let (status, stderr) = session.stop();
-    assert!(status.success(), "{stderr}");
+    assert!(
+        !status.success(),
+        "a webhook left registered is an exit code too: {stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with(
+            "hookscope: 1 webhook left registered, recorded for `hookscope registrations --cleanup`, which removes it"
+        ),
+        "{stderr}"
+    );
     assert!(
         stderr.contains(&format!(
             "deleting optiview webhook wh_1: DELETE {}/v2/webhooks/wh_1 answered 503 Service Unavailable: optiview \
@@ -877,7 +894,7 @@ fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
         "{listed}"
     );
     assert!(!listed.contains("millicast webhook"), "{listed}");
-    let cleaned = place.run(&["registrations", "--cleanup"]);
+    let cleaned = place.run(&["registrations", "--cleanup", "--api-base", &optiview]);
     assert!(cleaned.status.success(), "{}", text(&cleaned.stderr));
     assert!(text(&cleaned.stdout).contains("removed optiview webhook wh_1 (deactivated, deleted)"));
     assert!(!api.webhooks().contains_key("wh_1"));
@@ -911,4 +928,404 @@ fn an_api_that_cannot_be_reached_is_one_line() {
         )
     );
     assert!(place.records().is_empty());
+}
+
+/// `listen --register optiview` at `api`, killed with -9 once registered: its webhook is left,
+/// recorded with `api` as the API it was registered through.
+fn crashed_session(place: &Place, api: &Standin) {
+    let base = format!("optiview={}", api.url());
+    place
+        .listen(&[
+            "--register",
+            "optiview",
+            "--public-url",
+            "https://h.example.test",
+            "--api-base",
+            &base,
+        ])
+        .kill9();
+    assert_eq!(api.webhooks().len(), 1);
+}
+
+/// A record is anyone's text: the API it names gets the credentials only if it is the
+/// platform's documented one or given on this command line (red team #18: a planted record
+/// naming the attacker's API got the user's credentials).
+#[test]
+fn cleanup_sends_credentials_only_to_the_documented_api_or_one_given_here() {
+    let place = Place::new();
+    let api = Standin::start();
+    crashed_session(&place, &api);
+    let calls = api.calls().len();
+    let refused = place.run(&["registrations", "--cleanup"]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "optiview webhook wh_1 was registered through {}, not optiview's documented API (https://api.theo.live): \
+             your credentials are not sent there on a record's word; if that API is truly yours, run \
+             `hookscope registrations --cleanup --api-base optiview=URL`, else remove the record",
+            api.url()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("1 webhook could not be removed; it stays recorded for another --cleanup"),
+        "{stderr}"
+    );
+    assert_eq!(api.calls().len(), calls, "not one request to the recorded API");
+    assert!(text(&refused.stdout).contains("optiview webhook wh_1 → https://h.example.test/optiview"));
+    // Given here, it is the user's word: removed.
+    let base = format!("optiview={}", api.url());
+    let cleaned = place.run(&["registrations", "--cleanup", "--api-base", &base]);
+    assert!(cleaned.status.success(), "{}", text(&cleaned.stderr));
+    assert!(api.webhooks().is_empty());
+    assert!(place.records().is_empty(), "{:?}", place.records());
+}
+
+/// Without HOME or XDG_STATE_HOME there is no directory surely the user's: refused, not a
+/// shared /tmp one; a relative XDG_STATE_HOME is ignored (the XDG spec), HOME used.
+#[test]
+fn the_record_is_never_in_a_shared_directory() {
+    let place = Place::new();
+    let refused = place
+        .command(&["registrations"])
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("HOME")
+        .env("TMPDIR", place.path())
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert_eq!(
+        text(&refused.stderr).trim_end(),
+        "hookscope: neither XDG_STATE_HOME nor HOME is set to an absolute path, and the registrations record is \
+         kept only in a directory of your own, never a shared /tmp: set XDG_STATE_HOME or HOME"
+    );
+    assert!(!place.path().join("hookscope").exists());
+    let home = place.path().join("home");
+    let listed = place
+        .command(&["registrations"])
+        .env("XDG_STATE_HOME", "state")
+        .env("HOME", &home)
+        .output()
+        .expect("run");
+    assert_eq!(
+        text(&listed.stdout).trim_end(),
+        format!(
+            "no registrations recorded (in {})",
+            home.join(".local/state/hookscope/registrations").display()
+        )
+    );
+}
+
+/// A listing creates nothing (no lock file beside each record, garbage included), and the
+/// names it prints are escaped: a file named with escape sequences does not reach the terminal.
+#[test]
+fn a_listing_creates_no_file_and_escapes_every_name() {
+    let place = Place::new();
+    let api = Standin::start();
+    crashed_session(&place, &api);
+    let dir = place.state().join("hookscope/registrations");
+    for name in place.records().iter().filter(|n| n.ends_with(".lock")) {
+        std::fs::remove_file(dir.join(name)).expect("rm");
+    }
+    std::fs::write(dir.join("\x1b]0;owned\x07\x1b[2J.json"), "{not json").expect("write");
+    std::fs::write(dir.join("garbage.json"), "").expect("write");
+    let before = place.records();
+    let listed = place.run(&["registrations"]);
+    let out = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert_eq!(place.records(), before, "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(
+        out.contains(r"/hookscope/registrations/\x1b]0;owned\x07\x1b[2J.json: not a registrations file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("optiview webhook wh_1 → https://h.example.test/optiview, all events, created ")
+            && out.contains("(left by a session that ended without removing it)"),
+        "{out}"
+    );
+}
+
+/// What a platform answered is shown with no credential or secret in it, whatever its shape:
+/// a credential-named field holding an object or an array, a body that is not JSON.
+#[test]
+fn an_answer_shown_keeps_no_secret_whatever_its_shape() {
+    for (body, shown) in [
+        (
+            r#"{"secret":{"value":"plain1"},"signingKey":["plain2"],"hmac":"plain3","note":"whsec_plain4"}"#,
+            r#"{"secret":"***","signingKey":"***","hmac":"***","note":"***"}"#,
+        ),
+        (
+            r#"{"id": NaN, "secret": "plain5"}"#,
+            r#"{"id": NaN, "secret": "***"}"#,
+        ),
+        (
+            "denied: api_key=plain6&client_secret=plain7",
+            "denied: api_key=***&client_secret=***",
+        ),
+    ] {
+        let line = refused(418, body);
+        assert_eq!(line, format!("418 I'm a teapot: unexpected answer: {shown}"));
+        assert!(!line.contains("plain"), "{line}");
+    }
+}
+
+/// An HTML page (a proxy's, a captive portal's) answered 200 to GET …/secret is no secret: the
+/// session says what came back and removes the webhook again.
+#[test]
+fn an_html_page_is_not_taken_for_the_secret() {
+    let place = Place::new();
+    let api = Standin::start();
+    api.answer_next_typed("GET secret", 200, "text/html; charset=utf-8", "portal-login");
+    let base = format!("optiview={}", api.url());
+    // Spawned, not run: with the page taken for the secret, the session would run on.
+    let mut child = place
+        .command(&[
+            "listen",
+            "--headless",
+            "--addr",
+            "127.0.0.1:0",
+            "--register",
+            "optiview",
+            "--public-url",
+            "https://h.example.test",
+            "--api-base",
+            &base,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("listen to give up", Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait").map(|_| ())
+    });
+    let output = child.wait_with_output().expect("output");
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.trim_end().ends_with(
+            "hookscope: reading the secret of optiview webhook wh_1: the answer (200 OK) holds no signing secret \
+             where optiview's documentation and the usual envelopes put it (top level or under \"data\"); it was: \
+             portal-login"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("removed optiview webhook wh_1 (deactivated, deleted)"),
+        "{stderr}"
+    );
+    assert!(api.webhooks().is_empty());
+}
+
+/// An answer over 1 MiB is said to be too large, not a network failure.
+#[test]
+fn an_answer_too_large_says_so() {
+    let body = format!(r#"{{"message":"{}"}}"#, "x".repeat(1 << 21));
+    let line = refused_with(500, &body);
+    assert!(
+        line.ends_with(
+            " with a body over 1024 KiB, more than a webhooks API answers (is --api-base this API?)"
+        ),
+        "{line}"
+    );
+    assert!(!line.contains("check the network"), "{line}");
+}
+
+/// A platform that does not answer at exit: each removal says what it waits for, the others go
+/// on meanwhile, a second Ctrl-C leaves it recorded at once, and the exit code says so.
+#[test]
+fn a_platform_that_does_not_answer_at_exit_can_be_left_with_a_second_ctrl_c() {
+    let place = Place::new();
+    let api = Standin::start();
+    let (optiview, millicast) = (
+        format!("optiview={}", api.url()),
+        format!("millicast={}", api.url()),
+    );
+    let session = place.listen(&[
+        "--register",
+        "millicast",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &optiview,
+        "--api-base",
+        &millicast,
+    ]);
+    session.wait_line(
+        "registered millicast webhook 2 → https://h.example.test/millicast, all events (removed at exit)",
+    );
+    api.hang_next("PATCH");
+    let pid = session.child.id().to_string();
+    let interrupt = || {
+        let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+        assert!(sent.success());
+    };
+    interrupt();
+    session.wait_line(
+        "removing the optiview webhook wh_1 (Ctrl-C again to leave it for `hookscope registrations --cleanup`)",
+    );
+    // Millicast's removal does not wait for OptiView's.
+    session.wait_line("removed millicast webhook 2 (deleted)");
+    wait_for(
+        "the deactivation to reach the API",
+        Duration::from_secs(10),
+        || {
+            api.call_lines()
+                .contains(&"PATCH /v2/webhooks/wh_1".to_owned())
+                .then_some(())
+        },
+    );
+    interrupt();
+    let mut session = session;
+    let status = session.child.wait().expect("wait");
+    let stderr = wait_for("the summary on stderr", Duration::from_secs(10), || {
+        let stderr = session.stderr();
+        stderr.contains("captured ").then_some(stderr)
+    });
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("no answer within"),
+        "left at the second Ctrl-C: {stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with(
+            "hookscope: 1 webhook left registered, recorded for `hookscope registrations --cleanup`, which removes it"
+        ),
+        "{stderr}"
+    );
+    let listed = text(&place.run(&["registrations"]).stdout);
+    assert!(listed.starts_with("optiview webhook wh_1 → "), "{listed}");
+    assert!(!listed.contains("millicast"), "{listed}");
+}
+
+/// A Ctrl-C while the platform's API is creating the webhook says what it waits for; a second
+/// one leaves at once.
+#[test]
+fn a_ctrl_c_while_creating_says_it_waits_and_a_second_leaves() {
+    let place = Place::new();
+    let api = Standin::start();
+    api.hang_next("POST /v2/webhooks");
+    let base = format!("optiview={}", api.url());
+    let mut child = place
+        .command(&[
+            "listen",
+            "--headless",
+            "--addr",
+            "127.0.0.1:0",
+            "--register",
+            "optiview",
+            "--public-url",
+            "https://h.example.test",
+            "--api-base",
+            &base,
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("the creation to reach the API", Duration::from_secs(10), || {
+        (!api.calls().is_empty()).then_some(())
+    });
+    let pid = child.id().to_string();
+    let stderr = child.stderr.take().expect("stderr");
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().expect("lock").push(line);
+            }
+        })
+    };
+    let interrupt = || {
+        let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
+        assert!(sent.success());
+    };
+    interrupt();
+    wait_for(
+        "the line saying what it waits for",
+        Duration::from_secs(10),
+        || {
+            lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| {
+                l == "interrupted: waiting for optiview's API to answer (up to 15s a call), then removing what was \
+                      registered; Ctrl-C again to leave at once"
+            })
+            .then_some(())
+        },
+    );
+    interrupt();
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    let stderr = lines.lock().expect("lock").join("\n");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "hookscope: interrupted twice while registering: the optiview webhook being created may stay at \
+             optiview unrecorded (check its dashboard for webhooks named \"hookscope "
+        ),
+        "{stderr}"
+    );
+    assert!(
+        place.records().iter().all(|n| !n.ends_with(".json")),
+        "{:?}",
+        place.records()
+    );
+    assert!(!stderr.contains("no answer within"), "{stderr}");
+}
+
+/// The relay URL's user and password are on no line, and --register refuses to hand them to
+/// the platform in the webhook's URL.
+#[test]
+fn the_relay_urls_password_is_never_shown_nor_registered() {
+    let place = Place::new();
+    let data = place.path().join("relay-data");
+    let relay = relay_harness::Relay::start(&data, &[]);
+    let token = relay_harness::create_token(&data, "dev");
+    let with_password = relay.url().replacen("://", "://u:hunter2@", 1);
+    let output = place.run(&[
+        "listen",
+        "--headless",
+        "--addr",
+        "127.0.0.1:0",
+        "--relay",
+        &with_password,
+        "--channel",
+        "dev",
+        "--token",
+        &token,
+        "--register",
+        "optiview",
+    ]);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "hookscope: --relay {} holds a user or password, which --register would hand to the platform in the \
+             webhook's URL: give --public-url with the URL the platform is to send to (the relay's /c/CHANNEL needs none)",
+            relay.url().replacen("://", "://***@", 1)
+        )
+    );
+    let session = place.listen(&["--relay", &with_password, "--channel", "dev", "--token", &token]);
+    let stderr = wait_for("a relay line", Duration::from_secs(20), || {
+        let stderr = session.stderr();
+        stderr.lines().any(|l| l.starts_with("relay: ")).then_some(stderr)
+    });
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "({} channel dev as ",
+            relay.url().replacen("://", "://***@", 1)
+        )),
+        "{stderr}"
+    );
 }

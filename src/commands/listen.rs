@@ -158,7 +158,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let relay_label = args.relay.as_ref().map(|url| {
         let channel = args.channel.as_deref().unwrap_or_default();
         let name = client_name.as_deref().unwrap_or_default();
-        format!("{url} channel {channel} as {name}")
+        // Its user info (a password, a token), if the URL holds one, is on no line (#18).
+        format!("{} channel {channel} as {name}", crate::register::without_userinfo(url))
     });
     // Two laptops of one host name (`ubuntu`) would take the channel from each other.
     let host_name_notice = client_name
@@ -264,9 +265,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     }
 
     // The session's webhooks are removed first, while the ways in still work (#18).
-    if let Some(registered) = registered {
-        registered.finish().await;
-    }
+    let removed = match registered {
+        Some(registered) => registered.finish().await,
+        None => Ok(()),
+    };
     if let Some(tunnel) = tunnel {
         tunnel.stop().await;
     }
@@ -335,7 +337,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         started.elapsed(),
         args.out.display(),
     );
-    Ok(())
+    // A webhook left registered is a failure to say, in the exit code too (#18).
+    removed.map_err(anyhow::Error::msg)
 }
 
 /// Prints a line on stderr each time the tunnel's state changes.

@@ -214,6 +214,8 @@ pub struct Response {
     pub status: u16,
     /// The body, as far as it was read.
     pub body: Vec<u8>,
+    /// Its `Content-Type`, when it said one.
+    pub content_type: Option<String>,
 }
 
 /// The steps of a registration's life, for requests and for what is said when one fails.
@@ -357,24 +359,37 @@ pub fn read_id(body: &[u8]) -> Option<String> {
 }
 
 /// The signing secret in an answer: `secret` at the top level or under `data`, `data` itself
-/// when it is a string, a JSON string, or a body of one word (a `text/plain` answer).
+/// when it is a string, a JSON string, or a body of one word when the answer is `text/plain`
+/// (or says no type). Never from an HTML page (a proxy's or a captive portal's, answered 200).
 ///
 /// ```
 /// use hookscope::register::api::read_secret;
-/// assert_eq!(read_secret(br#"{"secret":"dolby_sec_a"}"#).as_deref(), Some("dolby_sec_a"));
-/// assert_eq!(read_secret(br#"{"data":{"secret":"c2Vj"}}"#).as_deref(), Some("c2Vj"));
-/// assert_eq!(read_secret(br#""dolby_sec_b""#).as_deref(), Some("dolby_sec_b"));
-/// assert_eq!(read_secret(b"dolby_sec_c\n").as_deref(), Some("dolby_sec_c"));
-/// assert_eq!(read_secret(br#"{"message":"not found"}"#), None);
+/// let json = Some("application/json");
+/// assert_eq!(read_secret(br#"{"secret":"dolby_sec_a"}"#, json).as_deref(), Some("dolby_sec_a"));
+/// assert_eq!(read_secret(br#"{"data":{"secret":"c2Vj"}}"#, json).as_deref(), Some("c2Vj"));
+/// assert_eq!(read_secret(br#""dolby_sec_b""#, json).as_deref(), Some("dolby_sec_b"));
+/// assert_eq!(read_secret(b"dolby_sec_c\n", Some("text/plain; charset=utf-8")).as_deref(), Some("dolby_sec_c"));
+/// assert_eq!(read_secret(b"<html>login</html>", Some("text/html")), None);
+/// assert_eq!(read_secret(br#"{"message":"not found"}"#, json), None);
 /// ```
-pub fn read_secret(body: &[u8]) -> Option<String> {
+pub fn read_secret(body: &[u8], content_type: Option<&str>) -> Option<String> {
+    let essence = content_type
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    let plain = essence
+        .as_deref()
+        .is_none_or(|t| t.is_empty() || t == "text/plain");
+    if essence.as_deref().is_some_and(|t| t.contains("html")) {
+        return None;
+    }
     let secret = match serde_json::from_slice::<Value>(body) {
         Ok(Value::String(secret)) => secret,
         Ok(value) => match field(&value, "secret").or_else(|| value.get("data")) {
             Some(Value::String(secret)) => secret.clone(),
             _ => return None,
         },
-        Err(_) => std::str::from_utf8(body).ok()?.trim().to_owned(),
+        Err(_) if plain => std::str::from_utf8(body).ok()?.trim().to_owned(),
+        Err(_) => return None,
     };
     plausible(&secret).then_some(secret)
 }

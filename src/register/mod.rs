@@ -107,6 +107,31 @@ pub(crate) fn checked_url(text: &str) -> Result<String, String> {
     Ok(text.trim_end_matches('/').to_owned())
 }
 
+/// The user info of `url` (`user:password@`, `token@`), if it has any.
+fn userinfo(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    authority.rsplit_once('@').map(|(info, _)| info)
+}
+
+/// `url` for a line, its user info whole (user and password, or a token as the user) shown as
+/// `***`: `https://***@relay.example/`.
+///
+/// ```
+/// use hookscope::register::without_userinfo;
+/// assert_eq!(without_userinfo("wss://u:p@relay.example/x"), "wss://***@relay.example/x");
+/// assert_eq!(without_userinfo("https://tok@r.example"), "https://***@r.example");
+/// assert_eq!(without_userinfo("https://r.example/a@b"), "https://r.example/a@b");
+/// ```
+pub fn without_userinfo(url: &str) -> String {
+    match (userinfo(url), url.split_once("://")) {
+        (Some(info), Some((scheme, rest))) => {
+            sanitize::line(&format!("{scheme}://***{}", &rest[info.len()..])).into_owned()
+        }
+        _ => sanitize::line(url).into_owned(),
+    }
+}
+
 /// `optiview webhook wh_1 → https://…/optiview, all events, created 2026-12-01 20:00:00 UTC`.
 pub fn describe_record(record: &state::Record) -> String {
     format!(

@@ -135,7 +135,14 @@ pub(super) enum Target {
 }
 
 /// The relay channel's public URL: `<relay>/c/<channel>`, over http(s) whatever `--relay` said.
+/// A `--relay` URL with a user and password is refused: the platform would be given them.
 pub(super) fn relay_url(relay: &str, channel: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        super::userinfo(relay).is_none(),
+        "--relay {} holds a user or password, which --register would hand to the platform in the webhook's URL: \
+         give --public-url with the URL the platform is to send to (the relay's /c/CHANNEL needs none)",
+        super::without_userinfo(relay)
+    );
     let http = match relay.split_once("://") {
         Some(("ws", rest)) => format!("http://{rest}"),
         Some(("wss", rest)) => format!("https://{rest}"),
@@ -207,7 +214,7 @@ impl Plan {
         // and not recorded would be left behind), then removes what was registered.
         let interrupted = crate::commands::listen::shutdown_signal();
         tokio::pin!(interrupted);
-        let dir = state::dir();
+        let dir = state::dir().map_err(anyhow::Error::msg)?;
         let platforms: Vec<Platform> = self.entries.iter().map(|e| e.platform).collect();
         for line in leftovers(&dir, &platforms) {
             eprintln!("{line}");
@@ -220,21 +227,58 @@ impl Plan {
             },
         };
         let state = state::SessionState::create(&dir)
-            .with_context(|| format!("cannot record registrations in {}", dir.display()))?;
+            .with_context(|| format!("cannot record registrations in {}", state::shown(&dir)))?;
         let mut session = Session::new(state);
         let name = format!("hookscope {} {}", host(), Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
         for entry in self.entries {
-            let registered = session.register(entry, &base, &name, analyzer).await;
-            let stop = match registered {
-                Err(err) => Some(err),
-                Ok(()) => tokio::select! {
+            let platform = entry.platform;
+            // A Ctrl-C during a call lets it finish (a webhook created and not recorded would be
+            // left unknown), saying so; a second one gives up at once, leaving what is recorded.
+            let outcome = {
+                let registering = session.register(entry, &base, &name, analyzer);
+                tokio::pin!(registering);
+                tokio::select! {
+                    biased;
+                    result = &mut registering => Registering::Done(result),
+                    () = &mut interrupted => {
+                        eprintln!(
+                            "interrupted: waiting for {platform}'s API to answer (up to {} a call), then removing \
+                             what was registered; Ctrl-C again to leave at once",
+                            crate::units::format_duration(API_TIMEOUT)
+                        );
+                        let again = crate::commands::listen::shutdown_signal();
+                        tokio::select! {
+                            result = &mut registering => Registering::Interrupted(result),
+                            () = again => Registering::Abandoned,
+                        }
+                    }
+                }
+            };
+            let stop = match outcome {
+                Registering::Done(Err(err)) | Registering::Interrupted(Err(err)) => Some(err),
+                Registering::Interrupted(Ok(())) => Some(anyhow::anyhow!("interrupted while registering")),
+                Registering::Abandoned => {
+                    let left = session.abandon();
+                    let recorded = match left {
+                        0 => String::new(),
+                        1 => "; the one registered before stays recorded for `hookscope registrations --cleanup`".into(),
+                        n => format!("; the {n} registered before stay recorded for `hookscope registrations --cleanup`"),
+                    };
+                    anyhow::bail!(
+                        "interrupted twice while registering: the {platform} webhook being created may stay at \
+                         {platform} unrecorded (check its dashboard for webhooks named \"{name}\"){recorded}"
+                    );
+                }
+                Registering::Done(Ok(())) => tokio::select! {
                     biased;
                     () = &mut interrupted => Some(anyhow::anyhow!("interrupted while registering")),
                     () = std::future::ready(()) => None,
                 },
             };
             if let Some(err) = stop {
-                session.finish().await;
+                if let Err(line) = session.finish().await {
+                    eprintln!("{line}");
+                }
                 return Err(err);
             }
         }
@@ -242,10 +286,20 @@ impl Plan {
     }
 }
 
+/// How one registration ended, with Ctrl-C watched.
+enum Registering {
+    /// As the calls went.
+    Done(anyhow::Result<()>),
+    /// A Ctrl-C came meanwhile; the calls went on to their end.
+    Interrupted(anyhow::Result<()>),
+    /// A second Ctrl-C: given up in the middle.
+    Abandoned,
+}
+
 /// What earlier sessions left at `platforms`, as lines to show: each webhook, and how to remove
 /// them. Nothing is removed here.
 pub(super) fn leftovers(dir: &Path, platforms: &[Platform]) -> Vec<String> {
-    let Ok(found) = state::scan(dir) else {
+    let Ok(found) = state::scan(dir, state::Access::List) else {
         return Vec::new();
     };
     let left: Vec<String> = found

@@ -51,7 +51,16 @@ pub(super) async fn call(
             }
             .line(),
         }),
-        Err(why) => Err(CallError {
+        Err(http::Failure::TooLarge(why)) => Err(CallError {
+            status: None,
+            line: format!(
+                "{}: {} {} {why}",
+                step.describe(entry.platform, id),
+                request.method.as_str(),
+                sanitize::url(&request.url),
+            ),
+        }),
+        Err(http::Failure::Network(why)) => Err(CallError {
             status: None,
             line: format!(
                 "{}: {} {}: {why}: check the network, or --api-base {}=URL (now {})",
@@ -131,7 +140,7 @@ impl Session {
         let recorded = self
             .state
             .add(record)
-            .map_err(|e| format!("cannot record it in {}: {e}", self.state.path().display()));
+            .map_err(|e| format!("cannot record it in {}: {e}", state::shown(self.state.path())));
         self.registered.push(Registered { entry, id, url });
         // Registered from here on: an error below removes it with the rest.
         let registered = self.registered.last().context("just pushed")?;
@@ -144,7 +153,7 @@ impl Session {
                 .map_err(|e| anyhow::anyhow!(e.line))?,
             None => created,
         };
-        let Some(secret) = api::read_secret(&secret_from.body) else {
+        let Some(secret) = api::read_secret(&secret_from.body, secret_from.content_type.as_deref()) else {
             let step = match platform {
                 Platform::Optiview => Step::Secret,
                 Platform::Millicast => Step::Create,
@@ -186,27 +195,78 @@ impl Session {
     }
 
     /// Removes every webhook at its platform (OptiView: deactivated, then deleted) and from the
-    /// record, saying on stderr what was done, or what failed and how to remove it later.
-    pub async fn finish(mut self) {
-        self.remove_all().await;
+    /// record, all platforms at once, saying on stderr what it waits for, what was done, or what
+    /// failed and how to remove it later. A Ctrl-C (or SIGTERM) meanwhile leaves what is not
+    /// removed yet recorded for `hookscope registrations --cleanup`. The error says how many
+    /// webhooks stay registered.
+    pub async fn finish(mut self) -> Result<(), String> {
+        self.remove_all().await
     }
 
-    async fn remove_all(&mut self) {
+    /// Gives up on the webhooks without removing them: they stay recorded for `hookscope
+    /// registrations --cleanup` (a second Ctrl-C while registering).
+    pub(super) fn abandon(mut self) -> usize {
         self.finished = true;
-        for registered in std::mem::take(&mut self.registered) {
+        std::mem::take(&mut self.registered).len()
+    }
+
+    async fn remove_all(&mut self) -> Result<(), String> {
+        use futures_util::StreamExt as _;
+        self.finished = true;
+        let registered = std::mem::take(&mut self.registered);
+        if registered.is_empty() {
+            return Ok(());
+        }
+        // Watched before the first line is shown, so a Ctrl-C right after it counts.
+        let interrupted = crate::commands::listen::shutdown_signal();
+        tokio::pin!(interrupted);
+        for r in &registered {
+            eprintln!(
+                "removing the {} webhook {} (Ctrl-C again to leave it for `hookscope registrations --cleanup`)",
+                r.entry.platform,
+                sanitize::line(&r.id)
+            );
+        }
+        let mut removals: futures_util::stream::FuturesUnordered<_> = registered
+            .iter()
+            .map(|r| async move { (r, remove(&r.entry, &r.id).await) })
+            .collect();
+        let mut left = 0;
+        loop {
+            let next = tokio::select! {
+                next = removals.next() => next,
+                () = &mut interrupted => {
+                    left += removals.len();
+                    break;
+                }
+            };
+            let Some((registered, result)) = next else {
+                break;
+            };
             let id = sanitize::line(&registered.id).into_owned();
             let platform = registered.entry.platform;
-            match remove(&registered.entry, &registered.id).await {
+            match result {
                 Ok(done) => {
                     if let Err(err) = self.state.remove(platform, &registered.id) {
                         tracing::warn!(%err, "cannot update the registrations record");
                     }
                     eprintln!("removed {platform} webhook {id} ({done})");
                 }
-                Err(line) => eprintln!(
-                    "{line}; it is still registered: `hookscope registrations --cleanup` removes it"
-                ),
+                Err(line) => {
+                    left += 1;
+                    eprintln!(
+                        "{line}; it is still registered: `hookscope registrations --cleanup` removes it"
+                    );
+                }
             }
+        }
+        match left {
+            0 => Ok(()),
+            n => Err(format!(
+                "{n} webhook{} left registered, recorded for `hookscope registrations --cleanup`, which removes {}",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" }
+            )),
         }
     }
 }
@@ -223,7 +283,11 @@ impl Drop for Session {
                 .enable_all()
                 .build()
             {
-                Ok(runtime) => runtime.block_on(self.remove_all()),
+                Ok(runtime) => {
+                    if let Err(line) = runtime.block_on(self.remove_all()) {
+                        eprintln!("{line}");
+                    }
+                }
                 Err(err) => eprintln!(
                     "cannot remove the session's webhooks ({err}): `hookscope registrations --cleanup` removes them"
                 ),

@@ -49,30 +49,115 @@ struct SessionFile {
     registrations: Vec<Record>,
 }
 
-/// The directory of the registration files.
-pub fn dir() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("hookscope")
-        .join("registrations")
+/// The directory of the registration files: `$XDG_STATE_HOME/hookscope/registrations`, else
+/// under `$HOME/.local/state`. A relative `XDG_STATE_HOME` is ignored, as the XDG spec says;
+/// with neither, there is no directory that is surely the user's own (a shared `/tmp` is not),
+/// and the answer says what to set.
+pub fn dir() -> Result<PathBuf, String> {
+    dir_from(std::env::var_os("XDG_STATE_HOME"), std::env::var_os("HOME"))
 }
 
-/// Opens (creating it `0600`) and tries to lock a session's lock file: `Ok(Some(file))` holds
-/// the lock, `Ok(None)` is a running session's.
-fn try_lock(path: &Path) -> io::Result<Option<File>> {
-    let file = private::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)?;
+fn dir_from(
+    state_home: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Result<PathBuf, String> {
+    let absolute = |value: Option<std::ffi::OsString>| value.map(PathBuf::from).filter(|p| p.is_absolute());
+    absolute(state_home)
+        .or_else(|| absolute(home).map(|home| home.join(".local/state")))
+        .map(|base| base.join("hookscope").join("registrations"))
+        .ok_or_else(|| {
+            "neither XDG_STATE_HOME nor HOME is set to an absolute path, and the registrations record is \
+             kept only in a directory of your own, never a shared /tmp: set XDG_STATE_HOME or HOME"
+                .to_owned()
+        })
+}
+
+/// A path as a line may show it: every control character and byte that is not UTF-8 escaped
+/// (a file name is anyone's text).
+pub fn shown(path: &Path) -> String {
+    crate::sanitize::bytes_line(path.as_os_str().as_encoded_bytes())
+}
+
+/// Why a file or directory of the record is not this user's to trust, if it is not.
+fn not_ours(meta: &fs::Metadata) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let me = rustix::process::geteuid().as_raw();
+        (meta.uid() != me).then(|| {
+            format!(
+                "it belongs to another user (uid {}), not you (uid {me})",
+                meta.uid()
+            )
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// Why the file `meta` (from `symlink_metadata`) is not one to read or lock, if it is not.
+fn refused(meta: &fs::Metadata) -> Option<String> {
+    if meta.file_type().is_symlink() {
+        return Some("it is a symbolic link, which the record never holds".into());
+    }
+    if !meta.is_file() {
+        return Some("it is not a regular file".into());
+    }
+    not_ours(meta)
+}
+
+/// The record's directory is a directory of this user's (not a link), `0700` (tightened if it
+/// was looser); otherwise why not, in words.
+fn check_dir(dir: &Path) -> io::Result<()> {
+    let meta = fs::symlink_metadata(dir)?;
+    let why = match (meta.is_dir(), not_ours(&meta)) {
+        (false, _) => Some("is not a directory (a symbolic link?)".to_owned()),
+        (true, Some(why)) => Some(why.replacen("it belongs", "belongs", 1)),
+        (true, None) => None,
+    };
+    if let Some(why) = why {
+        return Err(io::Error::other(format!(
+            "{} {why}: the registrations record must be a directory of your own; set XDG_STATE_HOME to one",
+            shown(dir)
+        )));
+    }
+    private::tighten(dir);
+    Ok(())
+}
+
+/// Opens `path`, checked to be the regular file of this user's that `meta` described (not a
+/// link, not swapped since).
+fn open_checked(path: &Path, meta: &fs::Metadata, options: &fs::OpenOptions) -> io::Result<File> {
+    let file = options.open(path)?;
+    let opened = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if (opened.dev(), opened.ino()) != (meta.dev(), meta.ino()) {
+            return Err(io::Error::other("it changed while it was opened"));
+        }
+    }
+    match refused(&opened).or_else(|| refused(meta)) {
+        Some(why) => Err(io::Error::other(why)),
+        None => Ok(file),
+    }
+}
+
+/// Tries to lock `file`: `Ok(Some(file))` holds the lock, `Ok(None)` is a running session's.
+fn try_lock(file: File) -> io::Result<Option<File>> {
     match file.try_lock() {
         Ok(()) => Ok(Some(file)),
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(err)) => Err(err),
     }
+}
+
+/// A new lock file at `path` (`0600`; never through a link or over another file), locked.
+fn create_lock(path: &Path) -> io::Result<Option<File>> {
+    try_lock(private::options().create_new(true).write(true).open(path)?)
 }
 
 /// Writes `file` to `path` whole: a temporary file beside it, synced, then renamed over it.
@@ -90,8 +175,16 @@ fn write(path: &Path, file: &SessionFile) -> io::Result<()> {
     fs::rename(&temporary, path)
 }
 
-fn read(path: &Path) -> Result<SessionFile, String> {
-    let text = fs::read(path).map_err(|e| e.to_string())?;
+/// The most of a session's file that is read: a few registrations take a few KiB.
+const FILE_LIMIT: u64 = 1 << 20;
+
+fn read(path: &Path, meta: &fs::Metadata) -> Result<SessionFile, String> {
+    use std::io::Read as _;
+    let file = open_checked(path, meta, fs::OpenOptions::new().read(true)).map_err(|e| e.to_string())?;
+    let mut text = Vec::new();
+    file.take(FILE_LIMIT)
+        .read_to_end(&mut text)
+        .map_err(|e| e.to_string())?;
     serde_json::from_slice(&text).map_err(|e| format!("not a registrations file ({e})"))
 }
 
@@ -110,10 +203,10 @@ impl SessionState {
     /// until the first registration.
     pub fn create(dir: &Path) -> io::Result<Self> {
         private::create_dir(dir)?;
-        private::tighten(dir);
+        check_dir(dir)?;
         let session = crate::capture::CaptureId::generate().to_string();
         let lock_path = dir.join(format!("{session}.lock"));
-        let lock = try_lock(&lock_path)?
+        let lock = create_lock(&lock_path)?
             .ok_or_else(|| io::Error::other("a fresh session's lock file is locked already"))?;
         Ok(Self {
             json: dir.join(format!("{session}.json")),
@@ -190,6 +283,23 @@ pub enum Found {
         /// Why.
         why: String,
     },
+    /// A file that is not to be trusted (another user's, a link, not a regular file): neither
+    /// read nor locked nor removed.
+    Ignored {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        why: String,
+    },
+}
+
+/// What a scan may do to the files it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Only read them: nothing is created, no lock is kept (a listing).
+    List,
+    /// Lock what sessions that are gone left (creating a missing lock file), to remove it.
+    Claim,
 }
 
 /// What a session that is gone left, locked by the process that found it.
@@ -198,7 +308,8 @@ pub struct Leftover {
     json: PathBuf,
     lock_path: PathBuf,
     file: SessionFile,
-    _lock: File,
+    /// Held while this lives ([`Access::Claim`]); none for a listing.
+    _lock: Option<File>,
 }
 
 impl Leftover {
@@ -220,14 +331,15 @@ impl Leftover {
     }
 }
 
-/// Every session file in `dir`, oldest first. A missing directory has none.
-pub fn scan(dir: &Path) -> io::Result<Vec<Found>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
+/// Every session file in `dir`, oldest first; a missing directory has none. A directory that is
+/// not this user's own is an error; a file of it that is not (another user's, a link, not a
+/// regular file) is [`Found::Ignored`]. With [`Access::List`] nothing is created or kept locked.
+pub fn scan(dir: &Path, access: Access) -> io::Result<Vec<Found>> {
+    match check_dir(dir) {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err),
-    };
-    let mut jsons: Vec<PathBuf> = entries
+        other => other?,
+    }
+    let mut jsons: Vec<PathBuf> = fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -235,10 +347,22 @@ pub fn scan(dir: &Path) -> io::Result<Vec<Found>> {
     jsons.sort(); // ULIDs sort by time
     let mut found = Vec::new();
     for json in jsons {
+        let meta = match fs::symlink_metadata(&json) {
+            Ok(meta) => meta,
+            Err(_) => continue, // gone since the listing
+        };
+        if let Some(why) = refused(&meta) {
+            found.push(Found::Ignored { path: json, why });
+            continue;
+        }
         let lock_path = json.with_extension("lock");
-        let lock = match try_lock(&lock_path) {
+        let lock = match lock(&lock_path, access) {
             Ok(lock) => lock,
-            Err(err) => {
+            Err(Lock::Ignored(why)) => {
+                found.push(Found::Ignored { path: lock_path, why });
+                continue;
+            }
+            Err(Lock::Failed(err)) => {
                 found.push(Found::Unreadable {
                     path: lock_path,
                     why: err.to_string(),
@@ -246,25 +370,74 @@ pub fn scan(dir: &Path) -> io::Result<Vec<Found>> {
                 continue;
             }
         };
-        match (read(&json), lock) {
+        match (read(&json, &meta), lock) {
             // Removed between the listing and the lock: a session that just ended cleanly.
-            (Err(_), Some(_)) if !json.exists() => {
+            (Err(_), Locked::Held(_)) if !json.exists() && access == Access::Claim => {
                 let _ = remove_if_there(&lock_path);
             }
+            (Err(_), _) if !json.exists() => {}
             (Err(why), _) => found.push(Found::Unreadable { path: json, why }),
-            (Ok(file), Some(lock)) => found.push(Found::Left(Leftover {
+            (Ok(file), Locked::Held(lock)) => found.push(Found::Left(Leftover {
                 json,
                 lock_path,
                 file,
-                _lock: lock,
+                _lock: (access == Access::Claim).then_some(lock),
             })),
-            (Ok(file), None) => found.push(Found::Running {
+            (Ok(file), Locked::None) => found.push(Found::Left(Leftover {
+                json,
+                lock_path,
+                file,
+                _lock: None,
+            })),
+            (Ok(file), Locked::Running) => found.push(Found::Running {
                 pid: file.pid,
                 records: file.registrations,
             }),
         }
     }
     Ok(found)
+}
+
+/// A session's lock, as a scan found it.
+enum Locked {
+    /// Taken by this process: the session is gone.
+    Held(File),
+    /// No lock file, and a listing creates none: the session is gone (a running one holds it).
+    None,
+    /// Held by another process: a running session's (or another cleanup's).
+    Running,
+}
+
+enum Lock {
+    Ignored(String),
+    Failed(io::Error),
+}
+
+fn lock(path: &Path, access: Access) -> Result<Locked, Lock> {
+    let opened = match fs::symlink_metadata(path) {
+        Ok(meta) => {
+            if let Some(why) = refused(&meta) {
+                return Err(Lock::Ignored(why));
+            }
+            let mut options = fs::OpenOptions::new();
+            options.read(true);
+            open_checked(path, &meta, &options).map_err(Lock::Failed)?
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => match access {
+            Access::List => return Ok(Locked::None),
+            Access::Claim => private::options()
+                .create_new(true)
+                .write(true)
+                .open(path)
+                .map_err(Lock::Failed)?,
+        },
+        Err(err) => return Err(Lock::Failed(err)),
+    };
+    match try_lock(opened) {
+        Ok(Some(file)) => Ok(Locked::Held(file)),
+        Ok(None) => Ok(Locked::Running),
+        Err(err) => Err(Lock::Failed(err)),
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -299,13 +472,13 @@ mod tests {
         let dir = dir.path().join("registrations");
         let mut state = SessionState::create(&dir).expect("create");
         assert!(
-            scan(&dir).expect("scan").is_empty(),
+            scan(&dir, Access::Claim).expect("scan").is_empty(),
             "nothing written before a registration"
         );
         state.add(record("wh_1")).expect("add");
         state.add(record("wh_2")).expect("add");
         assert_eq!((mode(&dir), mode(state.path())), (0o700, 0o600));
-        match scan(&dir).expect("scan").as_slice() {
+        match scan(&dir, Access::Claim).expect("scan").as_slice() {
             [Found::Running { pid, records }] => {
                 assert_eq!(*pid, std::process::id());
                 assert_eq!(ids(records), ["wh_1", "wh_2"]);
@@ -313,7 +486,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         state.remove(Platform::Optiview, "wh_1").expect("remove");
-        match scan(&dir).expect("scan").as_slice() {
+        match scan(&dir, Access::Claim).expect("scan").as_slice() {
             [Found::Running { records, .. }] => assert_eq!(ids(records), ["wh_2"]),
             other => panic!("{other:?}"),
         }
@@ -333,13 +506,13 @@ mod tests {
         state.add(record("wh_1")).expect("add");
         state.add(record("wh_2")).expect("add");
         drop(state); // its lock ends, as with a crash; the file stays
-        let mut found = scan(dir.path()).expect("scan");
+        let mut found = scan(dir.path(), Access::Claim).expect("scan");
         let Some(Found::Left(leftover)) = found.first_mut() else {
             panic!("{found:?}");
         };
         assert_eq!(ids(leftover.records()), ["wh_1", "wh_2"]);
         // While one process cleans it up, another sees it taken, as a running session.
-        match scan(dir.path()).expect("scan").as_slice() {
+        match scan(dir.path(), Access::Claim).expect("scan").as_slice() {
             [Found::Running { .. }] => {}
             other => panic!("{other:?}"),
         }
@@ -357,10 +530,133 @@ mod tests {
     fn a_damaged_file_is_reported_not_fatal() {
         let dir = tempfile::tempdir().expect("dir");
         fs::write(dir.path().join("01J.json"), "{not json").expect("write");
-        match scan(dir.path()).expect("scan").as_slice() {
+        match scan(dir.path(), Access::Claim).expect("scan").as_slice() {
             [Found::Unreadable { why, .. }] => assert!(why.starts_with("not a registrations file"), "{why}"),
             other => panic!("{other:?}"),
         }
-        assert!(scan(&dir.path().join("missing")).expect("scan").is_empty());
+        assert!(
+            scan(&dir.path().join("missing"), Access::Claim)
+                .expect("scan")
+                .is_empty()
+        );
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_listing_creates_no_file_and_claims_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut state = SessionState::create(dir.path()).expect("create");
+        state.add(record("wh_1")).expect("add");
+        drop(state);
+        // A session's file whose lock file went (a crash before it was written, a hand's rm),
+        // and garbage: a listing reads them and creates nothing beside them.
+        fs::write(dir.path().join("01A.json"), "{not json").expect("write");
+        let gone = names(dir.path())
+            .into_iter()
+            .find(|n| n.ends_with(".lock"))
+            .expect("lock");
+        fs::remove_file(dir.path().join(gone)).expect("rm");
+        let before = names(dir.path());
+        let found = scan(dir.path(), Access::List).expect("scan");
+        assert!(
+            matches!(found.as_slice(), [Found::Unreadable { .. }, Found::Left(_)]),
+            "{found:?}"
+        );
+        assert_eq!(names(dir.path()), before);
+        // Nor is anything kept locked: a cleanup at the same time claims it.
+        let claimed = scan(dir.path(), Access::Claim).expect("scan");
+        assert!(matches!(claimed.as_slice(), [_, Found::Left(_)]), "{claimed:?}");
+        drop(found);
+    }
+
+    #[test]
+    fn links_other_files_and_another_users_files_are_ignored_untouched() {
+        let dir = tempfile::tempdir().expect("dir");
+        let outside = tempfile::tempdir().expect("outside");
+        let mut state = SessionState::create(outside.path()).expect("create");
+        state.add(record("wh_1")).expect("add");
+        let real = state.path().to_owned();
+        drop(state);
+        let target = outside.path().join("target.lock");
+        std::os::unix::fs::symlink(&real, dir.path().join("01A.json")).expect("symlink");
+        fs::create_dir(dir.path().join("01B.json")).expect("mkdir");
+        fs::copy(&real, dir.path().join("01C.json")).expect("copy");
+        std::os::unix::fs::symlink(&target, dir.path().join("01C.lock")).expect("symlink");
+        for access in [Access::List, Access::Claim] {
+            let found = scan(dir.path(), access).expect("scan");
+            let ignored: Vec<String> = found
+                .iter()
+                .map(|f| match f {
+                    Found::Ignored { path, why } => {
+                        format!("{}: {why}", path.file_name().expect("name").to_string_lossy())
+                    }
+                    other => panic!("{other:?}"),
+                })
+                .collect();
+            assert_eq!(
+                ignored,
+                [
+                    "01A.json: it is a symbolic link, which the record never holds",
+                    "01B.json: it is not a regular file",
+                    "01C.lock: it is a symbolic link, which the record never holds",
+                ]
+            );
+            assert!(!target.exists(), "nothing created through the lock's link");
+        }
+        // Another user's file (only root can make one here).
+        if rustix::process::geteuid().is_root() {
+            let planted = dir.path().join("01D.json");
+            fs::copy(&real, &planted).expect("copy");
+            std::os::unix::fs::chown(&planted, Some(4242), None).expect("chown");
+            let found = scan(dir.path(), Access::Claim).expect("scan");
+            assert!(
+                found.iter().any(|f| matches!(f, Found::Ignored { path, why }
+                    if *path == planted && why.starts_with("it belongs to another user (uid 4242)"))),
+                "{found:?}"
+            );
+            assert!(!dir.path().join("01D.lock").exists());
+            // A record directory of another user's is refused whole.
+            std::os::unix::fs::chown(dir.path(), Some(4242), None).expect("chown");
+            let err = scan(dir.path(), Access::List).expect_err("another user's directory");
+            assert!(
+                err.to_string().contains("belongs to another user (uid 4242)"),
+                "{err}"
+            );
+            assert!(SessionState::create(dir.path()).is_err());
+        }
+    }
+
+    #[test]
+    fn the_directory_is_never_a_shared_one_and_a_relative_state_home_is_ignored() {
+        let some = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(
+            dir_from(some("/s"), some("/h")),
+            Ok(PathBuf::from("/s/hookscope/registrations"))
+        );
+        assert_eq!(
+            dir_from(some("rel/state"), some("/h")),
+            Ok(PathBuf::from("/h/.local/state/hookscope/registrations"))
+        );
+        assert_eq!(
+            dir_from(some(""), some("/h")),
+            Ok(PathBuf::from("/h/.local/state/hookscope/registrations"))
+        );
+        for (state, home) in [
+            (None, None),
+            (some("rel"), None),
+            (None, some("")),
+            (None, some("h")),
+        ] {
+            let err = dir_from(state, home).expect_err("no private directory");
+            assert!(err.contains("set XDG_STATE_HOME or HOME"), "{err}");
+        }
     }
 }

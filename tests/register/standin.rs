@@ -59,6 +59,10 @@ pub struct Override {
     pub status: u16,
     /// The body.
     pub body: String,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// Never answered at all (a platform that does not answer): the connection is held open.
+    pub hang: bool,
 }
 
 #[derive(Default)]
@@ -148,10 +152,28 @@ impl Standin {
 
     /// The next call of `step` is answered `status` with `body`.
     pub fn answer_next(&self, step: &'static str, status: u16, body: &str) {
+        self.answer_next_typed(step, status, "application/json", body);
+    }
+
+    /// The next call of `step` is answered `status` with `body` of `content_type`.
+    pub fn answer_next_typed(&self, step: &'static str, status: u16, content_type: &'static str, body: &str) {
         self.state.lock().expect("lock").overrides.push(Override {
             step,
             status,
             body: body.to_owned(),
+            content_type,
+            hang: false,
+        });
+    }
+
+    /// The next call of `step` is never answered (recorded in [`Standin::calls`] all the same).
+    pub fn hang_next(&self, step: &'static str) {
+        self.state.lock().expect("lock").overrides.push(Override {
+            step,
+            status: 0,
+            body: String::new(),
+            content_type: "",
+            hang: true,
         });
     }
 }
@@ -197,8 +219,6 @@ async fn serve(request: hyper::Request<hyper::body::Incoming>, state: &Mutex<Sta
             .map(str::to_owned),
         body: serde_json::from_slice(&body).ok(),
     };
-    let mut state = state.lock().expect("lock");
-    state.calls.push(call.clone());
     let segments: Vec<&str> = call.path.trim_start_matches('/').split('/').collect();
     let step = match (call.method.as_str(), segments.as_slice()) {
         ("POST", ["v2", "webhooks"]) => "POST /v2/webhooks",
@@ -207,13 +227,26 @@ async fn serve(request: hyper::Request<hyper::body::Incoming>, state: &Mutex<Sta
         ("DELETE", ["v2", "webhooks", _]) => "DELETE",
         ("POST", ["api", "webhooks"]) => "POST /api/webhooks",
         ("DELETE", ["api", "webhooks", _]) => "DELETE /api/webhooks",
-        _ => return answer(404, json!({ "message": "no such route" })),
+        _ => {
+            state.lock().expect("lock").calls.push(call.clone());
+            return answer(404, json!({ "message": "no such route" }));
+        }
     };
+    let hang = {
+        let mut state = state.lock().expect("lock");
+        state.calls.push(call.clone());
+        let at = state.overrides.iter().position(|o| o.step == step);
+        at.is_some_and(|at| state.overrides[at].hang && state.overrides.remove(at).hang)
+    };
+    if hang {
+        return std::future::pending().await;
+    }
+    let mut state = state.lock().expect("lock");
     if let Some(at) = state.overrides.iter().position(|o| o.step == step) {
         let o = state.overrides.remove(at);
         return hyper::Response::builder()
             .status(o.status)
-            .header("content-type", "application/json")
+            .header("content-type", o.content_type)
             .body(Full::new(Bytes::from(o.body)))
             .expect("response");
     }

@@ -18,6 +18,11 @@ fn sensitive(name: &str) -> bool {
         "auth",
         "signature",
         "credential",
+        "hmac",
+        "passwd",
+        "private",
+        "cookie",
+        "bearer",
     ]
     .iter()
     .any(|word| name.contains(word))
@@ -26,14 +31,19 @@ fn sensitive(name: &str) -> bool {
 /// The most of a body shown in a message.
 pub(super) const SHOWN: usize = 300;
 
-/// A body as a message may show it: one sanitized line, cut to `SHOWN` characters, with every
-/// value of a field named like a credential, every `dolby_sec_` secret and every one of `hidden`
-/// replaced by `***`.
+/// A body as a message may show it: one sanitized line, cut to `SHOWN` characters, with the
+/// whole value of a field named like a credential (a string, a number, an object, an array),
+/// every `dolby_sec_` or `whsec_` secret and every one of `hidden` replaced by `***`. A body that
+/// is not JSON gets the same: each `"name": value`, `name=value` or `name: value` whose name
+/// is a credential's has its value masked.
 ///
 /// ```
 /// use hookscope::register::api::redacted;
 /// let body = br#"{"id":"wh_1","secret":"dolby_sec_x","note":"key abc123"}"#;
 /// assert_eq!(redacted(body, &["abc123"]), r#"{"id":"wh_1","secret":"***","note":"key ***"}"#);
+/// assert_eq!(redacted(br#"{"signingKey":["a","b"]}"#, &[]), r#"{"signingKey":"***"}"#);
+/// assert_eq!(redacted(br#"{"id": NaN, "secret": "plain"}"#, &[]), r#"{"id": NaN, "secret": "***"}"#);
+/// assert_eq!(redacted(b"error token=abc&x=1", &[]), "error token=***&x=1");
 /// assert_eq!(redacted(b"", &[]), "(empty)");
 /// ```
 pub fn redacted(body: &[u8], hidden: &[&str]) -> String {
@@ -41,9 +51,9 @@ pub fn redacted(body: &[u8], hidden: &[&str]) -> String {
         match value {
             Value::Object(map) => {
                 for (name, value) in map.iter_mut() {
-                    match value {
-                        Value::String(_) | Value::Number(_) if sensitive(name) => *value = Value::from("***"),
-                        other => walk(other, hidden),
+                    match sensitive(name) && !value.is_null() {
+                        true => *value = Value::from("***"),
+                        false => walk(value, hidden),
                     }
                 }
             }
@@ -60,7 +70,7 @@ pub fn redacted(body: &[u8], hidden: &[&str]) -> String {
             walk(&mut value, hidden);
             value.to_string()
         }
-        Err(_) => mask(&String::from_utf8_lossy(body), hidden),
+        Err(_) => mask(&pairs_masked(&String::from_utf8_lossy(body)), hidden),
     };
     let line = sanitize::line(&text);
     match line.chars().count() > SHOWN {
@@ -69,19 +79,97 @@ pub fn redacted(body: &[u8], hidden: &[&str]) -> String {
     }
 }
 
-/// `text` with each of `hidden` and each `dolby_sec_…` word replaced by `***`.
+/// The prefixes of signing secrets the platforms (and Svix-style senders) hand out.
+const SECRET_PREFIXES: [&str; 2] = ["dolby_sec_", "whsec_"];
+
+/// `text` with each of `hidden` and each `dolby_sec_…` or `whsec_…` word replaced by `***`.
 fn mask(text: &str, hidden: &[&str]) -> String {
     let mut text = text.to_owned();
     for value in hidden.iter().filter(|v| !v.is_empty()) {
         text = text.replace(value, "***");
     }
-    while let Some(at) = text.find("dolby_sec_") {
-        let end = text[at..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(text.len(), |n| at + n);
-        text.replace_range(at..end, "***");
+    for prefix in SECRET_PREFIXES {
+        let mut from = 0;
+        while let Some(at) = text[from..].find(prefix).map(|n| from + n) {
+            let end = text[at..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '/' | '=')))
+                .map_or(text.len(), |n| at + n);
+            text.replace_range(at..end, "***");
+            from = at + 3;
+        }
     }
     text
+}
+
+/// Text that is not JSON with the value of each `"name": value`, `name=value` or `name: value`
+/// whose name is a credential's replaced by `***` (a quoted value keeps its quotes, a bracketed
+/// one is masked to its closing bracket).
+fn pairs_masked(text: &str) -> String {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(is_name) {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let name_end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+        let (name, after) = rest.split_at(name_end);
+        out.push_str(name);
+        rest = after;
+        // `"name": `, `name=`, `name :`: an optional closing quote, blanks, the separator, blanks.
+        let quote = rest.strip_prefix(['"', '\'']).unwrap_or(rest);
+        let spaced = quote.trim_start_matches([' ', '\t']);
+        let Some(value) = spaced.strip_prefix([':', '=']) else {
+            continue;
+        };
+        if !sensitive(name) {
+            continue;
+        }
+        let value = value.trim_start_matches([' ', '\t']);
+        out.push_str(&rest[..rest.len() - value.len()]);
+        let (masked, left) = match value.chars().next() {
+            Some(q @ ('"' | '\'')) => {
+                let mut escaped = false;
+                let end = value[1..]
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let closes = c == q && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        closes
+                    })
+                    .map_or(value.len(), |(n, _)| 1 + n + 1);
+                (format!("{q}***{q}"), &value[end..])
+            }
+            Some(open @ ('{' | '[')) => {
+                let close = if open == '{' { '}' } else { ']' };
+                let mut depth = 0usize;
+                let end = value
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        if c == open {
+                            depth += 1;
+                        } else if c == close {
+                            depth = depth.saturating_sub(1);
+                        }
+                        depth == 0
+                    })
+                    .map_or(value.len(), |(n, _)| n + 1);
+                ("***".to_owned(), &value[end..])
+            }
+            _ => {
+                let end = value
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, ',' | ';' | '&' | '}' | ']' | '"' | '\'')
+                    })
+                    .unwrap_or(value.len());
+                let masked = if end == 0 { String::new() } else { "***".to_owned() };
+                (masked, &value[end..])
+            }
+        };
+        out.push_str(&masked);
+        rest = left;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The message an answer's body gives, where APIs usually put one (`message`, `error`,

@@ -145,8 +145,27 @@ fn ids_and_secrets_are_read_where_the_usual_envelopes_put_them() {
         ("", None),
         ("dolby_sec_\u{1b}[2J", None),
     ] {
-        assert_eq!(read_secret(body.as_bytes()).as_deref(), secret, "{body:?}");
+        assert_eq!(read_secret(body.as_bytes(), None).as_deref(), secret, "{body:?}");
     }
+    // A proxy's or captive portal's page is never a secret, whatever it holds; a word is one
+    // only from a plain-text answer.
+    for (body, content_type) in [
+        ("dolby_sec_5", Some("text/html; charset=utf-8")),
+        ("<html><title>Sign", Some("text/html")),
+        (r#""dolby_sec_6""#, Some("text/html")),
+        ("dolby_sec_7", Some("application/octet-stream")),
+        ("<!doctype", Some("application/xhtml+xml")),
+    ] {
+        assert_eq!(
+            read_secret(body.as_bytes(), content_type),
+            None,
+            "{body:?} {content_type:?}"
+        );
+    }
+    assert_eq!(
+        read_secret(b"dolby_sec_8\n", Some("Text/Plain; charset=utf-8")).as_deref(),
+        Some("dolby_sec_8")
+    );
 }
 
 #[test]
@@ -165,6 +184,29 @@ fn a_body_shown_keeps_no_credential_and_no_escape() {
     );
     let text = redacted(b"Unauthorized for SECRETVALUE: dolby_sec_zz-9 \x1b[2J", &hidden);
     assert_eq!(text, r"Unauthorized for ***: *** \x1b[2J");
+    // A credential-named field's whole value, whatever its type; a body that is not JSON; the
+    // HMAC and Svix-style names and prefixes.
+    assert_eq!(
+        redacted(
+            br#"{"secret":{"value":"s1"},"signingKey":["s2"],"hmac":"s3","x":"whsec_s4","n":{"Password":true}}"#,
+            &[]
+        ),
+        r#"{"secret":"***","signingKey":"***","hmac":"***","x":"***","n":{"Password":"***"}}"#
+    );
+    assert_eq!(
+        redacted(
+            br#"{"id": NaN, "secret": "pl\"ain", 'token': 'x y', "key":{"v":[1]}, "ok": 2}"#,
+            &[]
+        ),
+        r#"{"id": NaN, "secret": "***", 'token': '***', "key":***, "ok": 2}"#
+    );
+    assert_eq!(
+        redacted(
+            b"denied: api_key=abc123&user=me hmac: f00d whsec_ZZ9+/= Authorization=Bearer x",
+            &[]
+        ),
+        "denied: api_key=***&user=me hmac: *** *** Authorization=*** x"
+    );
     let long = redacted("x".repeat(1000).as_bytes(), &[]);
     assert_eq!(long.chars().count(), SHOWN + 1);
     assert!(long.ends_with('…'));
@@ -191,6 +233,7 @@ fn line(platform: Platform, step: Step, status: u16, body: &str) -> String {
         response: &Response {
             status,
             body: body.as_bytes().to_vec(),
+            content_type: Some("application/json".into()),
         },
         credentials: &credentials,
         base: "http://127.0.0.1:9",
@@ -286,6 +329,7 @@ fn an_answer_without_what_it_should_hold_is_shown_redacted() {
     let response = Response {
         status: 201,
         body: br#"{"webhook":{"ref":"wh_9","secret":"dolby_sec_x"}}"#.to_vec(),
+        content_type: None,
     };
     assert_eq!(
         missing(
