@@ -74,8 +74,9 @@ pub struct RegistrationsArgs {
     #[arg(long)]
     pub cleanup: bool,
 
-    /// Send a platform's API calls to this base URL instead of the one each webhook was
-    /// registered through: PLATFORM=URL (repeatable).
+    /// Send a platform's API calls (and the credentials) to this base URL: PLATFORM=URL
+    /// (repeatable). Without it, only the platform's documented API is called; a webhook
+    /// recorded as registered through another one is refused, not sent your credentials.
     #[arg(long = "api-base", value_name = "PLATFORM=URL", value_parser = parse_api_base)]
     pub api_bases: Vec<(Platform, String)>,
 
