@@ -136,7 +136,8 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
                 ["http://", "https://", "ws://", "wss://"]
                     .iter()
                     .any(|s| relay.starts_with(s)),
-                "--relay {relay}: expected an http(s):// or ws(s):// URL"
+                "--relay {}: expected an http(s):// or ws(s):// URL",
+                crate::register::without_userinfo(relay)
             );
             let config = TunnelConfig {
                 relay: relay.clone(),
@@ -159,7 +160,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
         let channel = args.channel.as_deref().unwrap_or_default();
         let name = client_name.as_deref().unwrap_or_default();
         // Its user info (a password, a token), if the URL holds one, is on no line (#18).
-        format!("{} channel {channel} as {name}", crate::register::without_userinfo(url))
+        format!(
+            "{} channel {channel} as {name}",
+            crate::register::without_userinfo(url)
+        )
     });
     // Two laptops of one host name (`ubuntu`) would take the channel from each other.
     let host_name_notice = client_name
