@@ -642,14 +642,19 @@ mod tests {
         assert_eq!(loaded.problems.len(), 1, "{:?}", loaded.problems);
     }
 
+    /// The options `listen` opens its journal with.
+    fn listening(fsync: bool) -> WriteOptions {
+        WriteOptions {
+            fsync,
+            exclusive: true,
+        }
+    }
+
     #[tokio::test]
     async fn an_exclusive_journal_refuses_a_second_exclusive_writer_until_closed() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("captures.jsonl");
-        let exclusive = WriteOptions {
-            fsync: false,
-            exclusive: true,
-        };
+        let exclusive = listening(false);
         let first = Journal::open(&path, exclusive).expect("open");
         let refused = Journal::open(&path, exclusive)
             .err()
@@ -673,14 +678,7 @@ mod tests {
     async fn concurrent_appends(fsync: bool) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("captures.jsonl");
-        let journal = Journal::open(
-            &path,
-            WriteOptions {
-                fsync,
-                exclusive: true,
-            },
-        )
-        .expect("open");
+        let journal = Journal::open(&path, listening(fsync)).expect("open");
         let tasks: Vec<_> = (0..500)
             .map(|n| {
                 let appender = journal.appender();
@@ -704,14 +702,7 @@ mod tests {
             let path = dir.path().join("captures.jsonl");
             // A file that already has content, ending in a torn line the journal repairs.
             std::fs::write(&path, b"{\"torn\"").expect("seed");
-            let journal = Journal::open(
-                &path,
-                WriteOptions {
-                    fsync,
-                    exclusive: true,
-                },
-            )
-            .expect("open");
+            let journal = Journal::open(&path, listening(fsync)).expect("open");
             let appender = journal.appender();
             let lines: Vec<Vec<u8>> = (0..5).map(|n| encode_capture(&capture(n))).collect();
             let offsets =
@@ -746,14 +737,7 @@ mod tests {
         for fsync in [false, true] {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("captures.jsonl");
-            let journal = Journal::open(
-                &path,
-                WriteOptions {
-                    fsync,
-                    exclusive: true,
-                },
-            )
-            .expect("open");
+            let journal = Journal::open(&path, listening(fsync)).expect("open");
             let appender = journal.appender();
             let lines: Vec<Vec<u8>> = (0..500).map(|n| encode_capture(&capture(n))).collect();
             let results =
