@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use common::{Listener, LocalApp, noise, post, send_raw, wait_for};
 use relay_harness::{
-    Relay, assert_exactly, body, client, create_token, dir, journaled, send, wait_captures, wait_connected,
+    Relay, assert_exactly, body, client, create_token, dir, journaled, kill_when_journal_grows, send,
+    wait_captures, wait_connected,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,10 +61,9 @@ async fn a_client_killed_mid_stream_and_restarted_gets_everything_once() {
     for n in 0..2000 {
         assert_eq!(send(relay.addr, "alpha", n).await, 202);
     }
-    let mut first = client(&journal, &relay.url(), "alpha", &token, &["--fsync"]);
-    wait_captures(&journal, 100);
-    first.kill9();
-    let at_kill = journaled(&journal).len();
+    let at_kill = kill_when_journal_grows(&journal, || {
+        client(&journal, &relay.url(), "alpha", &token, &["--fsync"])
+    });
     assert!(
         at_kill < 2000,
         "the client was not killed mid-stream ({at_kill} journaled)"

@@ -149,6 +149,27 @@ pub fn journaled(path: &Path) -> Vec<Capture> {
         .collect()
 }
 
+/// Starts a client with `start` and kills it (SIGKILL) the moment its journal grows, polling the
+/// file's length every millisecond (parsing it, as `wait_captures` does, takes long enough for a
+/// fast machine to journal a whole backlog in between). Returns how many captures the journal
+/// then holds: fewer than were queued when the kill fell mid-stream.
+pub fn kill_when_journal_grows(journal: &Path, start: impl FnOnce() -> Listener) -> usize {
+    let length = || std::fs::metadata(journal).map_or(0, |m| m.len());
+    let before = length();
+    let mut listener = start();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while length() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {} to grow",
+            journal.display()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    listener.kill9();
+    journaled(journal).len()
+}
+
 pub fn wait_captures(path: &Path, count: usize) -> Vec<Capture> {
     wait_for(
         &format!("{count} captures in {}", path.display()),
