@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
+/// What ends every frame ratatui draws without a cursor: the cursor hidden (crossterm's `Hide`).
+const FRAME_END: &[u8] = b"\x1b[?25l";
+
 /// A program running on a pty, with the screen it draws.
 pub struct Terminal {
     /// The program.
@@ -69,8 +72,10 @@ impl Terminal {
                 if n == 0 {
                     break;
                 }
-                raw.lock().expect("output lock").extend_from_slice(&buffer[..n]);
+                // The screen's lock first and held over both, so that a reader sees the screen
+                // and the output at the same point (see `wait_for`).
                 let mut screen = parser.lock().expect("screen lock");
+                raw.lock().expect("output lock").extend_from_slice(&buffer[..n]);
                 screen.process(&buffer[..n]);
                 // Answer a cursor position query as a real terminal does (crossterm asks).
                 if buffer[..n].windows(4).any(|w| w == b"\x1b[6n") {
@@ -89,9 +94,25 @@ impl Terminal {
         }
     }
 
-    /// Reads the screen itself (cells, rows, wrapping) with `read`.
+    /// Reads the screen itself (cells, rows, wrapping) with `read`, between two frames (see
+    /// [`Terminal::wait_for`]).
     pub fn with_screen<T>(&self, read: impl FnOnce(&vt100::Screen) -> T) -> T {
-        read(self.screen.lock().expect("screen lock").screen())
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let parser = self.screen.lock().expect("screen lock");
+            if self.output.lock().expect("output lock").ends_with(FRAME_END)
+                || !parser.screen().alternate_screen()
+            {
+                return read(parser.screen());
+            }
+            drop(parser);
+            assert!(
+                Instant::now() < deadline,
+                "the output never ended with a whole frame; the screen:\n{}",
+                self.contents()
+            );
+            thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// The screen's text now.
@@ -104,17 +125,34 @@ impl Terminal {
         String::from_utf8_lossy(&self.output.lock().expect("output lock")).into_owned()
     }
 
-    /// Waits until the screen satisfies `ready`, and returns it.
+    /// Waits until the screen satisfies `ready` with no frame half drawn, and returns it.
+    ///
+    /// The inspector writes a frame through a line-buffered stdout, 1 KiB at a time: a loaded
+    /// machine can stop it between two writes, and a screen read then shows the new status bar
+    /// over the old list. A frame ends with the cursor hidden (ratatui hides it after every
+    /// draw; the inspector never shows it), so the screen is only looked at when the output so
+    /// far ends there, or when the program is not on the alternate screen (it is not drawing
+    /// frames).
     pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let screen = self.contents();
-            if ready(&screen) {
+            let screen = {
+                let parser = self.screen.lock().expect("screen lock");
+                let output = self.output.lock().expect("output lock");
+                let drawn = output.ends_with(FRAME_END) || !parser.screen().alternate_screen();
+                drawn.then(|| parser.screen().contents())
+            };
+            if let Some(screen) = screen.filter(|screen| ready(screen)) {
                 return screen;
             }
+            let screen = self.contents();
+            let between_frames = match ready(&screen) {
+                true => " (it shows it, but the output does not end with a whole frame)",
+                false => "",
+            };
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}; the screen:\n{screen}"
+                "timed out waiting for {what}{between_frames}; the screen:\n{screen}"
             );
             thread::sleep(Duration::from_millis(25));
         }
