@@ -275,7 +275,9 @@ async fn retries_are_counted_and_spaced_as_the_policy_says() {
 
 #[tokio::test]
 async fn an_app_that_is_down_then_comes_up_loses_nothing() {
-    let addr = free_port();
+    // Kept for this test until the app starts there: nothing else may answer on it meanwhile.
+    let port = free_port();
+    let addr = port.addr;
     let url = format!("http://{addr}");
     let mut listener = Listener::start(&["--headless", "--forward", &url, "--retry", "fixed:10x300ms"]);
     let response = send_raw(listener.addr, &post("/first", &[], b"{\"n\":1}"))
@@ -286,7 +288,7 @@ async fn an_app_that_is_down_then_comes_up_loses_nothing() {
     assert_eq!(refused[0].outcome, Outcome::Failed("connection refused".into()));
 
     // The developer starts the app; the retries reach it.
-    let app = LocalApp::start_on(addr, Arc::new(|_, _| (200, Duration::ZERO)));
+    let app = LocalApp::start_in(port, Arc::new(|_, _| (200, Duration::ZERO)));
     let delivered = wait_for("a delivered retry", PATIENCE, || {
         let attempts = attempts_in(&listener.journal);
         attempts
@@ -305,6 +307,7 @@ async fn an_app_that_is_down_then_comes_up_loses_nothing() {
 
     // Down again: shown, not fatal.
     drop(app);
+    let _down = common::ReservedPort::hold(addr);
     let response = send_raw(listener.addr, &post("/second", &[], b"{\"n\":2}"))
         .await
         .expect("send");

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{announced_address, binary, captures_in, wait_for};
+use common::{Followed, binary, captures_in, follow, wait_for};
 use serde_json::json;
 use standin::{MILLICAST_SECRET, OPTIVIEW_KEY, OPTIVIEW_SECRET, Standin};
 
@@ -100,8 +100,12 @@ impl Place {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hookscope");
-        let (addr, stderr) = announced_address(&mut child);
-        Session { child, addr, stderr }
+        let stderr = follow(&mut child);
+        Session {
+            child,
+            addr: stderr.addr,
+            stderr,
+        }
     }
 }
 
@@ -109,12 +113,12 @@ impl Place {
 struct Session {
     child: Child,
     addr: std::net::SocketAddr,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stderr: Followed,
 }
 
 impl Session {
     fn stderr(&self) -> String {
-        self.stderr.lock().expect("lock").join("\n")
+        self.stderr.text()
     }
 
     /// Waits for `line` on stderr; all of stderr then.
@@ -133,9 +137,8 @@ impl Session {
             .expect("kill");
         assert!(sent.success());
         let status = self.child.wait().expect("wait");
-        wait_for("the summary on stderr", Duration::from_secs(10), || {
-            self.stderr().contains("captured ").then_some(())
-        });
+        // Its last lines (an error after the summary) may still be in the pipe.
+        self.stderr.wait_ended(Duration::from_secs(10));
         (status, self.stderr())
     }
 
@@ -905,7 +908,8 @@ fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
 #[test]
 fn an_api_that_cannot_be_reached_is_one_line() {
     let place = Place::new();
-    let down = common::free_port();
+    let port = common::free_port();
+    let down = port.addr;
     let base = format!("millicast=http://{down}");
     let output = place.run(&[
         "listen",
@@ -1183,10 +1187,9 @@ fn a_platform_that_does_not_answer_at_exit_can_be_left_with_a_second_ctrl_c() {
     interrupt();
     let mut session = session;
     let status = session.child.wait().expect("wait");
-    let stderr = wait_for("the summary on stderr", Duration::from_secs(10), || {
-        let stderr = session.stderr();
-        stderr.contains("captured ").then_some(stderr)
-    });
+    // Its last line comes after the summary, and may still be in the pipe.
+    session.stderr.wait_ended(Duration::from_secs(10));
+    let stderr = session.stderr();
     assert!(!status.success(), "{stderr}");
     assert!(
         !stderr.contains("no answer within"),

@@ -271,7 +271,8 @@ fn reconnect_delays(stderr: &str) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnect_delays_double_from_a_quarter_second_with_jitter() {
     // A port nobody listens on: every try is refused at once.
-    let nobody = common::free_port();
+    let port = common::free_port();
+    let nobody = port.addr;
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().join("captures.jsonl").to_string_lossy().into_owned();
     let url = format!("http://{nobody}");

@@ -29,7 +29,7 @@ pub struct Listener {
     /// Its journal.
     pub journal: PathBuf,
     child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stderr: Followed,
     stdout: Option<thread::JoinHandle<Vec<u8>>>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -55,7 +55,8 @@ impl Listener {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hookscope");
-        let (addr, stderr) = announced_address(&mut child);
+        let stderr = follow(&mut child);
+        let addr = stderr.addr;
         let mut out = child.stdout.take().expect("piped stdout");
         let stdout = thread::spawn(move || {
             let mut bytes = Vec::new();
@@ -96,26 +97,18 @@ impl Listener {
             .take()
             .map(|t| t.join().expect("stdout reader"))
             .unwrap_or_default();
-        // The stderr reader ends with the process; give it a moment to push its last lines.
-        for _ in 0..100 {
-            if self
-                .stderr
-                .lock()
-                .expect("lock")
-                .iter()
-                .any(|l| l.starts_with("captured "))
-            {
-                break;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let stderr = self.stderr.lock().expect("lock").join("\n");
-        (status, String::from_utf8_lossy(&stdout).into_owned(), stderr)
+        // Its stdout was read to the end, so it has exited: every stderr line is on its way.
+        self.stderr.wait_ended(Duration::from_secs(30));
+        (
+            status,
+            String::from_utf8_lossy(&stdout).into_owned(),
+            self.stderr.text(),
+        )
     }
 
     /// Everything it printed on stderr so far.
     pub fn stderr_text(&self) -> String {
-        self.stderr.lock().expect("lock").join("\n")
+        self.stderr.text()
     }
 
     /// Every capture in the journal, checking no line was skipped.
@@ -134,8 +127,39 @@ impl Drop for Listener {
 /// Collects `child`'s stderr lines (it must be piped) and waits for the address it announces on
 /// its `... listening on SCHEME://ADDR, ...` line, as `listen` and `relay` both do.
 pub fn announced_address(child: &mut Child) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let followed = follow(child);
+    (followed.addr, followed.lines)
+}
+
+/// A child's stderr as [`follow`] collects it.
+pub struct Followed {
+    /// The address it announced.
+    pub addr: SocketAddr,
+    /// Its stderr lines so far.
+    pub lines: Arc<Mutex<Vec<String>>>,
+    ended: mpsc::Receiver<()>,
+}
+
+impl Followed {
+    /// Waits until its stderr has ended (the child has exited, and no child of its own holds
+    /// the pipe open), every line collected; up to `limit`, after which the lines so far are
+    /// all there is to see. The lines a program prints last (an error after its summary) are
+    /// read by another thread than the test's: looking right after the exit can miss them.
+    pub fn wait_ended(&self, limit: Duration) {
+        let _ = self.ended.recv_timeout(limit);
+    }
+
+    /// Its stderr so far, one string.
+    pub fn text(&self) -> String {
+        self.lines.lock().expect("stderr lock").join("\n")
+    }
+}
+
+/// [`announced_address`], also telling when stderr ends ([`Followed::wait_ended`]).
+pub fn follow(child: &mut Child) -> Followed {
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let (ready, address) = mpsc::channel();
+    let (end, ended) = mpsc::channel();
     let lines = child.stderr.take().expect("piped stderr");
     let seen = stderr.clone();
     thread::spawn(move || {
@@ -147,11 +171,16 @@ pub fn announced_address(child: &mut Child) -> (SocketAddr, Arc<Mutex<Vec<String
             }
             seen.lock().expect("stderr lock").push(line);
         }
+        let _ = end.send(());
     });
     let addr = address
         .recv_timeout(Duration::from_secs(30))
         .unwrap_or_else(|_| panic!("it did not start; stderr: {:?}", stderr.lock()));
-    (addr.parse().expect("a socket address"), stderr)
+    Followed {
+        addr: addr.parse().expect("a socket address"),
+        lines: stderr,
+        ended,
+    }
 }
 
 /// Every capture in a journal file, asserting that no line had to be skipped.
@@ -330,22 +359,32 @@ impl LocalApp {
 
     /// An app on `addr` (port 0: a free one) answering with `answer`.
     pub fn start_on(addr: SocketAddr, answer: Answer) -> Self {
-        Self::start_with(addr, answer, None)
+        Self::start_with(bound(addr), answer, None)
+    }
+
+    /// An app on a port kept with [`free_port`] until now, answering with `answer`.
+    pub fn start_in(port: ReservedPort, answer: Answer) -> Self {
+        // As any server's: the connections it accepts inherit it, and a port they leave in
+        // TIME_WAIT can then be held again ([`ReservedPort::hold`]).
+        port.socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+        Self::start_with(port.socket, answer, None)
     }
 
     /// An HTTPS app on a free port answering 200 to everything, with the certificate of `tls`.
     pub fn start_https(tls: Arc<rustls::ServerConfig>) -> Self {
         Self::start_with(
-            "127.0.0.1:0".parse().expect("address"),
+            bound("127.0.0.1:0".parse().expect("address")),
             Arc::new(|_, _| (200, Duration::ZERO)),
             Some(tokio_rustls::TlsAcceptor::from(tls)),
         )
     }
 
-    fn start_with(addr: SocketAddr, answer: Answer, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
-        let listener = std::net::TcpListener::bind(addr).expect("bind the local app");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let addr = listener.local_addr().expect("local addr");
+    fn start_with(
+        socket: tokio::net::TcpSocket,
+        answer: Answer,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> Self {
+        let addr = socket.local_addr().expect("local addr");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let log = seen.clone();
@@ -355,7 +394,7 @@ impl LocalApp {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let listener = socket.listen(1024).expect("the local app listens");
                 loop {
                     let stream = tokio::select! {
                         _ = &mut stopped => return,
@@ -475,8 +514,48 @@ impl Drop for LocalApp {
     }
 }
 
-/// A port that was free a moment ago (for an app that is down, then comes up there).
-pub fn free_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
+/// A socket bound to `addr` for a server, with `SO_REUSEADDR` as `std`'s and tokio's listeners
+/// set it.
+fn bound(addr: SocketAddr) -> tokio::net::TcpSocket {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .expect("a socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.bind(addr).expect("bind the local app");
+    socket
+}
+
+/// A loopback port kept for one test: bound but not listening, so that a connection to it is
+/// refused, and no other socket can have it meanwhile (another test's server or an outgoing
+/// connection, which a port merely seen free a moment ago could be given to). For an app that
+/// is down, then comes up there ([`LocalApp::start_in`]), or a port nobody answers on.
+pub struct ReservedPort {
+    /// The port's address.
+    pub addr: SocketAddr,
+    socket: tokio::net::TcpSocket,
+}
+
+/// A port of 127.0.0.1 no one listens on, kept until the [`ReservedPort`] is dropped.
+pub fn free_port() -> ReservedPort {
+    // Without SO_REUSEADDR: no other socket may bind the port while this one holds it.
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind a free port");
+    let addr = socket.local_addr().expect("addr");
+    ReservedPort { addr, socket }
+}
+
+impl ReservedPort {
+    /// Keeps `addr` again once the app that listened there is gone (its connections' TIME_WAIT
+    /// left behind is allowed, as for any server; a port the kernel hands out to `bind` or
+    /// `connect` is never one held like this).
+    pub fn hold(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            socket: bound(addr),
+        }
+    }
 }
