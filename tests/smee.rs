@@ -245,11 +245,11 @@ fn smee_new_creates_a_channel_prints_it_and_receives_it() {
         "{}",
         stream.request
     );
-    let stderr = listener.stderr_text();
-    assert!(
-        stderr.contains(&format!("smee channel: http://{}/fresh_Chan-1", server.addr)),
-        "{stderr}"
-    );
+    // The line may still be on its way through the pipe to the thread reading it.
+    let said = format!("smee channel: http://{}/fresh_Chan-1", server.addr);
+    wait_for("the channel on stderr", Duration::from_secs(10), || {
+        listener.stderr_text().contains(&said).then_some(())
+    });
     stream.event(&github_event(&serde_json::json!({}), "sha256=00"));
     let captures = captures_via(&listener, 1);
     assert_eq!(captures[0].via, Via::Smee("fresh_Chan-1".into()));
