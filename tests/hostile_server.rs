@@ -647,9 +647,11 @@ async fn a_trickled_head_or_body_is_cut_at_the_read_deadline_and_journaled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_close_at_the_idle_timeout_and_not_at_the_read_timeout() {
     let listener = Spawned::start(None, &["--read-timeout", "1s", "--idle-timeout", "3s"]);
-    // Never a byte: closed once idle for 3 s.
-    let mut silent = TcpStream::connect(listener.addr).await.expect("connect");
+    // Never a byte: closed once idle for 3 s. The clocks start before what they time (the
+    // connect, the request), so a loaded machine running this task late can only make the idle
+    // times measured here longer than the listener's own, never shorter.
     let opened = Instant::now();
+    let mut silent = TcpStream::connect(listener.addr).await.expect("connect");
     // A keep-alive connection waits for its next request longer than --read-timeout.
     let mut kept = TcpStream::connect(listener.addr).await.expect("connect");
     let mut buffer = Vec::new();
@@ -659,6 +661,8 @@ async fn idle_connections_close_at_the_idle_timeout_and_not_at_the_read_timeout(
         200
     );
     tokio::time::sleep(Duration::from_millis(1800)).await;
+    // The listener's idle time starts once it has answered, after this.
+    let idle_from = Instant::now();
     kept.write_all(&post("/keep/2", &[], b"{}")).await.expect("write");
     let second = read_answer(&mut kept, &mut buffer).await;
     assert_eq!(
@@ -666,7 +670,6 @@ async fn idle_connections_close_at_the_idle_timeout_and_not_at_the_read_timeout(
         Some(200),
         "still open after 1.8 s idle with --read-timeout 1s"
     );
-    let idle_from = Instant::now();
     let silent_closed = closed_within(&mut silent, Duration::from_secs(10)).await;
     let kept_closed = closed_within(&mut kept, Duration::from_secs(10)).await;
     let silent_idle = silent_closed.expect("a silent connection is closed") - opened;
