@@ -567,14 +567,21 @@ async fn requests_over_tls_do_not_wait_for_delayed_acks() {
     };
     // The connection and its handshake first, outside the measure.
     assert_eq!(client.request(post()).await.expect("answered").status(), 200);
-    let started = std::time::Instant::now();
-    for _ in 0..60 {
-        let answered = client.request(post()).await.expect("answered");
-        assert_eq!(answered.status(), 200);
+    // Up to three rounds: a busy machine can slow one down, while the stall is in every one.
+    let mut rounds = Vec::new();
+    while rounds.len() < 3 && !rounds.iter().any(|took| *took < Duration::from_millis(1200)) {
+        let started = std::time::Instant::now();
+        for _ in 0..60 {
+            let answered = client.request(post()).await.expect("answered");
+            assert_eq!(answered.status(), 200);
+        }
+        rounds.push(started.elapsed());
     }
-    let took = started.elapsed();
     listener.stop();
-    assert!(took < Duration::from_millis(1200), "60 requests took {took:?}");
+    assert!(
+        rounds.iter().any(|took| *took < Duration::from_millis(1200)),
+        "60 requests took {rounds:?} in each round"
+    );
 }
 
 /// An app serving a self-signed certificate (marked as a CA, as `openssl req -x509` makes one)
