@@ -37,6 +37,7 @@ use hookscope::codec;
 use hookscope::config::Keys;
 use hookscope::filter::Filter;
 use hookscope::provider::Catalog;
+use hookscope::summary::Summary;
 use hookscope::tui::app::{App, Context};
 use hookscope::tui::store::Store;
 use hookscope::tui::ui;
@@ -268,12 +269,13 @@ fn inspector_alone(count: u64) -> anyhow::Result<()> {
     let catalog = Catalog::builtin();
     let keys = Keys::load(&catalog, &[], None).map_err(anyhow::Error::msg)?;
     let analyzer = Arc::new(Analyzer::new(catalog, keys));
-    let captures: Vec<Arc<Capture>> = (0..count)
+    // As the hub makes them on the recording threads: the inspector's thread only lists them.
+    let summaries: Vec<Summary> = (0..count)
         .map(|n| {
             let mut one = capture(n);
             one.id = CaptureId::generate();
             one.derived = analyzer.derive(&one);
-            Arc::new(one)
+            Summary::of(&one, Some(n * 1100))
         })
         .collect();
     let dir = tempfile::tempdir()?;
@@ -281,12 +283,12 @@ fn inspector_alone(count: u64) -> anyhow::Result<()> {
     let mut app = App::new(Store::live(&path), analyzer, Context::default());
     app.on_resize(200, 50);
     let started = Instant::now();
-    for (n, capture) in captures.into_iter().enumerate() {
-        app.on_journaled(capture, Some(n as u64 * 1100));
+    for summary in summaries {
+        app.on_listed(&summary);
     }
     let elapsed = started.elapsed();
     println!(
-        "inspector alone: {count} captures listed in {elapsed:.2?} ({:.2} µs a capture, dropping the ones past the memory budget included)",
+        "inspector alone: {count} captures listed from their summaries in {elapsed:.2?} ({:.2} µs a capture, dropping each summary included)",
         elapsed.as_secs_f64() * 1e6 / count as f64
     );
     Ok(())
@@ -306,7 +308,11 @@ async fn live(count: u64, inspector: bool) -> anyhow::Result<f64> {
     let keys = Keys::load(&catalog, &[], None).map_err(anyhow::Error::msg)?;
     let analyzer = Arc::new(Analyzer::new(catalog, keys));
     let hub = Hub::new(journal.appender(), analyzer.clone());
-    let mut events = hub.subscribe();
+    // What listen does: the inspector takes summaries, a reader alone (the printer) captures.
+    let mut events = match inspector {
+        true => hub.subscribe_listed(),
+        false => hub.subscribe(),
+    };
     let context = Context {
         listen: Some("http://127.0.0.1:8080".into()),
         journal: path.display().to_string(),

@@ -489,36 +489,66 @@ impl Predicate {
 
 /// Works out `dup` and `late` as captures arrive, in order.
 ///
-/// It sees every capture of a live session, so it hashes with foldhash (seeded afresh in each
-/// process, so a sender cannot aim collisions at it) rather than SipHash, which took a tenth of
-/// the inspector's time under load hashing bodies.
+/// It sees every capture of a live session, so it keeps fingerprints ([`Fingerprints`]) rather
+/// than strings and bodies, hashed with foldhash (seeded afresh in each process, so a sender
+/// cannot aim collisions at it) rather than SipHash, which took a tenth of the inspector's time
+/// under load hashing bodies.
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// Fingerprints of the events seen: their ids, or their type and body.
     seen: HashSet<u64, foldhash::fast::RandomState>,
-    /// The fingerprints' own hasher (64 bits of a seeded hash: a collision, which would mark a
-    /// capture `dup` wrongly, takes about 2^32 distinct events).
-    fingerprint: foldhash::quality::RandomState,
     /// The newest event time seen for each (provider, object), by their fingerprint.
     newest: HashMap<u64, DateTime<Utc>, foldhash::fast::RandomState>,
+}
+
+/// What the [`Tracker`] needs of a capture, in a few bytes: worked out where the capture is
+/// recorded, while its body is still in the cache (the live inspector gets these with each
+/// row, and never reads the capture itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// The event's: its provider and id, or its type and body. `None` for a capture that is
+    /// not an event (no id, no type): identical pings are not dups.
+    pub event: Option<u64>,
+    /// The (provider, object) the event is about, and the event's own time.
+    pub object: Option<(u64, DateTime<Utc>)>,
+}
+
+/// The fingerprints' hasher: 64 bits of a hash seeded once per process (a collision, which
+/// would mark a capture `dup` wrongly, takes about 2^32 distinct events). One for the whole
+/// process, so a fingerprint made on the recording thread and one made from the journal agree.
+static FINGERPRINT: std::sync::LazyLock<foldhash::quality::RandomState> =
+    std::sync::LazyLock::new(foldhash::quality::RandomState::default);
+
+impl Fingerprints {
+    /// The fingerprints of `capture`.
+    pub fn of(capture: &Capture) -> Self {
+        let derived = &capture.derived;
+        let identifiable = derived.event_id.is_some() || derived.event_type.is_some();
+        let event = identifiable.then(|| match &derived.event_id {
+            Some(id) => FINGERPRINT.hash_one((0u8, &derived.provider, id)),
+            None => FINGERPRINT.hash_one((1u8, &derived.event_type, &capture.body[..])),
+        });
+        let object = match (&derived.object, derived.event_time) {
+            (Some(object), Some(time)) => Some((FINGERPRINT.hash_one((&derived.provider, object)), time)),
+            _ => None,
+        };
+        Self { event, object }
+    }
 }
 
 impl Tracker {
     /// The marks of `capture`, given everything observed before it; then remembers it.
     pub fn observe(&mut self, capture: &Capture) -> Marks {
-        let derived = &capture.derived;
-        let fingerprint = match &derived.event_id {
-            Some(id) => self.fingerprint.hash_one((0u8, &derived.provider, id)),
-            None => self
-                .fingerprint
-                .hash_one((1u8, &derived.event_type, &capture.body[..])),
-        };
-        // Unrecognised captures with no event are not events: identical pings are not dups.
-        let identifiable = derived.event_id.is_some() || derived.event_type.is_some();
-        let dup = identifiable && !self.seen.insert(fingerprint);
-        let late = match (&derived.object, derived.event_time) {
-            (Some(object), Some(time)) => {
-                let key = self.fingerprint.hash_one((&derived.provider, object));
+        self.observe_fingerprints(&Fingerprints::of(capture))
+    }
+
+    /// [`Tracker::observe`] for a capture known by its fingerprints.
+    pub fn observe_fingerprints(&mut self, fingerprints: &Fingerprints) -> Marks {
+        let dup = fingerprints
+            .event
+            .is_some_and(|fingerprint| !self.seen.insert(fingerprint));
+        let late = match fingerprints.object {
+            Some((key, time)) => {
                 let newest = self.newest.entry(key).or_insert(time);
                 let late = time < *newest;
                 if time > *newest {
@@ -526,7 +556,7 @@ impl Tracker {
                 }
                 late
             }
-            _ => false,
+            None => false,
         };
         Marks {
             dup,

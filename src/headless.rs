@@ -207,6 +207,8 @@ pub fn spawn_printer(
                     true => write_attempt(&mut out, &attempt, format),
                     false => Ok(()),
                 },
+                // Summaries go only to the inspector's subscription.
+                Ok(HubEvent::Listed(_)) => Ok(()),
                 Err(RecvError::Lagged(missed)) => writeln!(
                     out,
                     "… {missed} captures or attempts not printed (output too slow); they are in the journal"

@@ -17,6 +17,7 @@ use crate::attempt::Attempt;
 use crate::capture::Capture;
 use crate::codec;
 use crate::journal::{AppendError, Appender};
+use crate::summary::Summary;
 
 /// How many events a subscriber may fall behind before it starts missing some.
 const BACKLOG: usize = 16 * 1024;
@@ -29,6 +30,9 @@ pub enum HubEvent {
     Capture(Arc<Capture>, u64),
     /// A delivery attempt of a capture to the local app, once journaled.
     Attempt(Arc<Attempt>),
+    /// A capture once journaled, as the inspector's list holds it (only to subscribers of
+    /// [`Hub::subscribe_listed`], which get this instead of [`HubEvent::Capture`]).
+    Listed(Arc<Summary>),
 }
 
 /// Journals captures, then publishes them.
@@ -37,6 +41,8 @@ pub struct Hub {
     appender: Appender,
     analyzer: Arc<Analyzer>,
     published: broadcast::Sender<HubEvent>,
+    /// Summaries and attempts, for the inspector: made only while it subscribes.
+    listed: broadcast::Sender<HubEvent>,
     counts: Arc<Counts>,
 }
 
@@ -68,10 +74,12 @@ impl Hub {
     /// tiny to make a subscriber fall behind).
     pub fn with_backlog(appender: Appender, analyzer: Arc<Analyzer>, backlog: usize) -> Self {
         let (published, _) = broadcast::channel(backlog.max(1));
+        let (listed, _) = broadcast::channel(backlog.max(1));
         Self {
             appender,
             analyzer,
             published,
+            listed,
             counts: Arc::default(),
         }
     }
@@ -99,8 +107,7 @@ impl Hub {
             .body_bytes
             .fetch_add(capture.body.len() as u64, Ordering::Relaxed);
         let capture = Arc::new(capture);
-        // No subscriber is not an error: capture-to-file alone is a valid session.
-        let _ = self.published.send(HubEvent::Capture(capture.clone(), offset));
+        self.publish(&capture, offset);
         Ok((capture, decided))
     }
 
@@ -133,9 +140,7 @@ impl Hub {
             .zip(starts)
             .map(|(capture, start)| {
                 let capture = Arc::new(capture);
-                let _ = self
-                    .published
-                    .send(HubEvent::Capture(capture.clone(), offset + start));
+                self.publish(&capture, offset + start);
                 capture
             })
             .collect())
@@ -146,8 +151,21 @@ impl Hub {
         self.appender.append(codec::encode_attempt(&attempt)).await?;
         self.counts.attempts.fetch_add(1, Ordering::Relaxed);
         let attempt = Arc::new(attempt);
+        // In this order, as captures: the inspector's row is there before its attempts.
+        let _ = self.listed.send(HubEvent::Attempt(attempt.clone()));
         let _ = self.published.send(HubEvent::Attempt(attempt.clone()));
         Ok(attempt)
+    }
+
+    /// Publishes `capture`, journaled at `offset`: its summary to the inspector (first, so that
+    /// its row is there before any attempt a subscriber of the captures makes), the capture to
+    /// the others. No subscriber is not an error: capture-to-file alone is a valid session.
+    fn publish(&self, capture: &Arc<Capture>, offset: u64) {
+        if self.listed.receiver_count() > 0 {
+            let summary = Summary::of(capture, Some(offset));
+            let _ = self.listed.send(HubEvent::Listed(Arc::new(summary)));
+        }
+        let _ = self.published.send(HubEvent::Capture(capture.clone(), offset));
     }
 
     /// The journal file the hub records to (where a subscriber that fell behind reads back
@@ -159,6 +177,14 @@ impl Hub {
     /// Receives every capture and attempt recorded from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
         self.published.subscribe()
+    }
+
+    /// Receives the summary ([`HubEvent::Listed`]) of every capture recorded from now on, and
+    /// every attempt: what the live inspector lists. Its summaries are made on the recording
+    /// thread while the capture is in its cache, and the captures themselves are freed there,
+    /// not on the inspector's thread.
+    pub fn subscribe_listed(&self) -> broadcast::Receiver<HubEvent> {
+        self.listed.subscribe()
     }
 
     /// What was recorded so far.

@@ -33,6 +33,7 @@ pub mod sample;
 pub mod sanitize;
 pub mod server;
 pub mod smee;
+pub mod summary;
 pub mod tap;
 pub mod tls;
 pub mod tui;

@@ -84,8 +84,12 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
 
     let hub = Hub::new(journal.appender(), analyzer.clone());
     // Taken before any source starts: the printer or the inspector sees every capture, even
-    // one a smee or relay client records before they are set up.
-    let events = hub.subscribe();
+    // one a smee or relay client records before they are set up. The inspector takes each
+    // capture's summary, made on the recording thread, and reads the rest from the journal.
+    let events = match args.interactive() {
+        true => hub.subscribe_listed(),
+        false => hub.subscribe(),
+    };
     let smee = match &args.smee {
         Some(arg) => Some(start_smee(arg, &args, hub.clone()).await?),
         None => None,

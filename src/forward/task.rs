@@ -268,7 +268,8 @@ async fn run(
                         summary.deliveries += u64::from(start(&mut deliveries, &mut held, capture));
                     }
                 }
-                Ok(HubEvent::Attempt(_)) => {}
+                // Summaries go only to the inspector's subscription.
+                Ok(HubEvent::Attempt(_) | HubEvent::Listed(_)) => {}
                 Err(RecvError::Lagged(missed)) if readable => {
                     // Not lost: they are in the journal, read back in their turn.
                     tracing::debug!(missed, "forwarding fell behind the hub: reading back from the journal");

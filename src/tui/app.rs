@@ -15,6 +15,7 @@ use ratatui::layout::{Position, Rect};
 use crate::analysis::Analyzer;
 use crate::capture::Capture;
 use crate::filter::{Filter, ParseError};
+use crate::summary::Summary;
 
 use super::detail::Detail;
 use super::keymap::{Action, action_for};
@@ -242,15 +243,34 @@ impl App {
         if self.catching_up {
             return; // read from the journal by the catch-up, in order
         }
-        let second = capture.received_at.timestamp();
+        self.count_rate(capture.received_at.timestamp());
+        if let Some(index) = self.store.push_journaled(capture, offset) {
+            self.show(index);
+        }
+    }
+
+    /// A live capture, journaled, known by its summary ([`Hub::subscribe_listed`]): listed
+    /// as [`App::on_journaled`] lists a whole capture, which is read back from the journal when
+    /// it is shown.
+    ///
+    /// [`Hub::subscribe_listed`]: crate::hub::Hub::subscribe_listed
+    pub fn on_listed(&mut self, summary: &Summary) {
+        if self.catching_up {
+            return; // read from the journal by the catch-up, in order
+        }
+        self.count_rate(summary.received_at.timestamp());
+        if let Some(index) = self.store.push_summary(summary) {
+            self.show(index);
+        }
+    }
+
+    /// Counts a capture of `second` in the rate the status bar shows.
+    fn count_rate(&mut self, second: i64) {
         self.roll_rate(second);
         if let Some(last) = self.rate.back_mut()
             && second == self.rate_second
         {
             *last += 1;
-        }
-        if let Some(index) = self.store.push_journaled(capture, offset) {
-            self.show(index);
         }
     }
 

@@ -195,6 +195,7 @@ pub fn take_batch(receiver: &mut broadcast::Receiver<HubEvent>, app: &mut App) -
     while taken < BATCH {
         match receiver.try_recv() {
             Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
+            Ok(HubEvent::Listed(summary)) => app.on_listed(&summary),
             Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
             Err(TryRecvError::Lagged(missed)) => app.on_lagged(missed),
             Err(TryRecvError::Empty) => break,

@@ -610,12 +610,17 @@ fn no_color_draws_without_colours() {
 
 /// A live view that falls behind the hub's broadcast (a backlog of 4, never read while 300
 /// captures are journaled) still ends up listing every capture of the session, in journal
-/// order, none from an earlier session in the same file, with each readable back by offset.
+/// order, none from an earlier session in the same file, with each readable back by offset:
+/// whether it takes whole captures or their summaries (as `listen`'s inspector does).
 #[tokio::test(flavor = "current_thread")]
 async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
+    falls_behind_and_lists_every_capture(false).await;
+    falls_behind_and_lists_every_capture(true).await;
+}
+
+async fn falls_behind_and_lists_every_capture(listed: bool) {
     use crate::hub::{Hub, HubEvent};
     use crate::journal::{Journal, WriteOptions};
-    use tokio::sync::broadcast::error::TryRecvError;
 
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("captures.jsonl");
@@ -624,7 +629,10 @@ async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
     std::fs::write(&path, crate::codec::encode_capture(&old)).expect("seed");
     let journal = Journal::open(&path, WriteOptions::default()).expect("journal");
     let hub = Hub::with_backlog(journal.appender(), analyzer(), 4);
-    let mut events = hub.subscribe();
+    let mut events = match listed {
+        true => hub.subscribe_listed(),
+        false => hub.subscribe(),
+    };
     let store = Store::live(&path).with_budget(16 * 1024);
     let mut app = App::new(store, analyzer(), Context::default());
     let mut sent = Vec::new();
@@ -639,12 +647,12 @@ async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
         }
     }
     drain(&mut app, &mut events);
-    let listed: Vec<String> = (0..app.store.len())
+    let paths: Vec<String> = (0..app.store.len())
         .map(|i| app.store.row(i).expect("a row").path().to_owned())
         .collect();
     assert_eq!(
-        listed, sent,
-        "every capture, in journal order, nothing from before"
+        paths, sent,
+        "every capture, in journal order, nothing from before (summaries: {listed})"
     );
     assert_eq!(app.missed, 0);
     assert!(app.caught_up > 0, "the view did fall behind and caught up");
@@ -661,16 +669,15 @@ async fn a_view_that_falls_behind_still_lists_every_capture_in_order() {
     );
     journal.close().await;
 
+    // As the inspector takes the hub's events: in batches, catching up between them.
     fn drain(app: &mut App, events: &mut tokio::sync::broadcast::Receiver<HubEvent>) {
         loop {
-            match events.try_recv() {
-                Ok(HubEvent::Capture(capture, offset)) => app.on_journaled(capture, Some(offset)),
-                Ok(HubEvent::Attempt(attempt)) => app.on_attempt(attempt),
-                Err(TryRecvError::Lagged(missed)) => app.on_lagged(missed),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
+            let (taken, _) = crate::tui::take_batch(events, app);
             while app.is_catching_up() {
                 app.catch_up();
+            }
+            if taken == 0 {
+                break;
             }
         }
     }
@@ -1023,4 +1030,117 @@ fn narrow_tabs_are_shortened_and_still_clicked_where_they_are_drawn() {
         });
         assert_eq!((app.focus, app.tab), (Focus::Detail, 3), "{width}: {tabs}");
     }
+}
+
+/// `listen`'s inspector lists each capture from the summary the hub makes on the recording
+/// thread; `open` and the catch-up list them from whole captures. Both make the same rows:
+/// every field, the interned strings, `dup` and `late`, and a delivery's status (an attempt
+/// published after its capture's summary).
+#[tokio::test(flavor = "current_thread")]
+async fn rows_from_summaries_are_the_rows_of_whole_captures() {
+    use crate::hub::Hub;
+    use crate::journal::{Journal, WriteOptions};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("captures.jsonl");
+    let journal = Journal::open(&path, WriteOptions::default()).expect("journal");
+    let hub = Hub::new(journal.appender(), analyzer());
+    let (mut wholes, mut summaries) = (hub.subscribe(), hub.subscribe_listed());
+    let mut sent = Vec::new();
+    for n in 0..6 {
+        // Signed, once each, then again (dup) and an older one about the same object (late).
+        sent.push((*optiview(10 + n, "channel.stopped", SECRET)).clone());
+    }
+    sent.push((*optiview(12, "channel.stopped", SECRET)).clone());
+    let mut late = (*optiview(5, "channel.started", "wrong secret")).clone();
+    late.body = Bytes::from(
+        String::from_utf8_lossy(&late.body)
+            .replace("ch_5", "ch_13")
+            .into_bytes(),
+    );
+    sent.push(late);
+    let mut relayed = (*capture(
+        30,
+        "/caf\u{e9}",
+        vec![Header::new("content-type", "Text/Plain; q=1")],
+        b"x",
+    ))
+    .clone();
+    relayed.query = Some("a=1&b=%20".into());
+    relayed.via = Via::Relay("team".into());
+    relayed.method = "PUT".into();
+    sent.push(relayed);
+    sent.push((*capture(31, "/ping", vec![], b"")).clone());
+    sent.push((*capture(32, "/ping", vec![], b"")).clone());
+    let mut recorded = Vec::new();
+    for mut capture in sent {
+        capture.id = CaptureId::generate();
+        recorded.push(hub.record(capture).await.expect("journaled"));
+    }
+    hub.record_attempt(
+        (*attempt(
+            &recorded[1],
+            AttemptKind::Forward,
+            Outcome::Response {
+                status: 502,
+                headers: vec![],
+                body: Bytes::new(),
+                truncated: false,
+            },
+        ))
+        .clone(),
+    )
+    .await
+    .expect("journaled");
+    let mut from_wholes = App::new(Store::live(&path), analyzer(), Context::default());
+    let mut from_summaries = App::new(Store::live(&path), analyzer(), Context::default());
+    crate::tui::take_batch(&mut wholes, &mut from_wholes);
+    crate::tui::take_batch(&mut summaries, &mut from_summaries);
+    let rows = |app: &App| -> Vec<String> {
+        (0..app.store.len())
+            .map(|i| {
+                let row = app.store.row(i).expect("a row");
+                let text = |sym| app.store.text(sym).to_owned();
+                format!(
+                    "{} {} {} {:?} {} {} {:?} {:?} {:?} {:?} {} {} {:?} {} {} {:?}",
+                    row.id,
+                    row.received_at,
+                    row.target,
+                    row.path(),
+                    text(row.method),
+                    text(row.via),
+                    row.provider.map(text),
+                    row.event_type.map(text),
+                    row.verdict.map(text),
+                    row.signed_form.map(text),
+                    row.caveat,
+                    row.handshake,
+                    row.content_type.map(text),
+                    row.body_size,
+                    row.status,
+                    row.marks,
+                )
+            })
+            .collect()
+    };
+    let (expected, got) = (rows(&from_wholes), rows(&from_summaries));
+    assert_eq!(got, expected);
+    assert_eq!(got.len(), 11);
+    let marks: Vec<_> = (0..11)
+        .map(|i| from_summaries.store.row(i).expect("row").marks)
+        .collect();
+    assert!(marks[6].dup && !marks[2].dup, "the repeat is a dup: {marks:?}");
+    assert!(marks[7].late, "the older event is late: {marks:?}");
+    assert!(!marks[10].dup, "identical pings are not dups: {marks:?}");
+    assert_eq!(marks[1].delivery, Some(502));
+    assert!(
+        got[8].contains("/caf\u{e9}?a=1&b=%20 \"/caf\u{e9}\" PUT relay:team"),
+        "{}",
+        got[8]
+    );
+    assert!(got[8].contains("Some(\"text/plain\")"), "{}", got[8]);
+    // And the whole capture of a summary's row reads back from the journal.
+    let whole = from_summaries.store.capture(8).expect("readable");
+    assert_eq!(whole.body, Bytes::from_static(b"x"));
+    journal.close().await;
 }
