@@ -320,20 +320,30 @@ fn in_order_replays_one_at_a_time_in_journal_order_at_the_rate_asked() {
     let dir = tempfile::tempdir().expect("temp dir");
     let paths = ["/ok/1", "/ok/2", "/ok/3", "/ok/4", "/ok/5", "/ok/6"];
     let file = plain_journal(dir.path(), &paths);
-    let app = ok_or_fail();
-    let started = Instant::now();
-    let (ok, stderr) = replay(&file, &app.url(), &["--in-order", "--rate", "10"]);
-    assert!(ok, "{stderr}");
-    let seen: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
-    assert_eq!(seen, paths);
-    // Six requests at 10/s: the first at once, then 100 ms apart.
+    // Six requests at 10/s: the first at once, then 100 ms apart. A request reaches the app some
+    // time after the replay sends it, and a busy machine can hold one back: the first arrived
+    // 60 ms late once in 15 runs beside four busy loops (the six spanned 447 ms). Up to three
+    // rounds, then; an ignored --rate puts all six within a few ms in every one.
+    let mut spans = Vec::new();
+    while spans.len() < 3 && !spans.iter().any(|span| *span >= Duration::from_millis(480)) {
+        let app = ok_or_fail();
+        let started = Instant::now();
+        let (ok, stderr) = replay(&file, &app.url(), &["--in-order", "--rate", "10"]);
+        assert!(ok, "{stderr}");
+        let seen: Vec<String> = app.seen().into_iter().map(|s| s.target).collect();
+        assert_eq!(seen, paths);
+        assert!(
+            started.elapsed() >= Duration::from_millis(480),
+            "{:?}",
+            started.elapsed()
+        );
+        let at: Vec<Instant> = app.seen().into_iter().map(|s| s.at).collect();
+        spans.push(at[5].duration_since(at[0]));
+    }
     assert!(
-        started.elapsed() >= Duration::from_millis(480),
-        "{:?}",
-        started.elapsed()
+        spans.iter().any(|span| *span >= Duration::from_millis(480)),
+        "six requests at 10/s arrived within {spans:?}"
     );
-    let at: Vec<Instant> = app.seen().into_iter().map(|s| s.at).collect();
-    assert!(at[5].duration_since(at[0]) >= Duration::from_millis(480));
 }
 
 #[test]
