@@ -462,28 +462,41 @@ pub const RUN: &[Step] = &[
             // Five a second: four captures, not the whole journal, keep it short.
             let first: Vec<String> = s.journal_text().lines().take(4).map(str::to_owned).collect();
             std::fs::write(s.path("ordered.jsonl"), first.join("\n") + "\n").expect("ordered.jsonl");
-            s.control.fail_next(1, 503);
-            s.run(&example.replace("captures.jsonl", "ordered.jsonl"), 0);
-            let seen = s.app.take();
             let bodies: Vec<Vec<u8>> = common::captures_in(&s.path("ordered.jsonl"))
                 .into_iter()
                 .map(|c| c.body.to_vec())
                 .collect();
-            // The first failed once and was retried before the second went: journal order.
-            let order: Vec<&[u8]> = seen.iter().map(|r| &r.body[..]).collect();
-            let expected: Vec<&[u8]> = [0, 0, 1, 2, 3].map(|i| &bodies[i][..]).to_vec();
-            assert_eq!(order, expected);
-            let gap = |a: usize, b: usize| seen[b].at - seen[a].at;
-            assert!(
-                gap(0, 1) >= Duration::from_millis(950),
-                "retried after 1 s: {:?}",
-                gap(0, 1)
-            );
-            // Five captures a second: each first attempt 200 ms after the one before (less a
-            // little for the clocks; the retry is not paced).
-            for (a, b) in [(0, 2), (2, 3), (3, 4)] {
-                assert!(gap(a, b) >= Duration::from_millis(180), "5/s: {:?}", gap(a, b));
+            // Each first attempt 200 ms after the one before (less a little for the clocks; the
+            // retry is not paced), as the app sees them: a busy machine can hold one request
+            // back on its way there by tens of ms (at 10/s, 36 ms after the one before was seen
+            // beside four busy loops). Up to three rounds; without the pace there is none.
+            let mut paced = Vec::new();
+            while paced.len() < 3
+                && !paced
+                    .iter()
+                    .any(|gaps: &Vec<Duration>| gaps.iter().all(|gap| *gap >= Duration::from_millis(180)))
+            {
+                s.control.fail_next(1, 503);
+                s.run(&example.replace("captures.jsonl", "ordered.jsonl"), 0);
+                let seen = s.app.take();
+                // The first failed once and was retried before the second went: journal order.
+                let order: Vec<&[u8]> = seen.iter().map(|r| &r.body[..]).collect();
+                let expected: Vec<&[u8]> = [0, 0, 1, 2, 3].map(|i| &bodies[i][..]).to_vec();
+                assert_eq!(order, expected);
+                let gap = |a: usize, b: usize| seen[b].at - seen[a].at;
+                assert!(
+                    gap(0, 1) >= Duration::from_millis(950),
+                    "retried after 1 s: {:?}",
+                    gap(0, 1)
+                );
+                paced.push([(0, 2), (2, 3), (3, 4)].map(|(a, b)| gap(a, b)).to_vec());
             }
+            assert!(
+                paced
+                    .iter()
+                    .any(|gaps| gaps.iter().all(|gap| *gap >= Duration::from_millis(180))),
+                "5/s: first attempts apart by {paced:?}"
+            );
         },
     ),
     (
