@@ -164,12 +164,16 @@ pub fn follow(child: &mut Child) -> Followed {
     let seen = stderr.clone();
     thread::spawn(move || {
         for line in BufReader::new(lines).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
+            let addr = line.split("listening on ").nth(1).map(|rest| {
                 let url = rest.split(',').next().unwrap_or_default();
-                let addr = url.split("://").nth(1).unwrap_or_default();
-                let _ = ready.send(addr.to_owned());
-            }
+                url.split("://").nth(1).unwrap_or_default().to_owned()
+            });
+            // Kept before the address is handed over: once it is, the lines so far are all
+            // there, the listening line too.
             seen.lock().expect("stderr lock").push(line);
+            if let Some(addr) = addr {
+                let _ = ready.send(addr);
+            }
         }
         let _ = end.send(());
     });
