@@ -19,10 +19,9 @@ mod common;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{announced_address, captures_in, post, send_raw};
+use common::{captures_in, post, send_raw};
 use hookscope::capture::Capture;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,7 +32,7 @@ struct Spawned {
     addr: SocketAddr,
     journal: PathBuf,
     child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stderr: common::Followed,
     _dir: tempfile::TempDir,
 }
 
@@ -63,9 +62,9 @@ impl Spawned {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn hookscope");
-        let (addr, stderr) = announced_address(&mut child);
+        let stderr = common::follow(&mut child);
         Self {
-            addr,
+            addr: stderr.addr,
             journal,
             child,
             stderr,
@@ -78,7 +77,7 @@ impl Spawned {
     }
 
     fn stderr_text(&self) -> String {
-        self.stderr.lock().expect("lock").join("\n")
+        self.stderr.text()
     }
 
     /// Resident memory now and at its peak, in KiB, from /proc.
@@ -129,12 +128,11 @@ impl Spawned {
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(sent.success());
         let status = self.child.wait().expect("wait");
-        // Its stderr reader ends with it; give it a moment to push the last lines.
-        common::wait_for("the summary line", Duration::from_secs(5), || {
-            let text = self.stderr_text();
-            text.contains("captured ").then_some(())
-        });
-        (status, self.stderr_text())
+        // Its last lines (a panic after the summary too) may still be in the pipe.
+        self.stderr.wait_ended(Duration::from_secs(10));
+        let stderr = self.stderr_text();
+        assert!(stderr.contains("captured "), "no summary: {stderr}");
+        (status, stderr)
     }
 }
 

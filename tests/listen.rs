@@ -447,7 +447,8 @@ async fn secrets_are_in_no_log_output_or_journal_even_at_trace() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn listen");
-    let (addr, stderr) = common::announced_address(&mut child);
+    let followed = common::follow(&mut child);
+    let addr = followed.addr;
     let mut out = child.stdout.take().expect("piped stdout");
     let stdout = std::thread::spawn(move || {
         let mut bytes = Vec::new();
@@ -468,19 +469,10 @@ async fn secrets_are_in_no_log_output_or_journal_even_at_trace() {
     assert!(kill.success());
     assert!(child.wait().expect("wait").success());
     let stdout = String::from_utf8_lossy(&stdout.join().expect("stdout")).into_owned();
-    common::wait_for(
-        "the summary on stderr",
-        std::time::Duration::from_secs(10),
-        || {
-            stderr
-                .lock()
-                .expect("lock")
-                .iter()
-                .any(|l| l.starts_with("captured "))
-                .then_some(())
-        },
-    );
-    let stderr = stderr.lock().expect("lock").join("\n");
+    // Every line, those after the summary too, before looking for a leak in them.
+    followed.wait_ended(std::time::Duration::from_secs(10));
+    let stderr = followed.text();
+    assert!(stderr.lines().any(|l| l.starts_with("captured ")), "{stderr}");
 
     // The secrets were in use (else nothing could leak), and tracing was on.
     let verdicts: Vec<Option<String>> = common::captures_in(&journal)
@@ -701,7 +693,8 @@ async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
     let dir = tempfile::tempdir().expect("temp dir");
     let journal = dir.path().join("captures.jsonl");
     let mut child = Killed::headless(&journal);
-    let (addr, stderr) = common::announced_address(&mut child.0);
+    let stderr = common::follow(&mut child.0);
+    let addr = stderr.addr;
     // Held, never read: once its 64 KiB are full, every write to it blocks.
     let stdout = child.0.stdout.take().expect("piped stdout");
     // Each headless line is over 60 bytes: 3000 of them are three times the pipe's room.
@@ -724,7 +717,9 @@ async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
     let exited = child.exited_within(std::time::Duration::from_secs(30));
     drop(stdout);
     if exited.is_some() {
-        let said = stderr.lock().map(|lines| lines.join("\n")).unwrap_or_default();
+        // Its last lines may still be in the pipe to the thread reading them.
+        stderr.wait_ended(std::time::Duration::from_secs(10));
+        let said = stderr.text();
         assert!(
             said.contains(
                 "stdout is not being read: its last lines were not printed (every capture is in the journal)"
@@ -734,8 +729,8 @@ async fn a_stalled_printer_does_not_hold_up_acknowledgements() {
     }
     if exited.is_none() {
         panic!(
-            "SIGTERM did not end a listener whose stdout is full; stderr: {:?}",
-            stderr.lock().map(|lines| lines.clone())
+            "SIGTERM did not end a listener whose stdout is full; stderr: {}",
+            stderr.text()
         );
     }
 }
