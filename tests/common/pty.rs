@@ -9,8 +9,23 @@ use std::time::{Duration, Instant};
 
 use portable_pty::{Child, CommandBuilder, MasterPty, PtySize, native_pty_system};
 
-/// What ends every frame ratatui draws without a cursor: the cursor hidden (crossterm's `Hide`).
-const FRAME_END: &[u8] = b"\x1b[?25l";
+/// Whether `output` ends where a frame ratatui drew ends: with the cursor hidden (crossterm's
+/// `Hide`, after every frame without a cursor), or shown and put in place (`Show`, then
+/// `MoveTo`, after a frame with one).
+fn at_frame_end(output: &[u8]) -> bool {
+    const HIDE: &[u8] = b"\x1b[?25l";
+    const SHOW: &[u8] = b"\x1b[?25h\x1b[";
+    if output.ends_with(HIDE) {
+        return true;
+    }
+    let Some(at) = output.windows(SHOW.len()).rposition(|w| w == SHOW) else {
+        return false;
+    };
+    match &output[at + SHOW.len()..] {
+        [position @ .., b'H'] => position.iter().all(|b| b.is_ascii_digit() || *b == b';'),
+        _ => false,
+    }
+}
 
 /// A program running on a pty, with the screen it draws.
 pub struct Terminal {
@@ -100,8 +115,7 @@ impl Terminal {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let parser = self.screen.lock().expect("screen lock");
-            if self.output.lock().expect("output lock").ends_with(FRAME_END)
-                || !parser.screen().alternate_screen()
+            if at_frame_end(&self.output.lock().expect("output lock")) || !parser.screen().alternate_screen()
             {
                 return read(parser.screen());
             }
@@ -129,9 +143,9 @@ impl Terminal {
     ///
     /// The inspector writes a frame through a line-buffered stdout, 1 KiB at a time: a loaded
     /// machine can stop it between two writes, and a screen read then shows the new status bar
-    /// over the old list. A frame ends with the cursor hidden (ratatui hides it after every
-    /// draw; the inspector never shows it), so the screen is only looked at when the output so
-    /// far ends there, or when the program is not on the alternate screen (it is not drawing
+    /// over the old list. A frame ends with the cursor hidden or put in place (ratatui does one
+    /// or the other after every draw), so the screen is only looked at when the output so far
+    /// ends there, or when the program is not on the alternate screen (it is not drawing
     /// frames).
     pub fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -139,7 +153,7 @@ impl Terminal {
             let screen = {
                 let parser = self.screen.lock().expect("screen lock");
                 let output = self.output.lock().expect("output lock");
-                let drawn = output.ends_with(FRAME_END) || !parser.screen().alternate_screen();
+                let drawn = at_frame_end(&output) || !parser.screen().alternate_screen();
                 drawn.then(|| parser.screen().contents())
             };
             if let Some(screen) = screen.filter(|screen| ready(screen)) {
