@@ -39,7 +39,9 @@
 //! contender is `listen` with its inspector drawing on a 160x45 pseudo-terminal (whose output
 //! this bench reads and throws away, as a terminal would show it), both journaling. It measures
 //! what the inspector costs the capture path behind the real HTTP server (issue #20's target:
-//! req/s with the inspector at least 0.90 of headless).
+//! req/s with the inspector at least 0.90 of headless). While the load runs, the bench types `?`
+//! into the inspector's terminal every half second and times until the help overlay is drawn
+//! (then types `?` again to close it): whether keys still answer under load.
 //!
 //! The body is an OptiView-like `channel.started` event signed as OptiView signs
 //! (`Dolby-Signature`), so hookscope detects the provider and analyzes every capture as it would
@@ -62,10 +64,11 @@
 
 use std::convert::Infallible;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -268,6 +271,9 @@ struct ServerProcess {
     child: Process,
     /// Where it listens.
     addr: SocketAddr,
+    /// For a server on a pseudo-terminal: its keyboard, and when the help overlay was last seen
+    /// drawn (how the bench times a key's answer under load).
+    keys: Option<Keys>,
     /// Collects the rest of the stream its address came on (hookscope: stderr), so the server
     /// never writes into a closed pipe; yields those lines once the process is gone.
     output: Option<JoinHandle<Vec<String>>>,
@@ -320,6 +326,63 @@ impl Process {
     }
 }
 
+/// What the inspector draws on the help overlay's last line and nowhere else.
+const HELP_MARKER: &[u8] = b"mouse:";
+
+/// The keyboard of a server drawing on a pseudo-terminal, and the times its help overlay was
+/// seen drawn.
+#[derive(Clone)]
+struct Keys {
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
+    help_drawn: Arc<Mutex<std::sync::mpsc::Receiver<Instant>>>,
+}
+
+impl Keys {
+    /// Until `stop`, every half second: types `?` and times how long the help overlay takes to
+    /// be drawn, then types `?` again to close it. Returns the times (a key that got no answer
+    /// within 5 s counts as 5 s).
+    fn probe(self, stop: Arc<std::sync::atomic::AtomicBool>) -> JoinHandle<Vec<Duration>> {
+        thread::spawn(move || {
+            let mut times = Vec::new();
+            let Ok(drawn) = self.help_drawn.lock() else {
+                return times;
+            };
+            let type_key = |key: &[u8]| {
+                self.writer
+                    .lock()
+                    .map(|mut w| w.write_all(key).and_then(|()| w.flush()).is_ok())
+                    .unwrap_or(false)
+            };
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                thread::sleep(Duration::from_millis(500));
+                while drawn.try_recv().is_ok() {}
+                let typed = Instant::now();
+                if !type_key(b"?") {
+                    break;
+                }
+                let answered = drawn.recv_timeout(Duration::from_secs(5));
+                times.push(answered.map_or(Duration::from_secs(5), |at| at.saturating_duration_since(typed)));
+                type_key(b"?");
+            }
+            times
+        })
+    }
+}
+
+/// `n probes, median M, longest L` of key answer times.
+fn key_summary(mut times: Vec<Duration>) -> String {
+    times.sort();
+    match (times.get(times.len() / 2), times.last()) {
+        (Some(median), Some(longest)) => format!(
+            "{} keys typed, help drawn after a median {:.1} ms, longest {:.1} ms",
+            times.len(),
+            median.as_secs_f64() * 1e3,
+            longest.as_secs_f64() * 1e3
+        ),
+        _ => "no key typed".into(),
+    }
+}
+
 impl ServerProcess {
     /// Starts `command` and reads `stream` (the child's stdout or stderr, piped) until `parse`
     /// finds the listening address in a line.
@@ -366,6 +429,7 @@ impl ServerProcess {
             child: Process::Plain(child),
             addr,
             output: Some(output),
+            keys: None,
         }
     }
 
@@ -406,10 +470,31 @@ impl ServerProcess {
             .master
             .try_clone_reader()
             .unwrap_or_else(|err| panic!("cannot read {name}'s terminal: {err}"));
-        // A terminal that is not read stops the program at its next frame: read it all.
+        let writer = pair
+            .master
+            .take_writer()
+            .unwrap_or_else(|err| panic!("cannot type into {name}'s terminal: {err}"));
+        // A terminal that is not read stops the program at its next frame: read it all, and
+        // tell when the help overlay's last line is drawn.
+        let (seen, help_drawn) = std::sync::mpsc::channel();
         let output = thread::spawn(move || {
             let mut buffer = vec![0u8; 64 * 1024];
-            while matches!(reader.read(&mut buffer), Ok(n) if n > 0) {}
+            let mut carried = 0;
+            while let Ok(n) = reader.read(&mut buffer[carried..]) {
+                if n == 0 {
+                    break;
+                }
+                let end = carried + n;
+                if buffer[..end].windows(HELP_MARKER.len()).any(|w| w == HELP_MARKER) {
+                    let _ = seen.send(Instant::now());
+                    carried = 0;
+                    continue;
+                }
+                // Keep the tail: the marker may straddle two reads.
+                let keep = (HELP_MARKER.len() - 1).min(end);
+                buffer.copy_within(end - keep..end, 0);
+                carried = keep;
+            }
             Vec::new()
         });
         let mut server = Self {
@@ -420,6 +505,10 @@ impl ServerProcess {
             },
             addr,
             output: Some(output),
+            keys: Some(Keys {
+                writer: Arc::new(Mutex::new(writer)),
+                help_drawn: Arc::new(Mutex::new(help_drawn)),
+            }),
         };
         let deadline = Instant::now() + STOP_TIMEOUT;
         while std::net::TcpStream::connect(addr).is_err() {
@@ -1133,8 +1222,19 @@ fn main() -> ExitCode {
                     .unwrap_or_default()
             };
             let (before, threads_before) = (cpu(), threads());
+            // An inspector is typed at while it is under load: does it answer?
+            let stop_keys = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let prober = server.keys.clone().map(|keys| keys.probe(stop_keys.clone()));
             let run = runtime.block_on(load(server.addr, &settings, &webhook));
             let (after, threads_after) = (cpu(), threads());
+            stop_keys.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(times) = prober.and_then(|p| p.join().ok()) {
+                thread_lines.push(format!(
+                    "{} round {round}, under load: {}",
+                    server.name,
+                    key_summary(times)
+                ));
+            }
             let answers = run.tally.warmup_ok + run.tally.ok + run.tally.not_ok;
             thread_lines.push(format!(
                 "{} round {round}, CPU per request by thread: {}",
