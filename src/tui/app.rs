@@ -482,6 +482,10 @@ impl App {
             return; // read from the journal by the catch-up
         }
         let id = attempt.capture;
+        // Read from the journal already, by a catch-up that ended after it was published.
+        if self.store.attempts(id).contains(&attempt) {
+            return;
+        }
         if self.store.add_attempt(attempt).is_none() {
             return;
         }
@@ -617,8 +621,11 @@ impl App {
         }
         let text = editor.text.clone();
         match Filter::parse(&text) {
-            // Searching bodies on disk takes a pass over the journal: not on every keystroke.
-            Ok(filter) if filter.needs_request() && self.store.on_disk() > 0 => {
+            // Searching bodies on disk takes a pass over the journal: not on every keystroke,
+            // unless they are few (a live session's are all on disk from its first capture).
+            Ok(filter)
+                if filter.needs_request() && self.store.on_disk_bytes() > super::store::MEMORY_BUDGET =>
+            {
                 self.filter_error = None;
                 self.message = Some(format!(
                     "Enter searches {} captures' bodies in the journal",

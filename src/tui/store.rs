@@ -247,6 +247,8 @@ pub struct Store {
     journal: Option<PathBuf>,
     /// Rows whose capture is not in memory.
     on_disk: usize,
+    /// Their bodies' bytes: about what a filter by body reads back from the journal.
+    on_disk_bytes: u64,
     /// How many body bytes of live captures to hold in memory.
     budget: u64,
     /// Bytes held in memory, and the first row that may still hold some.
@@ -289,6 +291,7 @@ impl Store {
             tracker: Tracker::default(),
             journal,
             on_disk: 0,
+            on_disk_bytes: 0,
             budget: MEMORY_BUDGET,
             held: 0,
             oldest_held: 0,
@@ -488,6 +491,7 @@ impl Store {
         let index = self.rows.len();
         if !matches!(row.source, Source::Memory(..)) {
             self.on_disk += 1;
+            self.on_disk_bytes += row.body_size;
         }
         self.by_id.insert(row.id, index as u32);
         self.rows.push(row);
@@ -507,6 +511,7 @@ impl Store {
                     None => Source::Unlocated,
                 };
                 self.on_disk += 1;
+                self.on_disk_bytes += row.body_size;
             }
             self.oldest_held += 1;
         }
@@ -525,6 +530,11 @@ impl Store {
     /// How many captures would have to be read back from the journal to filter by body.
     pub fn on_disk(&self) -> usize {
         self.on_disk
+    }
+
+    /// The body bytes of those captures.
+    pub fn on_disk_bytes(&self) -> u64 {
+        self.on_disk_bytes
     }
 
     /// The row at `index`.
@@ -601,7 +611,21 @@ impl Store {
 
     fn select_streaming(&self, from: usize, filter: &Filter) -> Vec<u32> {
         let mut out = Vec::new();
-        let reader = self.journal.as_deref().map(JournalReader::open);
+        // From the first of those rows' lines: not through an earlier session's.
+        let start = self
+            .rows
+            .iter_from(from)
+            .map(|row| match row.source {
+                Source::Memory(_, offset) => offset.unwrap_or(0),
+                Source::Journal(offset) => offset,
+                Source::Unlocated => 0,
+            })
+            .min()
+            .unwrap_or(0);
+        let reader = self
+            .journal
+            .as_deref()
+            .map(|path| JournalReader::open_at(path, start));
         let mut reader = match reader {
             Some(Ok(reader)) => reader,
             Some(Err(err)) => {

@@ -10,7 +10,7 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 
 use super::app::{App, Context, Effect, Focus, ReplayMode};
-use super::store::Store;
+use super::store::{MEMORY_BUDGET, Store};
 use super::ui;
 use crate::analysis::Analyzer;
 use crate::attempt::{Attempt, AttemptKind, Outcome};
@@ -465,10 +465,12 @@ fn mouse_selects_and_scrolls() {
 fn a_saved_journal_reads_bodies_back_and_searches_them_on_enter() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("captures.jsonl");
+    // More body bytes than a keystroke's search reads back (the store's memory budget).
+    let haystack = format!("needle in a haystack{}", " ".repeat(MEMORY_BUDGET as usize));
     let captures = [
         optiview(1, "channel.stopped", SECRET),
         optiview(2, "engine.error", SECRET),
-        capture(3, "/plain", vec![], b"needle in a haystack"),
+        capture(3, "/plain", vec![], haystack.as_bytes()),
     ];
     let lines: Vec<u8> = captures
         .iter()
@@ -504,6 +506,19 @@ fn a_saved_journal_reads_bodies_back_and_searches_them_on_enter() {
     assert_eq!(app.filter_text, "needle");
     press(&mut app, "3");
     assert!(draw(&mut app, 100, 16).contains("No provider recognised"));
+
+    // A small journal's bodies are searched as the filter is typed.
+    let small = dir.path().join("small.jsonl");
+    let lines: Vec<u8> = captures[..2]
+        .iter()
+        .flat_map(|c| crate::codec::encode_capture(c))
+        .collect();
+    std::fs::write(&small, lines).expect("write the journal");
+    let (store, _) = Store::open(&small).expect("open");
+    let mut app = App::new(store, analyzer(), Context::default());
+    press(&mut app, "/body:engine");
+    assert_eq!(app.view, vec![1], "filtered as typed");
+    assert!(!draw(&mut app, 100, 16).contains("Enter searches"));
 }
 
 #[test]
@@ -1142,5 +1157,276 @@ async fn rows_from_summaries_are_the_rows_of_whole_captures() {
     // And the whole capture of a summary's row reads back from the journal.
     let whole = from_summaries.store.capture(8).expect("readable");
     assert_eq!(whole.body, Bytes::from_static(b"x"));
+    journal.close().await;
+}
+
+/// A live inspector as `listen` runs it: a hub journaling to a file that holds an earlier
+/// session, the app listing each capture from the summary the hub publishes
+/// ([`crate::hub::Hub::subscribe_listed`]), reading the capture back from the journal when it
+/// is shown. Each step is fed to it and to an app holding the same captures in memory.
+struct Live {
+    hub: crate::hub::Hub,
+    events: tokio::sync::broadcast::Receiver<crate::hub::HubEvent>,
+    journal: Option<crate::journal::Journal>,
+    app: App,
+    memory: App,
+    _dir: tempfile::TempDir,
+}
+
+impl Live {
+    fn start() -> Self {
+        use crate::journal::{Journal, WriteOptions};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        // An earlier session: never listed, never matched.
+        let mut earlier = (*capture(40, "/earlier", vec![], b"needle OFFLINE streamId")).clone();
+        earlier.id = CaptureId::generate();
+        std::fs::write(&path, crate::codec::encode_capture(&earlier)).expect("seed");
+        let journal = Journal::open(&path, WriteOptions::default()).expect("journal");
+        let hub = crate::hub::Hub::new(journal.appender(), analyzer());
+        let events = hub.subscribe_listed();
+        let context = Context {
+            listen: Some("http://127.0.0.1:8080".to_owned()),
+            journal: "captures.jsonl".into(),
+            ..Context::default()
+        };
+        let app = App::new(Store::live(&path), analyzer(), context.clone());
+        let memory = App::new(Store::new(None), analyzer(), context);
+        Self {
+            hub,
+            events,
+            journal: Some(journal),
+            app,
+            memory,
+            _dir: dir,
+        }
+    }
+
+    /// `capture` arrives: journaled and listed live, and handed whole to the other app.
+    async fn arrive(&mut self, capture: Arc<Capture>) {
+        self.hub.record((*capture).clone()).await.expect("journaled");
+        crate::tui::take_batch(&mut self.events, &mut self.app);
+        self.memory.on_capture(capture);
+    }
+
+    async fn attempt(&mut self, attempt: Arc<Attempt>) {
+        self.hub
+            .record_attempt((*attempt).clone())
+            .await
+            .expect("journaled");
+        crate::tui::take_batch(&mut self.events, &mut self.app);
+        self.memory.on_attempt(attempt);
+    }
+
+    /// Presses `keys` in both and asserts that they draw the same screen.
+    fn press(&mut self, keys: &str, step: &str) -> String {
+        press(&mut self.app, keys);
+        press(&mut self.memory, keys);
+        self.same(step)
+    }
+
+    fn key(&mut self, code: KeyCode, step: &str) -> String {
+        self.app.on_key(key(code));
+        self.memory.on_key(key(code));
+        self.same(step)
+    }
+
+    fn same(&mut self, step: &str) -> String {
+        let (live, memory) = (draw(&mut self.app, 120, 30), draw(&mut self.memory, 120, 30));
+        assert_eq!(
+            live, memory,
+            "{step}: the live inspector (summaries, read back from the journal) differs from \
+             captures held in memory"
+        );
+        assert_eq!(self.app.view, self.memory.view, "{step}");
+        live
+    }
+}
+
+/// Everything the inspector shows of a live capture is what it showed when it held the capture
+/// in memory: every detail tab (the body, headers whose values are not UTF-8, the signature's
+/// explanation, the deliveries), every filter (index fields as you type; headers, bodies, JSON
+/// fields and bare words too, as you type, while the session is small), `dup`, `late`,
+/// `status:`, pause, clear and follow, and hostile strings (a 64 KiB target, a content type with
+/// control characters, a relay's channel).
+#[tokio::test(flavor = "current_thread")]
+async fn a_live_capture_shows_and_filters_as_one_held_in_memory() {
+    let mut live = Live::start();
+    live.arrive(optiview(1, "channel.stopped", SECRET)).await;
+    live.arrive(optiview(2, "engine.error", "not-the-secret")).await;
+    live.arrive(capture(
+        3,
+        "/hooks/dolby",
+        vec![
+            Header::new("Content-Type", "application/json"),
+            Header::new("X-Latin1", Bytes::from_static(b"caf\xe9 \x1b[31m")),
+        ],
+        br#"{"type":"feeds","event":"started","data":{"streamId":"needle"}}"#,
+    ))
+    .await;
+    live.arrive(capture(
+        4,
+        "/upload",
+        vec![Header::new("Content-Type", "IMAGE/GIF;\x1b]0;x\x07 q=\r\n1")],
+        b"GIF89a\x40\x01\xb4\x00\x00\xff",
+    ))
+    .await;
+    let mut huge = (*capture(5, &format!("/{}", "p".repeat(64 * 1024)), vec![], b"{}")).clone();
+    huge.query = Some(format!("q={}\u{1b}[2J", "é".repeat(32 * 1024)));
+    huge.via = Via::Relay("team-1".into());
+    huge.method = "PUT".into();
+    live.arrive(Arc::new(huge)).await;
+    // The same event again (dup), and an older one about the same channel (late).
+    let mut again = (*optiview(1, "channel.stopped", SECRET)).clone();
+    again.id = "01KAW000000000000000000006".parse().expect("a ulid");
+    live.arrive(Arc::new(again)).await;
+    let mut late = (*optiview(0, "channel.started", SECRET)).clone();
+    late.body = Bytes::from(
+        String::from_utf8_lossy(&late.body)
+            .replace("ch_0", "ch_1")
+            .into_bytes(),
+    );
+    late.derived = analyzer().analyze(&late).0;
+    live.arrive(Arc::new(late)).await;
+    let first = live.app.store.capture(0).expect("read back");
+    live.attempt(attempt(
+        &first,
+        AttemptKind::Forward,
+        Outcome::Response {
+            status: 502,
+            headers: vec![Header::new("Content-Type", "text/plain")],
+            body: Bytes::from_static(b"bad gateway \x1b[31m"),
+            truncated: false,
+        },
+    ))
+    .await;
+    live.app.on_tick(at(9));
+    live.memory.on_tick(at(9));
+    live.same("listed, following the newest");
+
+    let screen = live.press("g", "the first");
+    assert!(screen.contains("\"type\": \"channel.stopped\""), "{screen}");
+    let screen = live.press("3", "its signature");
+    assert!(screen.contains("HMAC-SHA256"), "{screen}");
+    live.press("4", "its deliveries");
+    live.key(KeyCode::Tab, "back to the list");
+    live.press("jj2", "a header that is not UTF-8");
+    live.press("1", "the JSON body");
+    for n in 0..5 {
+        live.press("j", &format!("row {n}"));
+        for tab in ["2", "3", "4", "1"] {
+            live.press(tab, &format!("row {n}, tab {tab}"));
+        }
+    }
+    live.key(KeyCode::Tab, "the list");
+
+    let filters = [
+        "sig:invalid",
+        "needle",
+        "OFFLINE",
+        "body:needle",
+        "json:/data/status=OFFLINE",
+        "json:/data/streamId=needle",
+        "header:x-latin1",
+        "header:content-type=image/*",
+        "header:dolby-signature !type:channel.started",
+        "dup",
+        "late",
+        "status:5xx",
+        "status:none",
+        "via:relay:*",
+        "method:put",
+        "path:/p*",
+        "earlier",
+    ];
+    for filter in filters {
+        let screen = live.press(&format!("/{filter}"), &format!("typing {filter}"));
+        assert!(!screen.contains("Enter searches"), "{filter}: {screen}");
+        live.key(KeyCode::Enter, &format!("{filter} applied"));
+        assert_eq!(live.app.filter_text, filter);
+        live.key(KeyCode::Esc, &format!("{filter} left"));
+        live.press("/", &format!("{filter} cleared"));
+        live.key(KeyCode::Esc, &format!("{filter} cleared"));
+    }
+    let views: Vec<usize> = filters
+        .iter()
+        .map(|f| {
+            live.app.apply_filter((*f).to_owned());
+            live.app.view.len()
+        })
+        .collect();
+    // None matches the earlier session's capture, and each finds what it is for.
+    assert_eq!(
+        views,
+        [2, 1, 4, 1, 4, 1, 1, 1, 3, 1, 1, 1, 6, 1, 1, 1, 0],
+        "{filters:?}"
+    );
+    live.app.apply_filter(String::new());
+
+    // A body filter in force as captures arrive, paused, resumed, cleared.
+    live.press("/needle", "needle again");
+    live.key(KeyCode::Enter, "needle in force");
+    live.press("p", "paused");
+    live.arrive(capture(10, "/a", vec![], b"a needle")).await;
+    live.arrive(capture(11, "/b", vec![], b"no")).await;
+    live.same("arrived while paused");
+    live.press("p", "resumed");
+    live.press("c", "cleared");
+    live.arrive(capture(12, "/c", vec![], b"needle")).await;
+    live.same("arrived after a clear");
+    live.press("f", "follow off");
+    live.arrive(capture(13, "/d", vec![], b"needle")).await;
+    live.same("not followed");
+    assert_eq!(live.app.view.len(), 2);
+
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
+}
+
+/// A view that fell behind reads what it missed from the journal, attempts too; what the hub
+/// published meanwhile is still in its subscription after the catch-up ends. A capture listed
+/// twice is passed over; an attempt must be too, or its delivery shows twice.
+#[tokio::test(flavor = "current_thread")]
+async fn an_attempt_read_by_a_catch_up_and_published_is_shown_once() {
+    use crate::hub::Hub;
+    use crate::journal::{Journal, WriteOptions};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("captures.jsonl");
+    let journal = Journal::open(&path, WriteOptions::default()).expect("journal");
+    let hub = Hub::with_backlog(journal.appender(), analyzer(), 4);
+    let mut events = hub.subscribe_listed();
+    let mut app = App::new(Store::live(&path), analyzer(), Context::default());
+    let failed = |capture: &Capture| {
+        (*attempt(
+            capture,
+            AttemptKind::Forward,
+            Outcome::Failed("connection refused".into()),
+        ))
+        .clone()
+    };
+    for n in 0..10 {
+        let mut capture = (*optiview(n, "channel.stopped", SECRET)).clone();
+        capture.id = CaptureId::generate();
+        let capture = hub.record(capture).await.expect("journaled");
+        hub.record_attempt(failed(&capture)).await.expect("journaled");
+    }
+    crate::tui::take_batch(&mut events, &mut app);
+    assert!(app.is_catching_up(), "it fell behind");
+    // Published after the view fell behind, before its catch-up reads the journal's end.
+    let mut late = (*optiview(10, "channel.stopped", SECRET)).clone();
+    late.id = CaptureId::generate();
+    let late = hub.record(late).await.expect("journaled");
+    hub.record_attempt(failed(&late)).await.expect("journaled");
+    while app.is_catching_up() {
+        app.catch_up();
+    }
+    crate::tui::take_batch(&mut events, &mut app);
+    assert_eq!(app.store.len(), 11);
+    for i in 0..app.store.len() {
+        let id = app.store.row(i).expect("a row").id;
+        assert_eq!(app.store.attempts(id).len(), 1, "row {i}'s one attempt");
+    }
     journal.close().await;
 }
