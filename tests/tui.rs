@@ -536,3 +536,117 @@ fn the_inspector_fits_long_event_names_at_every_width() {
         }
     }
 }
+
+/// The listen address on the inspector's status bar.
+fn address_on(screen: &str) -> String {
+    screen
+        .split("● ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the listen address on the status bar")
+        .to_owned()
+}
+
+fn quit(mut term: Terminal) {
+    term.type_keys("q");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while term.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "hookscope did not quit");
+        thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// `listen`'s inspector lists a live capture from the summary the hub makes and reads the
+/// capture back from the journal when it shows it: its body, its headers and a valid verdict
+/// explained, in a journal that already held an earlier session (never listed, never searched).
+/// A bare word searches bodies as it is typed. With `--out /dev/null` there is no journal to
+/// read back from: the captures are shown all the same.
+#[test]
+fn a_live_capture_is_shown_whole_with_or_without_a_journal_to_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // An earlier session: three captures, two of them `channel.stopped`.
+    journal_of_long_names(dir.path());
+    let mut term = Terminal::start(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--out",
+            "widths.jsonl",
+            "--secret",
+            "optiview=dolby_sec_test",
+        ],
+        dir.path(),
+        130,
+        36,
+    );
+    let url = address_on(&term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:")));
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "channel.stopped",
+        "dolby_sec_test",
+    );
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "engine.error",
+        "dolby_sec_test",
+    );
+    let screen = term.wait_for("the newest capture's body", |s| {
+        s.contains("captured 2") && s.contains("\"type\": \"engine.error\"")
+    });
+    assert!(screen.contains("Captures 2/2"), "{screen}");
+    term.type_keys("g");
+    term.wait_for("the first capture's body", |s| {
+        s.contains("\"type\": \"channel.stopped\"") && s.contains("Captures 1/2")
+    });
+    term.type_keys("2");
+    term.wait_for("its headers", |s| s.contains("Dolby-Signature: t="));
+    term.type_keys("3");
+    let screen = term.wait_for("its verdict explained", |s| s.contains("authentic and fresh"));
+    assert!(screen.contains("HMAC-SHA256"), "{screen}");
+    assert!(!screen.contains("cannot read"), "{screen}");
+    term.type_keys("\t\t/stopped");
+    let screen = term.wait_for("the word searched as it is typed", |s| {
+        s.contains("/stopped") && s.contains("shown 1")
+    });
+    assert!(!screen.contains("Enter searches"), "{screen}");
+    term.type_keys("\r");
+    term.wait_for("the filter applied", |s| s.contains("filter stopped"));
+    quit(term);
+
+    let mut term = Terminal::start(
+        &[
+            "listen",
+            "--addr",
+            "127.0.0.1:0",
+            "--out",
+            "/dev/null",
+            "--secret",
+            "optiview=dolby_sec_test",
+        ],
+        dir.path(),
+        130,
+        36,
+    );
+    let url = address_on(&term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:")));
+    send(
+        &format!("{url}/hooks"),
+        "optiview",
+        "channel.stopped",
+        "dolby_sec_test",
+    );
+    let screen = term.wait_for("the capture", |s| s.contains("captured 1"));
+    let screen = match screen.contains("\"type\": \"channel.stopped\"") {
+        true => screen,
+        // The list may be drawn a frame before the detail.
+        false => term.wait_for("its body", |s| {
+            s.contains("\"type\": \"channel.stopped\"") || s.contains("cannot read")
+        }),
+    };
+    assert!(screen.contains("\"type\": \"channel.stopped\""), "{screen}");
+    term.type_keys("3");
+    term.wait_for("its verdict explained", |s| s.contains("authentic and fresh"));
+    quit(term);
+}

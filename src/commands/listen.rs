@@ -85,8 +85,10 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     let hub = Hub::new(journal.appender(), analyzer.clone());
     // Taken before any source starts: the printer or the inspector sees every capture, even
     // one a smee or relay client records before they are set up. The inspector takes each
-    // capture's summary, made on the recording thread, and reads the rest from the journal.
-    let events = match args.interactive() {
+    // capture's summary, made on the recording thread, and reads the rest from the journal;
+    // whole captures when there is none to read back (`--out /dev/null`, a pipe).
+    let readable = std::fs::metadata(&args.out).is_ok_and(|m| m.is_file());
+    let events = match args.interactive() && readable {
         true => hub.subscribe_listed(),
         false => hub.subscribe(),
     };
