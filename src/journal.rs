@@ -342,11 +342,16 @@ impl Committer {
                 false => Ok(()),
             });
         self.stats.commits += 1;
-        let first = self.position + u64::from(self.needs_newline);
+        let mut first = self.position + u64::from(self.needs_newline);
         let outcome = match result {
             Ok(()) => {
+                // Where this write ended (the file is in append mode): another writer, a replay
+                // appending its attempts, may have added lines since the last batch.
+                let written = self.buffer.len() as u64;
+                let end = self.file.stream_position().unwrap_or(self.position + written);
+                first = end.saturating_sub(written) + u64::from(self.needs_newline);
                 self.needs_newline = false;
-                self.position += self.buffer.len() as u64;
+                self.position = end;
                 self.stats.lines += batch.len() as u64;
                 Ok(())
             }

@@ -1170,7 +1170,7 @@ struct Live {
     journal: Option<crate::journal::Journal>,
     app: App,
     memory: App,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Live {
@@ -1198,7 +1198,7 @@ impl Live {
             journal: Some(journal),
             app,
             memory,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -1429,4 +1429,72 @@ async fn an_attempt_read_by_a_catch_up_and_published_is_shown_once() {
         assert_eq!(app.store.attempts(id).len(), 1, "row {i}'s one attempt");
     }
     journal.close().await;
+}
+
+/// Deliveries a relay hands over together are journaled with one write
+/// ([`crate::hub::Hub::record_all`]); the inspector lists each from its summary and reads each
+/// back at its own line: the detail of each row is that row's capture.
+#[tokio::test(flavor = "current_thread")]
+async fn relayed_captures_journaled_together_each_read_back_at_their_own_line() {
+    let mut live = Live::start();
+    let batch: Vec<Capture> = (0..3u32)
+        .map(|n| {
+            let mut capture = (*optiview(20 + n, "channel.stopped", SECRET)).clone();
+            capture.via = Via::Relay("team".into());
+            capture
+        })
+        .collect();
+    live.hub.record_all(batch.clone()).await.expect("journaled");
+    crate::tui::take_batch(&mut live.events, &mut live.app);
+    for capture in batch {
+        live.memory.on_capture(Arc::new(capture));
+    }
+    assert_eq!(live.app.store.len(), 3);
+    for i in 0..3 {
+        let (read, held) = (
+            live.app.store.capture(i).expect("read back"),
+            live.memory.store.capture(i).expect("held"),
+        );
+        assert_eq!((read.id, &read.body), (held.id, &held.body), "row {i}");
+    }
+    live.same("three relayed");
+    live.press("g3", "the first's signature");
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
+}
+
+/// `hookscope replay captures.jsonl` may append its attempts to the journal a listener is
+/// writing to (it does not take the listener's lock). The offsets the hub hands out for the
+/// listener's next captures are still where their lines start: the inspector reads each back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_capture_after_another_writers_append_reads_back_at_its_own_line() {
+    use crate::journal::{Journal, WriteOptions};
+
+    let mut live = Live::start();
+    live.arrive(optiview(1, "channel.stopped", SECRET)).await;
+    let first = live.app.store.capture(0).expect("read back");
+    let replay = Journal::open(&live.dir.path().join("captures.jsonl"), WriteOptions::default())
+        .expect("a second writer, as replay opens it");
+    let replayed = attempt(
+        &first,
+        AttemptKind::Replay,
+        Outcome::Failed("connection refused".into()),
+    );
+    replay
+        .appender()
+        .append(crate::codec::encode_attempt(&replayed))
+        .await
+        .expect("appended");
+    replay.close().await;
+    live.arrive(optiview(2, "engine.error", SECRET)).await;
+    live.arrive(optiview(3, "channel.created", SECRET)).await;
+    for i in 0..3 {
+        let read = live.app.store.capture(i).expect("read back at its offset");
+        assert_eq!(read.id, live.app.store.row(i).expect("a row").id, "row {i}");
+    }
+    live.press("k", "the second");
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
 }
