@@ -662,7 +662,16 @@ impl Store {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such capture"))?;
         match &row.source {
             Source::Memory(capture, _) => Ok(capture.clone()),
-            Source::Journal(offset) => self.read_at(*offset),
+            // Not another capture in its place (a journal emptied under the listener).
+            Source::Journal(offset) => self
+                .read_at(*offset)
+                .and_then(|capture| match capture.id == row.id {
+                    true => Ok(capture),
+                    false => Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the journal changed: another capture is where this one was",
+                    )),
+                }),
             Source::Unlocated => Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 "not located in the journal yet",

@@ -1498,3 +1498,41 @@ async fn a_capture_after_another_writers_append_reads_back_at_its_own_line() {
         journal.close().await;
     }
 }
+
+/// A journal emptied under a listener (`: > captures.jsonl`) goes on growing from its start:
+/// an earlier row's offset then points at a later capture's line. The inspector says it cannot
+/// read that row back rather than show (and replay, on `r`) another capture in its place.
+#[tokio::test(flavor = "current_thread")]
+async fn a_row_whose_line_now_holds_another_capture_is_not_shown_as_it() {
+    let mut live = Live::start();
+    live.arrive(optiview(1, "channel.stopped", SECRET)).await;
+    let path = live.dir.path().join("captures.jsonl");
+    let journaled = std::fs::read(&path).expect("the journal");
+    let earlier = journaled
+        .iter()
+        .position(|&b| b == b'\n')
+        .expect("the earlier session's line");
+    // Emptied, and the earlier session's line written back: row 0's offset is the next line's.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|file| file.set_len(0))
+        .expect("emptied");
+    std::fs::write(&path, &journaled[..=earlier]).expect("written back");
+    live.arrive(optiview(2, "engine.error", SECRET)).await;
+    let first = live.app.store.row(0).expect("a row").id;
+    match live.app.store.capture(0) {
+        Ok(read) => assert_eq!(read.id, first, "row 0 shows another capture"),
+        Err(err) => assert!(err.to_string().contains("journal"), "{err}"),
+    }
+    press(&mut live.app, "g");
+    let screen = draw(&mut live.app, 120, 30);
+    assert!(screen.contains("channel.stopped"), "row 0 is listed: {screen}");
+    assert!(!screen.contains("\"type\": \"engine.error\""), "{screen}");
+    live.app.replay_target = Some("http://127.0.0.1:9".into());
+    press(&mut live.app, "r");
+    assert!(live.app.take_effects().is_empty(), "nothing to replay");
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
+}
