@@ -1536,3 +1536,39 @@ async fn a_row_whose_line_now_holds_another_capture_is_not_shown_as_it() {
         journal.close().await;
     }
 }
+
+/// A handshake the listener answered is marked on its live row, explained in its detail (read
+/// back from the journal, which keeps what the listener did) and found by `handshake`.
+#[tokio::test(flavor = "current_thread")]
+async fn a_live_handshake_is_marked_explained_and_filtered() {
+    let mut live = Live::start();
+    let mut handshake = (*capture(
+        1,
+        "/slack/events",
+        vec![Header::new("Content-Type", "application/json")],
+        br#"{"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV","type":"url_verification"}"#,
+    ))
+    .clone();
+    handshake.derived.handshake = Some("slack url_verification: answered the challenge".into());
+    // As the listener's route decides it: after analysis, before the capture is journaled.
+    let recorded = live
+        .hub
+        .record_with(handshake.clone(), |capture| {
+            capture.derived.handshake = handshake.derived.handshake.clone();
+        })
+        .await
+        .expect("journaled");
+    crate::tui::take_batch(&mut live.events, &mut live.app);
+    live.memory.on_capture(recorded.0);
+    live.arrive(optiview(2, "channel.stopped", SECRET)).await;
+    let screen = live.press("g", "the handshake");
+    assert!(
+        screen.contains("handshake: slack url_verification: answered the challenge"),
+        "{screen}"
+    );
+    live.press("/handshake", "filtered");
+    assert_eq!(live.app.view, vec![0]);
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
+}
