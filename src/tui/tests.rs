@@ -1306,6 +1306,13 @@ async fn a_live_capture_shows_and_filters_as_one_held_in_memory() {
 
     let screen = live.press("g", "the first");
     assert!(screen.contains("\"type\": \"channel.stopped\""), "{screen}");
+    // Copied as curl, saved, replayed: the capture read back, as the one held.
+    live.app.replay_target = Some("http://127.0.0.1:9".into());
+    live.memory.replay_target = live.app.replay_target.clone();
+    live.press("ysrRe", "copied, saved, replayed");
+    let (done, held) = (live.app.take_effects(), live.memory.take_effects());
+    assert_eq!(done.len(), 5, "{done:?}");
+    assert_eq!(format!("{done:?}"), format!("{held:?}"));
     let screen = live.press("3", "its signature");
     assert!(screen.contains("HMAC-SHA256"), "{screen}");
     live.press("4", "its deliveries");
