@@ -313,7 +313,35 @@ pub fn env_name(provider: &str) -> String {
 
 fn read_file(path: &Path) -> Result<File, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    let mut file: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // A relative `file:` path in the file is the file's neighbour, wherever hookscope runs
+    // from (as `--config ../shared/hookscope.toml` with `dyte = "file:dyte.pem"` means).
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        let anchor = |value: &mut String| *value = anchored(value, dir);
+        for values in file.secrets.values_mut().chain(file.verify_tokens.values_mut()) {
+            match values {
+                OneOrMany::One(one) => anchor(one),
+                OneOrMany::Many(many) => many.iter_mut().for_each(anchor),
+            }
+        }
+        file.keys.values_mut().for_each(anchor);
+        for api in file.api.values_mut() {
+            api.key.iter_mut().chain(api.secret.iter_mut()).for_each(anchor);
+        }
+    }
+    Ok(file)
+}
+
+/// `value` with a relative `file:PATH` made relative to `dir` instead of the working directory.
+fn anchored(value: &str, dir: &Path) -> String {
+    match value.strip_prefix("file:") {
+        Some(path) if Path::new(path).is_relative() => match dir.join(path).to_str() {
+            Some(joined) => format!("file:{joined}"),
+            // Not UTF-8 (the directory's name): left as written rather than changed lossily.
+            None => value.to_owned(),
+        },
+        _ => value.to_owned(),
+    }
 }
 
 /// The text behind a value: itself, `env:NAME` or `file:PATH`.
@@ -414,6 +442,68 @@ mod tests {
         assert_eq!(
             env_name("standard-webhooks"),
             "HOOKSCOPE_SECRET_STANDARD_WEBHOOKS"
+        );
+    }
+
+    /// Caught: `file:` paths in `--config elsewhere/hookscope.toml` read from the working
+    /// directory, so a config beside its secrets worked only when run from its own directory.
+    #[test]
+    fn file_paths_in_a_config_file_are_its_neighbours_wherever_hookscope_runs() {
+        let catalog = Catalog::builtin();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let nested = dir.path().join("project").join("config");
+        std::fs::create_dir_all(&nested).expect("dirs");
+        std::fs::write(nested.join("optiview.secret"), "beside-the-config\n").expect("secret");
+        std::fs::write(nested.join("old.secret"), "rotated-out").expect("secret");
+        std::fs::write(nested.join("meta.token"), "token-beside").expect("token");
+        let absolute = dir.path().join("absolute.secret");
+        std::fs::write(&absolute, "from-an-absolute-path").expect("secret");
+        let config = nested.join("hookscope.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[secrets]\noptiview = \"file:optiview.secret\"\nmillicast = [\"file:old.secret\", \"file:{}\"]\n\
+                 zoom = \"filet-mignon\"\n[verify_tokens]\nmeta = \"file:meta.token\"\n\
+                 [api.optiview]\nkey = \"file:optiview.secret\"\nsecret = \"env:HOOKSCOPE_TEST_SURELY_UNSET\"\n",
+                absolute.display()
+            ),
+        )
+        .expect("config");
+        // The working directory is the test's, not the config's: nothing there is named so.
+        assert!(!Path::new("optiview.secret").exists());
+        let keys = Keys::load(&catalog, &[], Some(&config)).expect("every file found beside the config");
+        let secrets = |provider: &str| -> Vec<String> {
+            keys.for_provider(provider)
+                .iter()
+                .filter_map(|key| match key {
+                    Key::Secret(secret) => Some(secret.expose().to_owned()),
+                    Key::RsaPublic(_) => None,
+                })
+                .collect()
+        };
+        assert_eq!(secrets("optiview"), ["beside-the-config"]);
+        assert_eq!(secrets("millicast"), ["rotated-out", "from-an-absolute-path"]);
+        assert_eq!(
+            secrets("zoom"),
+            ["filet-mignon"],
+            "not a file: value, kept as written"
+        );
+        let tokens: Vec<&str> = keys.verify_tokens("meta").iter().map(|t| t.expose()).collect();
+        assert_eq!(tokens, ["token-beside"]);
+        let api = api_values(Some(&config)).expect("api values");
+        let optiview = api.get("optiview").expect("[api.optiview]");
+        let key = optiview.key.as_deref().expect("a key");
+        assert_eq!(expand(key).as_deref(), Ok("beside-the-config"));
+        assert_eq!(
+            optiview.secret.as_deref(),
+            Some("env:HOOKSCOPE_TEST_SURELY_UNSET")
+        );
+        // A missing neighbour is named by where it was looked for.
+        std::fs::remove_file(nested.join("optiview.secret")).expect("remove");
+        let err = Keys::load(&catalog, &[], Some(&config)).expect_err("missing");
+        assert!(
+            err.contains(&nested.join("optiview.secret").display().to_string()),
+            "{err}"
         );
     }
 
