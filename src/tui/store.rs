@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom};
+use std::io;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -245,6 +245,8 @@ pub struct Store {
     tracker: Tracker,
     /// The journal the rows come from, for reading whole captures back.
     journal: Option<PathBuf>,
+    /// That journal, opened by the first read back and kept.
+    reader: std::sync::Mutex<Option<File>>,
     /// Rows whose capture is not in memory.
     on_disk: usize,
     /// Their bodies' bytes: about what a filter by body reads back from the journal.
@@ -290,6 +292,7 @@ impl Store {
             symbols: Symbols::default(),
             tracker: Tracker::default(),
             journal,
+            reader: std::sync::Mutex::new(None),
             on_disk: 0,
             on_disk_bytes: 0,
             budget: MEMORY_BUDGET,
@@ -687,15 +690,42 @@ impl Store {
         self.capture(index)
     }
 
+    /// The capture on the journal line starting at `offset`. The journal is opened once and
+    /// kept: a live filter that reads bodies reads one back for every capture that arrives.
     fn read_at(&self, offset: u64) -> io::Result<Arc<Capture>> {
+        use std::os::unix::fs::FileExt as _;
+
         let path = self
             .journal
             .as_deref()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no journal"))?;
-        let mut file = BufReader::new(File::open(path)?);
-        file.seek(SeekFrom::Start(offset))?;
+        let mut reader = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let file = match &mut *reader {
+            Some(file) => file,
+            empty => empty.insert(File::open(path)?),
+        };
+        // The line, read in chunks that double (a line is as long as its body, up to --max-body).
         let mut line = Vec::new();
-        file.read_until(b'\n', &mut line)?;
+        let mut chunk = vec![0u8; 8 * 1024];
+        let mut at = offset;
+        loop {
+            let read = file.read_at(&mut chunk, at)?;
+            let Some(got) = chunk.get(..read).filter(|got| !got.is_empty()) else {
+                break;
+            };
+            if let Some(end) = got.iter().position(|&b| b == b'\n') {
+                line.extend_from_slice(&got[..end]);
+                break;
+            }
+            line.extend_from_slice(got);
+            at += read as u64;
+            if chunk.len() < 1024 * 1024 {
+                chunk.resize(chunk.len() * 2, 0);
+            }
+        }
         match codec::decode_line(line.trim_ascii()) {
             Ok(Record::Capture(capture)) => Ok(Arc::new(capture)),
             Ok(Record::Attempt(_)) => Err(io::Error::new(io::ErrorKind::InvalidData, "not a capture's line")),
@@ -731,6 +761,52 @@ mod tests {
     use super::*;
     use crate::capture::{Derived, Via};
     use bytes::Bytes;
+
+    /// Read back through the one handle the store keeps: lines shorter and longer than its
+    /// first chunk (8 KiB) and than a doubling, each whole, and a line appended after the
+    /// handle was opened.
+    #[test]
+    fn captures_read_back_whole_through_the_kept_handle_whatever_their_length() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("captures.jsonl");
+        let sizes = [0usize, 10, 8 * 1024 - 700, 8 * 1024, 20_000, 300_000];
+        let mut file = Vec::new();
+        let mut offsets = Vec::new();
+        let mut bodies = Vec::new();
+        for (n, size) in sizes.iter().enumerate() {
+            let mut one = capture(n);
+            one.id = CaptureId::generate();
+            one.body = Bytes::from(vec![b'a' + (n as u8); *size]);
+            offsets.push(file.len() as u64);
+            bodies.push(one.body.clone());
+            file.extend_from_slice(&codec::encode_capture(&one));
+        }
+        std::fs::write(&path, &file).expect("journal");
+        let mut store = Store::live(&path);
+        for (n, offset) in offsets.iter().enumerate() {
+            let mut one = capture(n);
+            one.body = bodies[n].clone();
+            let summary = Summary::of(&one, Some(*offset));
+            store.push_summary(&summary);
+        }
+        // Listed by summaries whose ids are not the journal's: read back as what is there.
+        for (n, body) in bodies.iter().enumerate() {
+            let read = store.read_at(offsets[n]).expect("read back");
+            assert_eq!(&read.body, body, "capture {n} ({} bytes)", sizes[n]);
+        }
+        // Appended after the handle was opened: found through it.
+        let mut late = capture(9);
+        late.body = Bytes::from_static(b"appended later");
+        let at = std::fs::metadata(&path).expect("size").len();
+        let mut journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("append");
+        std::io::Write::write_all(&mut journal, &codec::encode_capture(&late)).expect("write");
+        assert_eq!(store.read_at(at).expect("read back").body, late.body);
+        // An offset past the end is an error, not a panic.
+        assert!(store.read_at(at + 10_000).is_err());
+    }
 
     /// Rows across chunk boundaries: each where it was put, and iteration from any index (the
     /// catch-up's look-back and the filter's scan) yields exactly the rows from there.
