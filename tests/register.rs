@@ -131,11 +131,7 @@ impl Session {
 
     /// SIGTERM, then the exit status and all of stderr once it ended.
     fn stop(mut self) -> (std::process::ExitStatus, String) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(sent.success());
+        signal(self.child.id(), "-TERM");
         let status = self.child.wait().expect("wait");
         // Its last lines (an error after the summary) may still be in the pipe.
         self.stderr.wait_ended(Duration::from_secs(10));
@@ -191,6 +187,63 @@ fn captures(place: &Place, n: usize) -> Vec<hookscope::capture::Capture> {
         };
         (captures.len() >= n).then_some(captures)
     })
+}
+
+/// `kill SIGNAL PID`, which must be sent.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+}
+
+/// `listen --headless --addr 127.0.0.1:0` and `rest`.
+fn headless<'a>(rest: &[&'a str]) -> Vec<&'a str> {
+    [&["listen", "--headless", "--addr", "127.0.0.1:0"][..], rest].concat()
+}
+
+/// `--register PLATFORM --public-url https://h.example.test --api-base BASE`.
+fn registering<'a>(platform: &'a str, base: &'a str) -> [&'a str; 6] {
+    [
+        "--register",
+        platform,
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        base,
+    ]
+}
+
+/// A session registering millicast then optiview at `api`, once it listens.
+fn listen_both(place: &Place, api: &Standin) -> Session {
+    let (optiview, millicast) = (
+        format!("optiview={}", api.url()),
+        format!("millicast={}", api.url()),
+    );
+    place.listen(&[
+        "--register",
+        "millicast",
+        "--register",
+        "optiview",
+        "--public-url",
+        "https://h.example.test",
+        "--api-base",
+        &optiview,
+        "--api-base",
+        &millicast,
+    ])
+}
+
+/// `script` as `cloudflared` in the place's bin/: that directory, and a PATH with it first.
+fn cloudflared(place: &Place, script: &str) -> (PathBuf, String) {
+    let bin = place.path().join("bin");
+    std::fs::create_dir(&bin).expect("mkdir");
+    std::fs::write(bin.join("cloudflared"), script).expect("write");
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(bin.join("cloudflared"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    (bin, path)
 }
 
 #[test]
@@ -379,14 +432,7 @@ fn a_crashed_session_is_listed_and_cleaned_up_and_a_running_one_is_left_alone() 
     let place = Place::new();
     let api = Standin::start();
     let base = format!("optiview={}", api.url());
-    let register = [
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-    ];
+    let register = registering("optiview", &base);
     place.listen(&register).kill9();
     assert_eq!(api.webhooks().len(), 1, "kill -9 leaves it at the platform");
     let listed = place.run(&["registrations"]);
@@ -452,18 +498,7 @@ fn refused_with(status: u16, body: &str) -> String {
     let api = Standin::start();
     api.answer_next("POST /v2/webhooks", status, body);
     let base = format!("optiview={}", api.url());
-    let output = place.run(&[
-        "listen",
-        "--headless",
-        "--addr",
-        "127.0.0.1:0",
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-    ]);
+    let output = place.run(&headless(&registering("optiview", &base)));
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -510,18 +545,7 @@ fn a_failure_after_the_creation_removes_the_webhook_again() {
     let api = Standin::start();
     api.answer_next("GET secret", 500, r#"{"message":"secret store down"}"#);
     let base = format!("optiview={}", api.url());
-    let output = place.run(&[
-        "listen",
-        "--headless",
-        "--addr",
-        "127.0.0.1:0",
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-    ]);
+    let output = place.run(&headless(&registering("optiview", &base)));
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
@@ -550,18 +574,7 @@ fn an_answer_without_an_id_says_what_came_back_redacted() {
         r#"{"status":"success","result":{"webhookRef":"x9","secret":"c2VjcmV0c2VjcmV0"}}"#,
     );
     let base = format!("millicast={}", api.url());
-    let output = place.run(&[
-        "listen",
-        "--headless",
-        "--addr",
-        "127.0.0.1:0",
-        "--register",
-        "millicast",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-    ]);
+    let output = place.run(&headless(&registering("millicast", &base)));
     assert!(!output.status.success());
     assert_eq!(
         text(&output.stderr).trim_end(),
@@ -630,12 +643,7 @@ exec sleep 600
 fn the_quick_tunnel_url_is_waited_for_then_registered() {
     let place = Place::new();
     let api = Standin::start();
-    let bin = place.path().join("bin");
-    std::fs::create_dir(&bin).expect("mkdir");
-    std::fs::write(bin.join("cloudflared"), CLOUDFLARED).expect("write");
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(bin.join("cloudflared"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let (_, path) = cloudflared(&place, CLOUDFLARED);
     let base = format!("millicast={}", api.url());
     let session = place.listen_with(
         &[
@@ -717,20 +725,13 @@ fn an_error_exit_after_registering_removes_the_webhook() {
     let place = Place::new();
     let api = Standin::start();
     let base = format!("optiview={}", api.url());
-    let output = place.run(&[
-        "listen",
-        "--headless",
-        "--addr",
-        "127.0.0.1:0",
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-        "--smee",
-        "ftp://smee.example/x",
-    ]);
+    let output = place.run(&headless(
+        &[
+            &registering("optiview", &base)[..],
+            &["--smee", "ftp://smee.example/x"],
+        ]
+        .concat(),
+    ));
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
@@ -767,12 +768,7 @@ exec sleep 600
 fn a_signal_while_waiting_for_the_tunnel_registers_nothing_and_stops_the_child() {
     let place = Place::new();
     let api = Standin::start();
-    let bin = place.path().join("bin");
-    std::fs::create_dir(&bin).expect("mkdir");
-    std::fs::write(bin.join("cloudflared"), CLOUDFLARED_STUCK).expect("write");
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(bin.join("cloudflared"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let (bin, path) = cloudflared(&place, CLOUDFLARED_STUCK);
     let base = format!("optiview={}", api.url());
     let mut child = place
         .command(&[
@@ -818,11 +814,7 @@ fn a_signal_while_waiting_for_the_tunnel_registers_nothing_and_stops_the_child()
             .parse()
             .ok()
     });
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success());
+    signal(child.id(), "-TERM");
     let status = child.wait().expect("wait");
     all.extend(seen.iter());
     assert!(!status.success());
@@ -843,22 +835,7 @@ fn a_signal_while_waiting_for_the_tunnel_registers_nothing_and_stops_the_child()
 fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
     let place = Place::new();
     let api = Standin::start();
-    let (optiview, millicast) = (
-        format!("optiview={}", api.url()),
-        format!("millicast={}", api.url()),
-    );
-    let session = place.listen(&[
-        "--register",
-        "millicast",
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &optiview,
-        "--api-base",
-        &millicast,
-    ]);
+    let session = listen_both(&place, &api);
     session.wait_line(
         "registered optiview webhook wh_1 → https://h.example.test/optiview, all events (removed at exit)",
     );
@@ -897,6 +874,7 @@ fn a_removal_failing_at_exit_stays_recorded_for_cleanup() {
         "{listed}"
     );
     assert!(!listed.contains("millicast webhook"), "{listed}");
+    let optiview = format!("optiview={}", api.url());
     let cleaned = place.run(&["registrations", "--cleanup", "--api-base", &optiview]);
     assert!(cleaned.status.success(), "{}", text(&cleaned.stderr));
     assert!(text(&cleaned.stdout).contains("removed optiview webhook wh_1 (deactivated, deleted)"));
@@ -911,18 +889,7 @@ fn an_api_that_cannot_be_reached_is_one_line() {
     let port = common::free_port();
     let down = port.addr;
     let base = format!("millicast=http://{down}");
-    let output = place.run(&[
-        "listen",
-        "--headless",
-        "--addr",
-        "127.0.0.1:0",
-        "--register",
-        "millicast",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &base,
-    ]);
+    let output = place.run(&headless(&registering("millicast", &base)));
     assert!(!output.status.success());
     assert_eq!(
         text(&output.stderr).trim_end(),
@@ -938,16 +905,7 @@ fn an_api_that_cannot_be_reached_is_one_line() {
 /// recorded with `api` as the API it was registered through.
 fn crashed_session(place: &Place, api: &Standin) {
     let base = format!("optiview={}", api.url());
-    place
-        .listen(&[
-            "--register",
-            "optiview",
-            "--public-url",
-            "https://h.example.test",
-            "--api-base",
-            &base,
-        ])
-        .kill9();
+    place.listen(&registering("optiview", &base)).kill9();
     assert_eq!(api.webhooks().len(), 1);
 }
 
@@ -1087,18 +1045,7 @@ fn an_html_page_is_not_taken_for_the_secret() {
     let base = format!("optiview={}", api.url());
     // Spawned, not run: with the page taken for the secret, the session would run on.
     let mut child = place
-        .command(&[
-            "listen",
-            "--headless",
-            "--addr",
-            "127.0.0.1:0",
-            "--register",
-            "optiview",
-            "--public-url",
-            "https://h.example.test",
-            "--api-base",
-            &base,
-        ])
+        .command(&headless(&registering("optiview", &base)))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1144,31 +1091,13 @@ fn an_answer_too_large_says_so() {
 fn a_platform_that_does_not_answer_at_exit_can_be_left_with_a_second_ctrl_c() {
     let place = Place::new();
     let api = Standin::start();
-    let (optiview, millicast) = (
-        format!("optiview={}", api.url()),
-        format!("millicast={}", api.url()),
-    );
-    let session = place.listen(&[
-        "--register",
-        "millicast",
-        "--register",
-        "optiview",
-        "--public-url",
-        "https://h.example.test",
-        "--api-base",
-        &optiview,
-        "--api-base",
-        &millicast,
-    ]);
+    let session = listen_both(&place, &api);
     session.wait_line(
         "registered millicast webhook 2 → https://h.example.test/millicast, all events (removed at exit)",
     );
     api.hang_next("PATCH");
-    let pid = session.child.id().to_string();
-    let interrupt = || {
-        let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
-        assert!(sent.success());
-    };
+    let pid = session.child.id();
+    let interrupt = || signal(pid, "-INT");
     interrupt();
     session.wait_line(
         "removing the optiview webhook wh_1 (Ctrl-C again to leave it for `hookscope registrations --cleanup`)",
@@ -1215,25 +1144,14 @@ fn a_ctrl_c_while_creating_says_it_waits_and_a_second_leaves() {
     api.hang_next("POST /v2/webhooks");
     let base = format!("optiview={}", api.url());
     let mut child = place
-        .command(&[
-            "listen",
-            "--headless",
-            "--addr",
-            "127.0.0.1:0",
-            "--register",
-            "optiview",
-            "--public-url",
-            "https://h.example.test",
-            "--api-base",
-            &base,
-        ])
+        .command(&headless(&registering("optiview", &base)))
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     wait_for("the creation to reach the API", Duration::from_secs(10), || {
         (!api.calls().is_empty()).then_some(())
     });
-    let pid = child.id().to_string();
+    let pid = child.id();
     let stderr = child.stderr.take().expect("stderr");
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
     let reader = {
@@ -1245,10 +1163,7 @@ fn a_ctrl_c_while_creating_says_it_waits_and_a_second_leaves() {
             }
         })
     };
-    let interrupt = || {
-        let sent = Command::new("kill").args(["-INT", &pid]).status().expect("kill");
-        assert!(sent.success());
-    };
+    let interrupt = || signal(pid, "-INT");
     interrupt();
     wait_for(
         "the line saying what it waits for",
