@@ -56,19 +56,77 @@ impl Certificates {
             .collect::<Result<Vec<_>, _>>()
             .expect("certs");
         let key = PrivateKeyDer::from_pem_file(&self.key).expect("key");
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("versions")
-                .with_no_client_auth()
-                .with_single_cert(chain, key)
-                .expect("server config");
-        Arc::new(config)
+        server_config(chain, key)
+    }
+
+    /// `listen --headless` serving HTTPS with the issued certificate, and `extra`.
+    fn listener(&self, extra: &[&str]) -> Listener {
+        let tls = [
+            "--headless",
+            "--tls-cert",
+            self.cert.to_str().expect("path"),
+            "--tls-key",
+            self.key.to_str().expect("path"),
+        ];
+        Listener::start(&[&tls[..], extra].concat())
+    }
+
+    /// hookscope's own client, trusting the test CA.
+    fn client(&self) -> hookscope::http_client::HttpClient {
+        let tls = hookscope::http_client::TlsOptions {
+            ca: Some(self.ca.clone()),
+            insecure: false,
+        };
+        hookscope::http_client::client(&tls).expect("client")
     }
 
     fn ca(&self) -> &str {
         self.ca.to_str().expect("utf-8 path")
     }
+}
+
+/// A rustls server configuration with `chain` and its `key`.
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Arc<rustls::ServerConfig> {
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+    Arc::new(config)
+}
+
+/// An app serving a self-signed certificate for 127.0.0.1 marked as a CA (as `openssl req -x509`
+/// makes one), valid as `dates` sets it (rcgen's defaults if it sets nothing), and that
+/// certificate written as the PEM file `pem`.
+fn self_signed_app(pem: &Path, dates: impl FnOnce(&mut rcgen::CertificateParams)) -> LocalApp {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    dates(&mut params);
+    let cert = params.self_signed(&key).expect("certificate");
+    std::fs::write(pem, cert.pem()).expect("write");
+    LocalApp::start_https(server_config(
+        vec![cert.der().clone()],
+        PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
+    ))
+}
+
+/// `listen --headless` serving HTTPS with `cert` and `key`, journaling into `dir`.
+fn listen_tls(dir: &Path, cert: &Path, key: &Path) -> std::process::Command {
+    let mut command = binary();
+    command
+        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
+        .arg(dir.join("captures.jsonl"))
+        .arg("--tls-cert")
+        .arg(cert)
+        .arg("--tls-key")
+        .arg(key);
+    command
 }
 
 const UNTRUSTED: &str = "the certificate of 127.0.0.1 is not trusted (issued by a CA this machine does \
@@ -204,7 +262,13 @@ async fn replay_to_an_https_app() {
 }
 
 fn send(to: &str, extra: &[&str]) -> Output {
-    binary()
+    send_command(to, extra).output().expect("run send")
+}
+
+/// `hookscope send optiview channel.stopped --to TO --secret SECRET` and `extra`.
+fn send_command(to: &str, extra: &[&str]) -> std::process::Command {
+    let mut command = binary();
+    command
         .args([
             "send",
             "optiview",
@@ -214,9 +278,8 @@ fn send(to: &str, extra: &[&str]) -> Output {
             "--secret",
             SECRET,
         ])
-        .args(extra)
-        .output()
-        .expect("run send")
+        .args(extra);
+    command
 }
 
 const SECRET: &str = "dolby_sec_test_3f9a";
@@ -262,15 +325,7 @@ fn send_to_an_https_app() {
 #[test]
 fn listen_serves_https_with_the_signature_verified_as_usual() {
     let certificates = Certificates::new();
-    let mut listener = Listener::start(&[
-        "--headless",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-        "--secret",
-        &format!("optiview={SECRET}"),
-    ]);
+    let mut listener = certificates.listener(&["--secret", &format!("optiview={SECRET}")]);
     let url = format!("https://{}/hooks/optiview", listener.addr);
     let sent = send(&url, &["--ca", certificates.ca()]);
     assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stdout));
@@ -298,13 +353,7 @@ fn listen_serves_https_with_the_signature_verified_as_usual() {
 fn a_key_that_is_not_the_certificates_is_refused_at_start() {
     let certificates = Certificates::new();
     let other = Certificates::new();
-    let output = binary()
-        .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
-        .arg(certificates._dir.path().join("captures.jsonl"))
-        .arg("--tls-cert")
-        .arg(&certificates.cert)
-        .arg("--tls-key")
-        .arg(&other.key)
+    let output = listen_tls(certificates._dir.path(), &certificates.cert, &other.key)
         .output()
         .expect("run listen");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -323,23 +372,8 @@ fn a_key_that_is_not_the_certificates_is_refused_at_start() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_apps_own_self_signed_certificate_given_as_ca_is_trusted() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let cert = params.self_signed(&key).expect("certificate");
     let pem = dir.path().join("app.pem");
-    std::fs::write(&pem, cert.pem()).expect("write");
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
-            )
-            .expect("server config");
-    let app = LocalApp::start_https(Arc::new(config));
+    let app = self_signed_app(&pem, |_| {});
     let mut listener = Listener::start(&[
         "--headless",
         "--forward",
@@ -380,15 +414,7 @@ async fn the_apps_own_self_signed_certificate_given_as_ca_is_trusted() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stalled_handshakes_give_way_when_the_listener_is_full() {
     let certificates = Certificates::new();
-    let mut listener = Listener::start(&[
-        "--headless",
-        "--max-connections",
-        "2",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-    ]);
+    let mut listener = certificates.listener(&["--max-connections", "2"]);
     let mut stalled = Vec::new();
     for _ in 0..2 {
         stalled.push(
@@ -397,11 +423,7 @@ async fn stalled_handshakes_give_way_when_the_listener_is_full() {
                 .expect("connect"),
         );
     }
-    let tls = hookscope::http_client::TlsOptions {
-        ca: Some(certificates.ca.clone()),
-        insecure: false,
-    };
-    let client = hookscope::http_client::client(&tls).expect("client");
+    let client = certificates.client();
     let request = hyper::Request::post(format!("https://127.0.0.1:{}/hooks/late", listener.addr.port()))
         .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
         .expect("request");
@@ -426,20 +448,8 @@ async fn stalled_handshakes_give_way_when_the_listener_is_full() {
 #[tokio::test(flavor = "multi_thread")]
 async fn over_https_a_body_past_the_limit_is_answered_413_and_journaled() {
     let certificates = Certificates::new();
-    let mut listener = Listener::start(&[
-        "--headless",
-        "--max-body",
-        "1KiB",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-    ]);
-    let tls = hookscope::http_client::TlsOptions {
-        ca: Some(certificates.ca.clone()),
-        insecure: false,
-    };
-    let client = hookscope::http_client::client(&tls).expect("client");
+    let mut listener = certificates.listener(&["--max-body", "1KiB"]);
+    let client = certificates.client();
     let post = |path: &str, size: usize| {
         hyper::Request::post(format!("https://localhost:{}{path}", listener.addr.port()))
             .body(http_body_util::Full::new(bytes::Bytes::from(vec![b'x'; size])))
@@ -471,19 +481,25 @@ async fn over_https_a_body_past_the_limit_is_answered_413_and_journaled() {
 fn the_inspector_says_insecure_and_https() {
     let certificates = Certificates::new();
     let dir = tempfile::tempdir().expect("temp dir");
+    let insecure = [
+        "listen",
+        "--addr",
+        "127.0.0.1:0",
+        "--forward",
+        "https://localhost:3443/hooks",
+        "--insecure",
+    ];
     let term = common::pty::Terminal::start(
         &[
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--forward",
-            "https://localhost:3443/hooks",
-            "--insecure",
-            "--tls-cert",
-            certificates.cert.to_str().expect("path"),
-            "--tls-key",
-            certificates.key.to_str().expect("path"),
-        ],
+            &insecure[..],
+            &[
+                "--tls-cert",
+                certificates.cert.to_str().expect("path"),
+                "--tls-key",
+                certificates.key.to_str().expect("path"),
+            ],
+        ]
+        .concat(),
         dir.path(),
         130,
         30,
@@ -491,19 +507,7 @@ fn the_inspector_says_insecure_and_https() {
     let screen = term.wait_for("the status bar", |s| s.contains("● https://127.0.0.1:"));
     assert!(screen.contains("INSECURE: https unverified"), "{screen}");
     term.quit();
-    let term = common::pty::Terminal::start(
-        &[
-            "listen",
-            "--addr",
-            "127.0.0.1:0",
-            "--forward",
-            "https://localhost:3443/hooks",
-            "--insecure",
-        ],
-        dir.path(),
-        44,
-        30,
-    );
+    let term = common::pty::Terminal::start(&insecure, dir.path(), 44, 30);
     let screen = term.wait_for("the status bar", |s| s.contains("INSECURE: https unverified"));
     assert!(
         !screen.contains("localhost:3443"),
@@ -517,13 +521,7 @@ fn the_inspector_says_insecure_and_https() {
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarding_speaks_h2_to_an_app_that_offers_it() {
     let certificates = Certificates::new();
-    let mut app = Listener::start(&[
-        "--headless",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-    ]);
+    let mut app = certificates.listener(&[]);
     let target = format!("https://localhost:{}", app.addr.port());
     let mut listener = Listener::start(&["--headless", "--forward", &target, "--ca", certificates.ca()]);
     deliver_one(&listener, "/hooks/h2").await;
@@ -547,18 +545,8 @@ async fn forwarding_speaks_h2_to_an_app_that_offers_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_over_tls_do_not_wait_for_delayed_acks() {
     let certificates = Certificates::new();
-    let mut listener = Listener::start(&[
-        "--headless",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-    ]);
-    let tls = hookscope::http_client::TlsOptions {
-        ca: Some(certificates.ca.clone()),
-        insecure: false,
-    };
-    let client = hookscope::http_client::client(&tls).expect("client");
+    let mut listener = certificates.listener(&[]);
+    let client = certificates.client();
     let url = format!("https://localhost:{}/hooks/quick", listener.addr.port());
     let post = || {
         hyper::Request::post(url.as_str())
@@ -587,25 +575,12 @@ async fn requests_over_tls_do_not_wait_for_delayed_acks() {
 /// An app serving a self-signed certificate (marked as a CA, as `openssl req -x509` makes one)
 /// for 127.0.0.1 valid from `from` to `to` (years), and that certificate as a PEM file.
 fn app_with_dates(dir: &Path, from: i32, to: i32) -> (LocalApp, PathBuf) {
-    let key = rcgen::KeyPair::generate().expect("key");
-    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.not_before = rcgen::date_time_ymd(from, 1, 1);
-    params.not_after = rcgen::date_time_ymd(to, 1, 1);
-    let cert = params.self_signed(&key).expect("certificate");
     let pem = dir.join(format!("app-{from}-{to}.pem"));
-    std::fs::write(&pem, cert.pem()).expect("write");
-    let config =
-        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::try_from(key.serialize_der()).expect("key"),
-            )
-            .expect("server config");
-    (LocalApp::start_https(Arc::new(config)), pem)
+    let app = self_signed_app(&pem, |params| {
+        params.not_before = rcgen::date_time_ymd(from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(to, 1, 1);
+    });
+    (app, pem)
 }
 
 /// The app's own self-signed certificate given as --ca is pinned, but an expired one (or one not
@@ -711,13 +686,7 @@ fn tls11_hello(addr: std::net::SocketAddr) {
 #[test]
 fn a_failed_tls_handshake_on_the_listener_is_said_once_in_a_while() {
     let certificates = Certificates::new();
-    let mut listener = Listener::start(&[
-        "--headless",
-        "--tls-cert",
-        certificates.cert.to_str().expect("path"),
-        "--tls-key",
-        certificates.key.to_str().expect("path"),
-    ]);
+    let mut listener = certificates.listener(&[]);
     let mut quiet = std::net::TcpStream::connect(listener.addr).expect("connect");
     std::net::TcpStream::shutdown(&quiet, std::net::Shutdown::Write).expect("shutdown");
     until_closed(&mut quiet);
@@ -787,15 +756,7 @@ fn devices_encrypted_keys_and_certificates_as_keys_are_refused_in_words() {
     let certificates = Certificates::new();
     let dir = certificates._dir.path();
     let listen = |cert: &Path, key: &Path| {
-        let output = within_limit(
-            binary()
-                .args(["listen", "--headless", "--addr", "127.0.0.1:0", "--out"])
-                .arg(dir.join("captures.jsonl"))
-                .arg("--tls-cert")
-                .arg(cert)
-                .arg("--tls-key")
-                .arg(key),
-        );
+        let output = within_limit(&mut listen_tls(dir, cert, key));
         assert!(!output.status.success());
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
@@ -828,17 +789,7 @@ fn devices_encrypted_keys_and_certificates_as_keys_are_refused_in_words() {
         "holds a certificate, not a private key: give --tls-key the key made with the certificate"
     ),);
     for device in ["/dev/zero", "/dev/urandom"] {
-        let output = within_limit(binary().args([
-            "send",
-            "optiview",
-            "channel.stopped",
-            "--to",
-            "https://127.0.0.1:9/hooks",
-            "--secret",
-            SECRET,
-            "--ca",
-            device,
-        ]));
+        let output = within_limit(&mut send_command("https://127.0.0.1:9/hooks", &["--ca", device]));
         let said = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
