@@ -7,7 +7,7 @@
 mod common;
 mod relay_harness;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -73,20 +73,61 @@ fn wait_queue_emptied(data: &Path) {
     });
 }
 
+/// A fresh directory, its relay data directory, a token for channel `alpha` there, and a relay
+/// on that data directory started with `extra`.
+fn alpha_relay(extra: &[&str]) -> (tempfile::TempDir, PathBuf, String, Relay) {
+    let (dir, data, _) = dir();
+    let token = create_token(&data, "alpha");
+    let relay = Relay::start(&data, extra);
+    (dir, data, token, relay)
+}
+
+/// Ana and ben, clients of `relay`'s channel `alpha` journaling to ana.jsonl and ben.jsonl in
+/// `dir`, once both are connected: their journals, then ana and ben.
+fn ana_and_ben(dir: &Path, relay: &Relay, token: &str) -> (PathBuf, PathBuf, Listener, Listener) {
+    let (ana_journal, ben_journal) = (dir.join("ana.jsonl"), dir.join("ben.jsonl"));
+    let ana = named(&ana_journal, relay, token, "ana");
+    let ben = named(&ben_journal, relay, token, "ben");
+    wait_connections(&ana, 1);
+    wait_connections(&ben, 1);
+    (ana_journal, ben_journal, ana, ben)
+}
+
+/// Waits for `first`'s line saying another session took over; that line.
+fn told_of_takeover(first: &Listener) -> String {
+    wait_for("the first to be told", Duration::from_secs(20), || {
+        first
+            .stderr_text()
+            .lines()
+            .find(|line| line.starts_with("relay: another session"))
+            .map(str::to_owned)
+    })
+}
+
+/// Ben leaves without a word (`kill -9`), then requests 0 to 4 arrive at the channel.
+async fn ben_leaves_and_five_arrive(relay: &Relay, ben: &mut Listener) {
+    ben.kill9();
+    for n in 0..5 {
+        assert_eq!(send(relay.addr, "alpha", n).await, 202);
+    }
+}
+
+/// Waits (`what`) until `relay status` shows client `name` acknowledged up to `acked`; the report.
+fn wait_acked(data: &Path, what: &str, name: &str, acked: &str) -> String {
+    wait_for(what, Duration::from_secs(20), || {
+        let report = status(data);
+        (row(&report, name).get(1).map(String::as_str) == Some(acked)).then_some(report)
+    })
+}
+
 /// Caught: the queue's floor taken as the fastest client's position instead of the slowest
 /// known one's (ben's backlog gone while he was away); a newcomer started at the floor (cai got
 /// ben's backlog).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_named_clients_each_journal_every_request_once_across_an_absence_and_a_relay_restart() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let mut relay = Relay::start(&data, &[]);
+    let (dir, data, token, mut relay) = alpha_relay(&[]);
     let addr = relay.addr.to_string();
-    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
-    let ana = named(&ana_journal, &relay, &token, "ana");
-    let mut ben = named(&ben_journal, &relay, &token, "ben");
-    wait_connections(&ana, 1);
-    wait_connections(&ben, 1);
+    let (ana_journal, ben_journal, ana, mut ben) = ana_and_ben(dir.path(), &relay, &token);
     for n in 0..20 {
         assert_eq!(send(relay.addr, "alpha", n).await, 202);
     }
@@ -100,10 +141,7 @@ async fn two_named_clients_each_journal_every_request_once_across_an_absence_and
     wait_captures(&ana_journal, 40);
     // `relay status` while the relay runs: ana has everything, ben is 20 behind, and the queue
     // keeps them for him.
-    let report = wait_for("ana's last ack in the status", Duration::from_secs(20), || {
-        let report = status(&data);
-        (row(&report, "ana").get(1).map(String::as_str) == Some("40")).then_some(report)
-    });
+    let report = wait_acked(&data, "ana's last ack in the status", "ana", "40");
     assert!(
         report.starts_with("channel alpha: 20 requests queued ("),
         "{report}"
@@ -159,9 +197,7 @@ async fn two_named_clients_each_journal_every_request_once_across_an_absence_and
 /// 1510 captures in ana.jsonl": they had stopped, taken over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_named_clients_each_journal_every_request_once_across_restarts_of_one_and_of_the_relay() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &[]);
+    let (dir, data, token, relay) = alpha_relay(&[]);
     let journals: Vec<_> = ["ana", "ben", "cai"]
         .iter()
         .map(|name| dir.path().join(format!("{name}.jsonl")))
@@ -233,9 +269,7 @@ async fn three_named_clients_each_journal_every_request_once_across_restarts_of_
 /// closed the connection" and reconnected, taking the channel back every few seconds).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_session_of_one_name_takes_over_and_the_first_says_so_and_stops() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &[]);
+    let (dir, data, token, relay) = alpha_relay(&[]);
     let (first_journal, second_journal) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
     let first = named(&first_journal, &relay, &token, "ana");
     wait_connections(&first, 1);
@@ -244,13 +278,7 @@ async fn a_second_session_of_one_name_takes_over_and_the_first_says_so_and_stops
     // The same name on another machine (another journal): it takes over.
     let second = named(&second_journal, &relay, &token, "ana");
     wait_connections(&second, 1);
-    let said = wait_for("the first to be told", Duration::from_secs(20), || {
-        first
-            .stderr_text()
-            .lines()
-            .find(|line| line.starts_with("relay: another session"))
-            .map(str::to_owned)
-    });
+    let said = told_of_takeover(&first);
     assert!(
         said.starts_with(
             "relay: another session named ana took over; not reconnecting (give each laptop its own \
@@ -285,10 +313,7 @@ async fn a_second_session_of_one_name_takes_over_and_the_first_says_so_and_stops
     );
     assert_eq!(journaled(&first_journal).len(), 1);
     // One client of that name in the status, with everything.
-    let report = wait_for("the second's ack", Duration::from_secs(20), || {
-        let report = status(&data);
-        (row(&report, "ana").get(1).map(String::as_str) == Some("6")).then_some(report)
-    });
+    let report = wait_acked(&data, "the second's ack", "ana", "6");
     assert_eq!(report.matches("\n  ana ").count(), 1, "{report}");
 }
 
@@ -296,18 +321,9 @@ async fn a_second_session_of_one_name_takes_over_and_the_first_says_so_and_stops
 /// client still counted for the floor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_unseen_for_the_ttl_is_forgotten_and_no_longer_holds_the_queue() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &["--client-ttl", "1s"]);
-    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
-    let ana = named(&ana_journal, &relay, &token, "ana");
-    let mut ben = named(&ben_journal, &relay, &token, "ben");
-    wait_connections(&ana, 1);
-    wait_connections(&ben, 1);
-    ben.kill9();
-    for n in 0..5 {
-        assert_eq!(send(relay.addr, "alpha", n).await, 202);
-    }
+    let (dir, data, token, relay) = alpha_relay(&["--client-ttl", "1s"]);
+    let (ana_journal, ben_journal, ana, mut ben) = ana_and_ben(dir.path(), &relay, &token);
+    ben_leaves_and_five_arrive(&relay, &mut ben).await;
     wait_captures(&ana_journal, 5);
     // Ana has everything; only ben held the queue, until he is forgotten.
     wait_queue_emptied(&data);
@@ -391,9 +407,7 @@ async fn next(ws: &mut Socket) -> Result<ServerMessage, (CloseCode, String)> {
 /// names cut off).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_default() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &[]);
+    let (dir, data, token, relay) = alpha_relay(&[]);
     // listen refuses a bad name before it starts, saying what a good one is.
     let out = binary()
         .args([
@@ -494,23 +508,12 @@ async fn hostile_client_names_are_refused_in_words_and_a_client_without_one_is_d
 /// ben's backlog gone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_teammate_away_holds_the_queue_only_up_to_its_limit_and_senders_then_hear_503() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &["--queue-limit", "5"]);
-    let (ana_journal, ben_journal) = (dir.path().join("ana.jsonl"), dir.path().join("ben.jsonl"));
-    let ana = named(&ana_journal, &relay, &token, "ana");
-    let mut ben = named(&ben_journal, &relay, &token, "ben");
-    wait_connections(&ana, 1);
-    wait_connections(&ben, 1);
-    ben.kill9();
-    for n in 0..5 {
-        assert_eq!(send(relay.addr, "alpha", n).await, 202);
-    }
+    let (dir, data, token, relay) = alpha_relay(&["--queue-limit", "5"]);
+    let (ana_journal, ben_journal, _ana, mut ben) = ana_and_ben(dir.path(), &relay, &token);
+    ben_leaves_and_five_arrive(&relay, &mut ben).await;
     // Ana has them all, and has said so: only ben's absence holds them now.
     wait_captures(&ana_journal, 5);
-    wait_for("ana's ack", Duration::from_secs(20), || {
-        (row(&status(&data), "ana").get(1).map(String::as_str) == Some("5")).then_some(())
-    });
+    wait_acked(&data, "ana's ack", "ana", "5");
     // Never a silent drop: the sender is told to come back.
     assert_eq!(send(relay.addr, "alpha", 5).await, 503);
     // Ben comes back, takes his backlog, and the sender's retry is taken.
@@ -592,9 +595,7 @@ fn relay_status_says_when_a_channels_files_are_torn_or_damaged() {
 /// --client-name", as if one of them had chosen the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_named_by_the_host_name_are_told_at_start_and_at_the_takeover() {
-    let (dir, data, _) = dir();
-    let token = create_token(&data, "alpha");
-    let relay = Relay::start(&data, &[]);
+    let (dir, _, token, relay) = alpha_relay(&[]);
     let (first_journal, second_journal) = (dir.path().join("first.jsonl"), dir.path().join("second.jsonl"));
     // Two listens here stand for two laptops of one host name: neither gives a name.
     let first = client(&first_journal, &relay.url(), "alpha", &token, &[]);
@@ -614,13 +615,7 @@ async fn two_clients_named_by_the_host_name_are_told_at_start_and_at_the_takeove
     let second = client(&second_journal, &relay.url(), "alpha", &token, &[]);
     wait_connections(&second, 1);
     assert!(second.stderr_text().contains(&notice), "{}", second.stderr_text());
-    let said = wait_for("the first to be told", Duration::from_secs(20), || {
-        first
-            .stderr_text()
-            .lines()
-            .find(|line| line.starts_with("relay: another session"))
-            .map(str::to_owned)
-    });
+    let said = told_of_takeover(&first);
     assert!(
         said.starts_with(&format!(
             "relay: another session named {host} took over; not reconnecting: the client names \
