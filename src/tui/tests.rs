@@ -1438,6 +1438,13 @@ async fn an_attempt_read_by_a_catch_up_and_published_is_shown_once() {
     journal.close().await;
 }
 
+/// Closes the journal `live` writes to, as the test ends.
+async fn close(mut live: Live) {
+    if let Some(journal) = live.journal.take() {
+        journal.close().await;
+    }
+}
+
 /// Deliveries a relay hands over together are journaled with one write
 /// ([`crate::hub::Hub::record_all`]); the inspector lists each from its summary and reads each
 /// back at its own line: the detail of each row is that row's capture.
@@ -1466,9 +1473,7 @@ async fn relayed_captures_journaled_together_each_read_back_at_their_own_line() 
     }
     live.same("three relayed");
     live.press("g3", "the first's signature");
-    if let Some(journal) = live.journal.take() {
-        journal.close().await;
-    }
+    close(live).await;
 }
 
 /// `hookscope replay captures.jsonl` may append its attempts to the journal a listener is
@@ -1501,9 +1506,7 @@ async fn a_capture_after_another_writers_append_reads_back_at_its_own_line() {
         assert_eq!(read.id, live.app.store.row(i).expect("a row").id, "row {i}");
     }
     live.press("k", "the second");
-    if let Some(journal) = live.journal.take() {
-        journal.close().await;
-    }
+    close(live).await;
 }
 
 /// A journal emptied under a listener (`: > captures.jsonl`) goes on growing from its start:
