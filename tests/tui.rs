@@ -37,12 +37,7 @@ fn listen_shows_captures_live_and_filters_as_you_type() {
         36,
     );
     let screen = term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:"));
-    let url = screen
-        .split("● ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the listen address on the status bar")
-        .to_owned();
+    let url = address_on(&screen);
     assert!(screen.contains("Waiting for webhooks"), "{screen}");
 
     send(
@@ -171,12 +166,7 @@ fn open_browses_a_saved_journal() {
     term.wait_for("the filter", |s| {
         s.contains("shown 1") && s.contains("Captures 1/1")
     });
-    term.type_keys("q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while term.child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "open did not quit");
-        thread::sleep(Duration::from_millis(25));
-    }
+    term.quit();
 }
 
 #[test]
@@ -212,12 +202,7 @@ fn forwarded_then_replayed_resigned_and_edited_from_the_inspector() {
         screen.contains(&format!("→ {target}")),
         "the forward target is shown: {screen}"
     );
-    let url = screen
-        .split("● ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("the listen address")
-        .to_owned();
+    let url = address_on(&screen);
     send(
         &format!("{url}/hooks"),
         "optiview",
@@ -254,12 +239,7 @@ fn forwarded_then_replayed_resigned_and_edited_from_the_inspector() {
         "re-signed after the edit"
     );
 
-    term.type_keys("q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while term.child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "hookscope did not quit");
-        thread::sleep(Duration::from_millis(25));
-    }
+    term.quit();
     let attempts = common::attempts_in(&dir.path().join("captures.jsonl"));
     let kinds: Vec<&str> = attempts.iter().map(|a| a.kind.name()).collect();
     assert_eq!(kinds, ["forward", "replay", "resigned", "edited"]);
@@ -335,12 +315,7 @@ fn r_re_signs_what_the_docs_receiver_recomputes() {
         args.extend(our_flags.iter().map(String::as_str));
         let mut term = Terminal::start(&args, dir.path(), 140, 36);
         let screen = term.wait_for("the status bar", |s| s.contains("● http://127.0.0.1:"));
-        let url = screen
-            .split("● ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("the listen address")
-            .to_owned();
+        let url = address_on(&screen);
         // Spaced, with number forms and keys JSON.stringify rewrites, signed as the docs sign
         // (over JSON.stringify of the parsed body) an hour ago.
         let body = dir.path().join(format!("{provider}.json"));
@@ -368,12 +343,7 @@ fn r_re_signs_what_the_docs_receiver_recomputes() {
             screen.contains("→ 200  resigned"),
             "{provider}: the docs' receiver rejected what R sent:\n{screen}"
         );
-        term.type_keys("q");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while term.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "hookscope did not quit");
-            thread::sleep(Duration::from_millis(25));
-        }
+        term.quit();
     }
 }
 
@@ -425,7 +395,7 @@ fn the_inspector_fits_long_event_names_at_every_width() {
     let dir = tempfile::tempdir().expect("temp dir");
     journal_of_long_names(dir.path());
     for cols in [40u16, 80, 120, 160, 250] {
-        let mut term = Terminal::start(
+        let term = Terminal::start(
             &["open", "widths.jsonl", "--secret", "optiview=dolby_sec_test"],
             dir.path(),
             cols,
@@ -528,12 +498,7 @@ fn the_inspector_fits_long_event_names_at_every_width() {
         }, {
             insta::assert_snapshot!(format!("pty_long_events_{cols}"), screen);
         });
-        term.type_keys("q");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while term.child.try_wait().expect("wait").is_none() {
-            assert!(Instant::now() < deadline, "{cols}: hookscope did not quit");
-            thread::sleep(Duration::from_millis(25));
-        }
+        term.quit();
     }
 }
 
@@ -545,15 +510,6 @@ fn address_on(screen: &str) -> String {
         .and_then(|rest| rest.split_whitespace().next())
         .expect("the listen address on the status bar")
         .to_owned()
-}
-
-fn quit(mut term: Terminal) {
-    term.type_keys("q");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while term.child.try_wait().expect("wait").is_none() {
-        assert!(Instant::now() < deadline, "hookscope did not quit");
-        thread::sleep(Duration::from_millis(25));
-    }
 }
 
 /// `listen`'s inspector lists a live capture from the summary the hub makes and reads the
@@ -614,7 +570,7 @@ fn a_live_capture_is_shown_whole_with_or_without_a_journal_to_read_back() {
     assert!(!screen.contains("Enter searches"), "{screen}");
     term.type_keys("\r");
     term.wait_for("the filter applied", |s| s.contains("filter stopped"));
-    quit(term);
+    term.quit();
 
     let mut term = Terminal::start(
         &[
@@ -648,5 +604,5 @@ fn a_live_capture_is_shown_whole_with_or_without_a_journal_to_read_back() {
     assert!(screen.contains("\"type\": \"channel.stopped\""), "{screen}");
     term.type_keys("3");
     term.wait_for("its verdict explained", |s| s.contains("authentic and fresh"));
-    quit(term);
+    term.quit();
 }
