@@ -483,7 +483,7 @@ impl App {
         }
         let id = attempt.capture;
         // Read from the journal already, by a catch-up that ended after it was published.
-        if self.store.attempts(id).contains(&attempt) {
+        if self.store.knows_attempt(&attempt) {
             return;
         }
         if self.store.add_attempt(attempt).is_none() {

@@ -72,6 +72,17 @@ pub enum Source {
     Unlocated,
 }
 
+impl Source {
+    /// Where the capture's line starts in the journal, when that is known.
+    fn offset(&self) -> Option<u64> {
+        match self {
+            Source::Memory(_, offset) => *offset,
+            Source::Journal(offset) => Some(*offset),
+            Source::Unlocated => None,
+        }
+    }
+}
+
 /// One capture, compactly.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -408,11 +419,7 @@ impl Store {
             None => self
                 .rows
                 .iter_from(self.rows.len().saturating_sub(CATCH_UP_LOOKBACK))
-                .filter_map(|row| match row.source {
-                    Source::Memory(_, offset) => offset,
-                    Source::Journal(offset) => Some(offset),
-                    Source::Unlocated => None,
-                })
+                .filter_map(|row| row.source.offset())
                 .min()
                 .filter(|_| self.rows.len() > CATCH_UP_LOOKBACK)
                 .unwrap_or(self.session_start),
@@ -446,11 +453,7 @@ impl Store {
                     }
                 }
                 Record::Attempt(attempt) => {
-                    let known = self
-                        .attempts
-                        .get(&attempt.capture)
-                        .is_some_and(|known| known.iter().any(|a| **a == attempt));
-                    if !known {
+                    if !self.knows_attempt(&attempt) {
                         self.add_attempt(Arc::new(attempt));
                     }
                 }
@@ -461,12 +464,7 @@ impl Store {
     }
 
     fn insert(&mut self, capture: &Capture, source: Source) -> usize {
-        let offset = match source {
-            Source::Memory(_, offset) => offset,
-            Source::Journal(offset) => Some(offset),
-            Source::Unlocated => None,
-        };
-        self.insert_summary(&Summary::of(capture, offset), source)
+        self.insert_summary(&Summary::of(capture, source.offset()), source)
     }
 
     fn insert_summary(&mut self, summary: &Summary, source: Source) -> usize {
@@ -568,6 +566,13 @@ impl Store {
         self.attempts.get(&id).map_or(&[], Vec::as_slice)
     }
 
+    /// Whether `attempt` is recorded already (read by a catch-up and also published).
+    pub fn knows_attempt(&self, attempt: &Attempt) -> bool {
+        self.attempts(attempt.capture)
+            .iter()
+            .any(|known| **known == *attempt)
+    }
+
     /// The text of a symbol.
     pub fn text(&self, sym: Sym) -> &str {
         self.symbols.get(sym)
@@ -618,11 +623,7 @@ impl Store {
         let start = self
             .rows
             .iter_from(from)
-            .map(|row| match row.source {
-                Source::Memory(_, offset) => offset.unwrap_or(0),
-                Source::Journal(offset) => offset,
-                Source::Unlocated => 0,
-            })
+            .map(|row| row.source.offset().unwrap_or(0))
             .min()
             .unwrap_or(0);
         let reader = self
